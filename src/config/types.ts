@@ -1,0 +1,99 @@
+/** The typed, readonly result of parsing portsentry.conf (spec §2). */
+
+export type BlockLevel = 0 | 1 | 2;
+export type FirewallKind = "nftables" | "iptables" | "ipset" | "none";
+
+/** Syslog facilities by name, as in syslog.conf(5). */
+export const SYSLOG_FACILITIES = {
+  kern: 0,
+  user: 1,
+  mail: 2,
+  daemon: 3,
+  auth: 4,
+  syslog: 5,
+  lpr: 6,
+  news: 7,
+  uucp: 8,
+  cron: 9,
+  authpriv: 10,
+  ftp: 11,
+  local0: 16,
+  local1: 17,
+  local2: 18,
+  local3: 19,
+  local4: 20,
+  local5: 21,
+  local6: 22,
+  local7: 23,
+} as const;
+export type SyslogFacility = keyof typeof SYSLOG_FACILITIES;
+
+export const SYSLOG_LEVELS = {
+  emerg: 0,
+  alert: 1,
+  crit: 2,
+  err: 3,
+  warning: 4,
+  notice: 5,
+  info: 6,
+  debug: 7,
+} as const;
+export type SyslogLevel = keyof typeof SYSLOG_LEVELS;
+
+export interface Config {
+  /** Path of the file this config was read from (for messages). */
+  readonly file: string;
+
+  readonly tcpPorts: readonly number[];
+  readonly udpPorts: readonly number[];
+  /** Advanced modes watch every port strictly below this number. */
+  readonly advancedPortsTcp: number;
+  readonly advancedPortsUdp: number;
+  readonly advancedExcludeTcp: readonly number[];
+  readonly advancedExcludeUdp: readonly number[];
+
+  readonly ignoreFile: string;
+  readonly historyFile: string;
+  /** Prefix; `.<mode>` is appended. */
+  readonly blockedFile: string;
+  readonly resolveHost: boolean;
+
+  readonly blockTcp: BlockLevel;
+  readonly blockUdp: BlockLevel;
+  /** Command templates; undefined when not configured. */
+  readonly killRoute: string | undefined;
+  readonly killHostsDeny: string | undefined;
+  readonly killRunCmd: string | undefined;
+  readonly killRunCmdFirst: boolean;
+  readonly scanTrigger: number;
+  readonly portBanner: string | undefined;
+
+  readonly wrapperHostsDeny: string;
+  readonly syslogFacility: SyslogFacility;
+  readonly syslogLevel: SyslogLevel;
+  readonly killFirewall: FirewallKind;
+  /** 0 means forever. */
+  readonly blockTimeoutSec: number;
+  readonly stateDir: string;
+  readonly kernelTrap: boolean;
+}
+
+/** One problem found in a config or ignore file. */
+export interface ConfigError {
+  readonly file: string;
+  /** 1-based; 0 when the problem is not tied to a line (missing file). */
+  readonly line: number;
+  /** The key concerned, when there is one. */
+  readonly key: string | undefined;
+  readonly message: string;
+}
+
+export type ParseResult<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly errors: readonly ConfigError[] };
+
+/** `portsentry.conf:12: TCP_PORTS: 70000 is not a port (1-65535)` */
+export function formatConfigError(e: ConfigError): string {
+  const where = e.line > 0 ? `${e.file}:${e.line}` : e.file;
+  return e.key ? `${where}: ${e.key}: ${e.message}` : `${where}: ${e.message}`;
+}
