@@ -1,0 +1,127 @@
+/**
+ * IP addresses as validated values. Pure: no node: imports.
+ *
+ * Text form is canonical (IPv4 dotted quad, IPv6 per RFC 5952), so that one host has one
+ * key in every table and one spelling in every file and command line.
+ */
+
+export type IpFamily = 4 | 6;
+
+/** A parsed address: 4 or 16 network-order bytes. */
+export interface IpBytes {
+  readonly family: IpFamily;
+  readonly bytes: Uint8Array;
+}
+
+const HEX = /^[0-9a-fA-F]{1,4}$/;
+
+/** Parses a dotted quad (exactly four decimal octets, no leading zeros beyond "0"). */
+function parseIpv4Into(text: string, out: Uint8Array, offset: number): boolean {
+  const parts = text.split(".");
+  if (parts.length !== 4) return false;
+  for (let i = 0; i < 4; i++) {
+    const p = parts[i]!;
+    if (p.length === 0 || p.length > 3 || !/^[0-9]+$/.test(p)) return false;
+    if (p.length > 1 && p[0] === "0") return false; // octal ambiguity: refuse
+    const n = Number(p);
+    if (n > 255) return false;
+    out[offset + i] = n;
+  }
+  return true;
+}
+
+function parseIpv6(text: string): Uint8Array | undefined {
+  if (text.length < 2 || text.length > 45) return undefined;
+  let body = text;
+  // An embedded IPv4 tail (::ffff:192.0.2.1) is rewritten as two hex groups.
+  const lastColon = body.lastIndexOf(":");
+  const tailText = body.slice(lastColon + 1);
+  if (tailText.includes(".")) {
+    const v4 = new Uint8Array(4);
+    if (!parseIpv4Into(tailText, v4, 0)) return undefined;
+    const g1 = ((v4[0]! << 8) | v4[1]!).toString(16);
+    const g2 = ((v4[2]! << 8) | v4[3]!).toString(16);
+    body = `${body.slice(0, lastColon + 1)}${g1}:${g2}`;
+  }
+  const halves = body.split("::");
+  if (halves.length > 2) return undefined;
+  const groupsOf = (s: string): string[] => (s === "" ? [] : s.split(":"));
+  const head = groupsOf(halves[0]!);
+  const tail = halves.length === 2 ? groupsOf(halves[1]!) : [];
+  const count = head.length + tail.length;
+  if (halves.length === 1 ? count !== 8 : count > 7) return undefined;
+  const out = new Uint8Array(16);
+  const write = (groups: readonly string[], startByte: number): boolean => {
+    for (let i = 0; i < groups.length; i++) {
+      const g = groups[i]!;
+      if (!HEX.test(g)) return false;
+      const v = Number.parseInt(g, 16);
+      out[startByte + 2 * i] = v >> 8;
+      out[startByte + 2 * i + 1] = v & 0xff;
+    }
+    return true;
+  };
+  if (!write(head, 0) || !write(tail, 16 - 2 * tail.length)) return undefined;
+  return out;
+}
+
+/** Parses IPv4 or IPv6 text (no zone, no brackets, no prefix). */
+export function parseIp(text: string): IpBytes | undefined {
+  if (text.includes(":")) {
+    const bytes = parseIpv6(text);
+    return bytes ? { family: 6, bytes } : undefined;
+  }
+  const bytes = new Uint8Array(4);
+  return parseIpv4Into(text, bytes, 0) ? { family: 4, bytes } : undefined;
+}
+
+export function formatIpv4(bytes: Uint8Array, offset = 0): string {
+  return `${bytes[offset]}.${bytes[offset + 1]}.${bytes[offset + 2]}.${bytes[offset + 3]}`;
+}
+
+/** RFC 5952: lower case, no leading zeros, longest run (>1) of zero groups as "::". */
+export function formatIpv6(bytes: Uint8Array, offset = 0): string {
+  const groups: number[] = [];
+  for (let i = 0; i < 8; i++) groups.push((bytes[offset + 2 * i]! << 8) | bytes[offset + 2 * i + 1]!);
+  let bestStart = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (from: number, to: number) =>
+    groups
+      .slice(from, to)
+      .map((g) => g.toString(16))
+      .join(":");
+  if (bestStart < 0) return hex(0, 8);
+  return `${hex(0, bestStart)}::${hex(bestStart + bestLen, 8)}`;
+}
+
+export function formatIp(ip: IpBytes): string {
+  return ip.family === 4 ? formatIpv4(ip.bytes) : formatIpv6(ip.bytes);
+}
+
+/** The canonical text of an address, or undefined when `text` is not an address. */
+export function canonicalIp(text: string): string | undefined {
+  const ip = parseIp(text);
+  return ip ? formatIp(ip) : undefined;
+}
+
+/** IPv4-mapped IPv6 (::ffff:a.b.c.d) → the IPv4 address; anything else unchanged. */
+export function unmapIpv4(ip: IpBytes): IpBytes {
+  if (ip.family !== 6) return ip;
+  const b = ip.bytes;
+  for (let i = 0; i < 10; i++) if (b[i] !== 0) return ip;
+  if (b[10] !== 0xff || b[11] !== 0xff) return ip;
+  return { family: 4, bytes: b.slice(12, 16) };
+}

@@ -1,0 +1,61 @@
+import assert from "node:assert/strict";
+import { isIP } from "node:net";
+import { test } from "node:test";
+import fc from "fast-check";
+import { canonicalIp, formatIpv6, parseIp, unmapIpv4 } from "../../src/decode/address.js";
+
+test("IPv4 parses strictly", () => {
+  assert.equal(canonicalIp("192.0.2.1"), "192.0.2.1");
+  for (const bad of [
+    "192.0.2",
+    "192.0.2.256",
+    "01.2.3.4",
+    "1.2.3.4.5",
+    "",
+    "a.b.c.d",
+    "1..2.3",
+    " 1.2.3.4",
+  ]) {
+    assert.equal(parseIp(bad), undefined, bad);
+  }
+});
+
+test("IPv6 canonical form follows RFC 5952", () => {
+  const cases: [string, string][] = [
+    ["2001:DB8:0:0:0:0:0:1", "2001:db8::1"],
+    ["2001:db8::0:1", "2001:db8::1"],
+    ["::", "::"],
+    ["::1", "::1"],
+    ["2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1"],
+    ["2001:0:0:1:0:0:0:1", "2001:0:0:1::1"],
+    ["::ffff:192.0.2.1", "::ffff:c000:201"],
+    ["fe80::", "fe80::"],
+  ];
+  for (const [input, want] of cases) assert.equal(canonicalIp(input), want, input);
+  for (const bad of [":::", "1::2::3", "12345::", "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7", "g::1", "::1.2.3"]) {
+    assert.equal(parseIp(bad), undefined, bad);
+  }
+});
+
+test("unmapIpv4 turns ::ffff:a.b.c.d into IPv4", () => {
+  const ip = unmapIpv4(parseIp("::ffff:192.0.2.7")!);
+  assert.equal(ip.family, 4);
+  assert.deepEqual([...ip.bytes], [192, 0, 2, 7]);
+  assert.equal(unmapIpv4(parseIp("2001:db8::1")!).family, 6);
+});
+
+test("property: format(parse(x)) round-trips and agrees with node:net", () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), (bytes) => {
+      const text = formatIpv6(bytes);
+      assert.equal(isIP(text), 6);
+      assert.deepEqual(parseIp(text)?.bytes, bytes);
+    }),
+  );
+  fc.assert(
+    fc.property(fc.string({ maxLength: 50 }), (s) => {
+      const ip = parseIp(s);
+      if (ip) assert.equal(isIP(s), ip.family);
+    }),
+  );
+});
