@@ -1,0 +1,200 @@
+/** Command-line parsing (spec §1). Pure: argv in, a command or a usage error out. */
+
+import type { Mode } from "../detect/events.js";
+
+export const DEFAULT_CONFIG_PATH = "/etc/portsentry/portsentry.conf";
+
+const MODE_FLAGS: Readonly<Record<string, Mode>> = {
+  "-tcp": "tcp",
+  "-udp": "udp",
+  "-stcp": "stcp",
+  "-sudp": "sudp",
+  "-atcp": "atcp",
+  "-audp": "audp",
+};
+const TCP_MODES: readonly Mode[] = ["tcp", "stcp", "atcp"];
+
+export interface RunOptions {
+  readonly configPath: string;
+  readonly modes: readonly Mode[];
+  readonly interfaces: readonly string[];
+  readonly verbose: boolean;
+  readonly debug: boolean;
+  readonly daemonize: boolean;
+}
+
+export type Command =
+  | { readonly kind: "help" }
+  | { readonly kind: "version" }
+  | ({ readonly kind: "run" } & RunOptions)
+  | { readonly kind: "check-config"; readonly configPath: string }
+  | { readonly kind: "status" | "blocked"; readonly configPath: string; readonly json: boolean }
+  | {
+      readonly kind: "unblock" | "block";
+      readonly configPath: string;
+      readonly json: boolean;
+      readonly addresses: readonly string[];
+    }
+  | {
+      readonly kind: "replay";
+      readonly configPath: string;
+      readonly pcapFile: string;
+      readonly json: boolean;
+    }
+  | { readonly kind: "flush"; readonly configPath: string };
+
+export type ParsedArgs =
+  | { readonly ok: true; readonly command: Command }
+  | { readonly ok: false; readonly error: string };
+
+/** Subcommands: one table for help, dispatch and docs (house style 10). */
+export const SUBCOMMANDS = [
+  { name: "check-config", args: "", help: "validate the config and ignore file, print the effective config" },
+  {
+    name: "status",
+    args: "",
+    help: "modes, armed sensors, watched ports and counters of the running daemon",
+  },
+  { name: "blocked", args: "", help: "the hosts the running daemon has blocked" },
+  { name: "unblock", args: "IP...", help: "lift the block on each IP everywhere it was applied" },
+  { name: "block", args: "IP", help: "block IP as if it had tripped a sensor" },
+  {
+    name: "replay",
+    args: "FILE.pcap",
+    help: "run detection over a capture offline and print what would happen",
+  },
+  {
+    name: "flush",
+    args: "",
+    help: "remove the daemon's firewall table, chain or sets and every block in them",
+  },
+] as const;
+
+export function usage(): string {
+  const sub = SUBCOMMANDS.map(
+    (s) => `  portsentry [-c FILE] ${`${s.name} ${s.args}`.padEnd(20)}${s.help}`,
+  ).join("\n");
+  return `Usage:
+  portsentry [-c FILE] [-i IFACE]... [-v] [-d] [--daemon] MODE...
+${sub}
+  portsentry --help | --version
+
+MODE is one TCP mode and/or one UDP mode:
+  -tcp  -udp    basic: bind the listed ports; a connection or datagram is a hit
+  -stcp -sudp   stealth: watch raw packets to the listed ports without binding
+  -atcp -audp   advanced: watch every unused port below ADVANCED_PORTS_*
+
+Options:
+  -c FILE       config file (default ${DEFAULT_CONFIG_PATH})
+  -i IFACE      capture on IFACE (repeatable; default all but loopback)
+  -v            verbose: more log lines
+  -d            debug: log every decision to stderr
+  --daemon      detach from the terminal (default: stay in the foreground)
+  --json        control commands: print JSON
+
+Exit status: 0 clean stop, 1 failure to start, 2 usage or config error.`;
+}
+
+const SUBCOMMAND_NAMES = new Set<string>(SUBCOMMANDS.map((s) => s.name));
+
+export function parseArgs(argv: readonly string[]): ParsedArgs {
+  let configPath = DEFAULT_CONFIG_PATH;
+  const modes: Mode[] = [];
+  const interfaces: string[] = [];
+  const positional: string[] = [];
+  let verbose = false;
+  let debug = false;
+  let daemonize = false;
+  let json = false;
+  let subcommand: string | undefined;
+
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = (): string | undefined => {
+      const next = argv[i + 1];
+      if (next === undefined || next === "") return undefined;
+      i++;
+      return next;
+    };
+    if (arg === "--help" || arg === "-h") return { ok: true, command: { kind: "help" } };
+    if (arg === "--version" || arg === "-V") return { ok: true, command: { kind: "version" } };
+    if (arg === "-c" || arg === "--config") {
+      const v = value();
+      if (v === undefined) return fail(`${arg} needs a file name`);
+      configPath = v;
+    } else if (arg === "-i" || arg === "--interface") {
+      const v = value();
+      if (v === undefined) return fail(`${arg} needs an interface name`);
+      if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(v)) return fail(`-i: "${printable(v)}" is not an interface name`);
+      interfaces.push(v);
+    } else if (arg === "-v" || arg === "--verbose") verbose = true;
+    else if (arg === "-d" || arg === "--debug") debug = true;
+    else if (arg === "--daemon" || arg === "-D") daemonize = true;
+    else if (arg === "--json") json = true;
+    else if (arg in MODE_FLAGS) {
+      const mode = MODE_FLAGS[arg]!;
+      if (modes.includes(mode)) return fail(`${arg} given twice`);
+      modes.push(mode);
+    } else if (arg.startsWith("-") && arg !== "-") {
+      return fail(`unknown option ${printable(arg)}`);
+    } else if (subcommand === undefined && positional.length === 0 && SUBCOMMAND_NAMES.has(arg)) {
+      subcommand = arg;
+    } else {
+      positional.push(arg);
+    }
+  }
+
+  if (subcommand !== undefined) {
+    if (modes.length > 0) return fail(`${subcommand} takes no mode flags`);
+    return parseSubcommand(subcommand, positional, configPath, json);
+  }
+  if (positional.length > 0) return fail(`unexpected argument ${printable(positional[0]!)}`);
+  if (modes.length === 0) return fail("no mode given: use one or more of -tcp -udp -stcp -sudp -atcp -audp");
+  const tcp = modes.filter((m) => TCP_MODES.includes(m));
+  const udp = modes.filter((m) => !TCP_MODES.includes(m));
+  if (tcp.length > 1)
+    return fail(`only one TCP mode at a time: ${tcp.map((m) => `-${m}`).join(" and ")} given`);
+  if (udp.length > 1)
+    return fail(`only one UDP mode at a time: ${udp.map((m) => `-${m}`).join(" and ")} given`);
+  return { ok: true, command: { kind: "run", configPath, modes, interfaces, verbose, debug, daemonize } };
+}
+
+function parseSubcommand(
+  name: string,
+  args: readonly string[],
+  configPath: string,
+  json: boolean,
+): ParsedArgs {
+  switch (name) {
+    case "check-config":
+    case "flush":
+      if (args.length > 0) return fail(`${name} takes no arguments`);
+      return { ok: true, command: { kind: name, configPath } };
+    case "status":
+    case "blocked":
+      if (args.length > 0) return fail(`${name} takes no arguments`);
+      return { ok: true, command: { kind: name, configPath, json } };
+    case "unblock":
+      if (args.length === 0) return fail("unblock needs at least one IP address");
+      return { ok: true, command: { kind: "unblock", configPath, json, addresses: args } };
+    case "block":
+      if (args.length !== 1) return fail("block needs exactly one IP address");
+      return { ok: true, command: { kind: "block", configPath, json, addresses: args } };
+    case "replay":
+      if (args.length !== 1) return fail("replay needs exactly one capture file");
+      return { ok: true, command: { kind: "replay", configPath, pcapFile: args[0]!, json } };
+    default:
+      return fail(`unknown command ${name}`);
+  }
+}
+
+function fail(error: string): ParsedArgs {
+  return { ok: false, error };
+}
+
+/** Arguments are shown back to the user: keep terminal control bytes out. */
+function printable(s: string): string {
+  const cut = s.length > 80 ? `${s.slice(0, 80)}…` : s;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: that is the point
+  return cut.replace(/[\u0000-\u001f\u007f]/g, "?");
+}
