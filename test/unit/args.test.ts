@@ -58,7 +58,7 @@ test("subcommands", () => {
 });
 
 test("control bytes in bad arguments are not echoed", () => {
-  assert.doesNotMatch(error(["-\u001b[31mx"]), /\u001b/);
+  assert.ok(!error(["-\u001b[31mx"]).includes("\u001b"));
 });
 
 test("usage names every mode and subcommand", () => {
