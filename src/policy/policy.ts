@@ -1,0 +1,102 @@
+/**
+ * Detections → decisions (house style 4): ignore list and self-protection, SCAN_TRIGGER,
+ * BLOCK_TCP/BLOCK_UDP levels, "already blocked", and a cap on new blocks per minute.
+ * Pure: no clock, no I/O; every table keyed by an attacker's address is bounded.
+ */
+
+import type { BlockLevel } from "../config/types.js";
+import type { Hit } from "../detect/events.js";
+import { protocolOf } from "../detect/events.js";
+
+export type Decision =
+  /** Not acted on and not logged: the ignore list, our own addresses, loopback. */
+  | { readonly kind: "ignored" }
+  /** Logged; below SCAN_TRIGGER. */
+  | { readonly kind: "counted"; readonly count: number }
+  /** Trigger reached but BLOCK_* is 0. */
+  | { readonly kind: "log-only" }
+  /** Trigger reached for a host already blocked; `log` is true once per window. */
+  | { readonly kind: "already-blocked"; readonly log: boolean }
+  /** Trigger reached, new block refused by the rate limit; `log` once per window. */
+  | { readonly kind: "held-back"; readonly log: boolean }
+  /** React: level 1 = full block chain, level 2 = KILL_RUN_CMD only. */
+  | { readonly kind: "respond"; readonly level: 1 | 2 };
+
+export interface PolicyOptions {
+  readonly blockTcp: BlockLevel;
+  readonly blockUdp: BlockLevel;
+  /** Hosts never acted on (ignore file, own addresses, gateways, name servers). */
+  readonly isProtected: (address: string) => boolean;
+  /** Hosts currently blocked by us. */
+  readonly isBlocked: (address: string) => boolean;
+  /** New blocks allowed per minute (a token bucket of this size refilled over 60 s). */
+  readonly maxBlocksPerMinute: number;
+  /** Repeated "already blocked" / "held back" lines for one host: at most one per window. */
+  readonly repeatLogWindowMs: number;
+  /** Cap on the hosts remembered for that repeat window. */
+  readonly maxRepeatEntries: number;
+}
+
+const MINUTE_MS = 60_000;
+
+export class Policy {
+  readonly #opts: PolicyOptions;
+  #tokens: number;
+  #tokensAtMs: number | undefined;
+  readonly #lastLogged = new Map<string, number>();
+  #heldBack = 0;
+
+  constructor(options: PolicyOptions) {
+    this.#opts = options;
+    this.#tokens = options.maxBlocksPerMinute;
+  }
+
+  /** Whether a hit from this source is looked at at all. */
+  admits(address: string): boolean {
+    return !this.#opts.isProtected(address);
+  }
+
+  /** Decides on a hit whose source has made `count` hits, `reached` meaning SCAN_TRIGGER is met. */
+  decide(hit: Hit, count: number, reached: boolean): Decision {
+    if (!reached) return { kind: "counted", count };
+    const level = protocolOf(hit.mode) === "TCP" ? this.#opts.blockTcp : this.#opts.blockUdp;
+    if (this.#opts.isBlocked(hit.address)) {
+      return { kind: "already-blocked", log: this.#firstInWindow(`b:${hit.address}`, hit.nowMs) };
+    }
+    if (level === 0) return { kind: "log-only" };
+    if (!this.#takeToken(hit.nowMs)) {
+      this.#heldBack++;
+      return { kind: "held-back", log: this.#firstInWindow(`h:${hit.address}`, hit.nowMs) };
+    }
+    return { kind: "respond", level };
+  }
+
+  /** Blocks refused by the rate limit since start. */
+  get heldBack(): number {
+    return this.#heldBack;
+  }
+
+  #takeToken(nowMs: number): boolean {
+    const max = this.#opts.maxBlocksPerMinute;
+    if (max <= 0) return true; // 0 = unlimited
+    if (this.#tokensAtMs !== undefined) {
+      this.#tokens = Math.min(max, this.#tokens + ((nowMs - this.#tokensAtMs) * max) / MINUTE_MS);
+    }
+    this.#tokensAtMs = nowMs;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+
+  #firstInWindow(key: string, nowMs: number): boolean {
+    const last = this.#lastLogged.get(key);
+    if (last !== undefined && nowMs - last < this.#opts.repeatLogWindowMs) return false;
+    this.#lastLogged.delete(key);
+    if (this.#lastLogged.size >= this.#opts.maxRepeatEntries) {
+      const oldest = this.#lastLogged.keys().next().value;
+      if (oldest !== undefined) this.#lastLogged.delete(oldest);
+    }
+    this.#lastLogged.set(key, nowMs);
+    return true;
+  }
+}

@@ -1,0 +1,62 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { Hit } from "../../src/detect/events.js";
+import { Policy, type PolicyOptions } from "../../src/policy/policy.js";
+
+function hit(address: string, mode: Hit["mode"] = "tcp", nowMs = 0): Hit {
+  return { mode, address, family: 4, port: 143, classification: "Connect", ipOptions: false, nowMs };
+}
+function policy(over: Partial<PolicyOptions> = {}): Policy {
+  return new Policy({
+    blockTcp: 1,
+    blockUdp: 1,
+    isProtected: (a) => a === "192.0.2.1",
+    isBlocked: () => false,
+    maxBlocksPerMinute: 60,
+    repeatLogWindowMs: 60_000,
+    maxRepeatEntries: 100,
+    ...over,
+  });
+}
+
+test("protected sources are not admitted", () => {
+  const p = policy();
+  assert.equal(p.admits("192.0.2.1"), false);
+  assert.equal(p.admits("192.0.2.2"), true);
+});
+
+test("below the trigger a hit is only counted", () => {
+  assert.deepEqual(policy().decide(hit("192.0.2.2"), 1, false), { kind: "counted", count: 1 });
+});
+
+test("BLOCK levels: 0 logs only, 1 blocks, 2 runs the command only; per protocol", () => {
+  const p = policy({ blockTcp: 0, blockUdp: 2 });
+  assert.deepEqual(p.decide(hit("192.0.2.2", "stcp"), 1, true), { kind: "log-only" });
+  assert.deepEqual(p.decide(hit("192.0.2.2", "audp"), 1, true), { kind: "respond", level: 2 });
+  assert.deepEqual(policy().decide(hit("192.0.2.2"), 1, true), { kind: "respond", level: 1 });
+});
+
+test("an already blocked host is reported once per window", () => {
+  const p = policy({ isBlocked: () => true });
+  assert.deepEqual(p.decide(hit("192.0.2.2", "tcp", 0), 2, true), { kind: "already-blocked", log: true });
+  assert.deepEqual(p.decide(hit("192.0.2.2", "tcp", 1000), 3, true), { kind: "already-blocked", log: false });
+  assert.deepEqual(p.decide(hit("192.0.2.2", "tcp", 61_000), 4, true), {
+    kind: "already-blocked",
+    log: true,
+  });
+});
+
+test("the block rate limit holds back a forged sweep and refills over time", () => {
+  const p = policy({ maxBlocksPerMinute: 10 });
+  let responded = 0;
+  for (let i = 0; i < 10_000; i++) {
+    if (p.decide(hit(`198.51.100.${i % 250}:${i}`, "stcp", 0), 1, true).kind === "respond") responded++;
+  }
+  assert.equal(responded, 10);
+  assert.equal(p.heldBack, 9_990);
+  assert.equal(
+    p.decide(hit("203.0.113.5", "stcp", 6_000), 1, true).kind,
+    "respond",
+    "one token back after 6 s",
+  );
+});
