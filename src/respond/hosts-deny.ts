@@ -1,0 +1,107 @@
+/**
+ * TCP wrappers: KILL_HOSTS_DENY lines in WRAPPER_HOSTS_DENY (spec §6). The file is shared with
+ * the operator and other tools, so: a symlinked or world-writable file is refused, a line
+ * already present is not added again, and every change is written atomically (temp + rename)
+ * keeping the file's mode. Changes are serialised.
+ */
+
+import { lstat, open, readFile, rename, unlink } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import type { BlockTarget, Responder, ResponderResult } from "./responder.js";
+import { expandMacros } from "./template.js";
+
+export class HostsDenyResponder implements Responder {
+  readonly name = "hosts.deny";
+  readonly #path: string;
+  readonly #template: string;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(path: string, template: string) {
+    this.#path = path;
+    this.#template = template;
+  }
+
+  /** The line written for a target: IPv6 addresses in brackets, as TCP wrappers want them. */
+  lineFor(target: BlockTarget): string {
+    const host = target.family === 6 ? `[${target.address}]` : target.address;
+    return expandMacros(this.#template, { ...target, address: host });
+  }
+
+  async start(): Promise<ResponderResult> {
+    const checked = await this.#check();
+    return checked.ok ? { ok: true } : checked;
+  }
+
+  ban(target: BlockTarget, _timeoutSec = 0): Promise<ResponderResult> {
+    const line = this.lineFor(target);
+    return this.#serial(() => this.#edit((lines) => (lines.includes(line) ? undefined : [...lines, line])));
+  }
+
+  unban(target: BlockTarget): Promise<ResponderResult> {
+    const line = this.lineFor(target);
+    return this.#serial(() =>
+      this.#edit((lines) => (lines.includes(line) ? lines.filter((l) => l !== line) : undefined)),
+    );
+  }
+
+  /** The lines we add are indistinguishable from the operator's; unban removes them one by one. */
+  async flush(): Promise<ResponderResult> {
+    return { ok: true };
+  }
+
+  async stop(): Promise<void> {
+    await this.#queue.catch(() => {});
+  }
+
+  #serial(step: () => Promise<ResponderResult>): Promise<ResponderResult> {
+    const done = this.#queue.then(step, step);
+    this.#queue = done;
+    return done;
+  }
+
+  async #check(): Promise<{ ok: true; mode: number } | { ok: false; error: string }> {
+    try {
+      const st = await lstat(this.#path);
+      if (st.isSymbolicLink()) return { ok: false, error: `${this.#path} is a symbolic link: refused` };
+      if (!st.isFile()) return { ok: false, error: `${this.#path} is not a regular file` };
+      if (st.mode & 0o002) return { ok: false, error: `${this.#path} is world-writable: refused` };
+      return { ok: true, mode: st.mode & 0o7777 };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return { ok: true, mode: 0o644 };
+      return { ok: false, error: `${this.#path}: ${(err as Error).message}` };
+    }
+  }
+
+  /** Applies `change` to the file's lines; `undefined` from `change` means nothing to do. */
+  async #edit(change: (lines: readonly string[]) => readonly string[] | undefined): Promise<ResponderResult> {
+    const checked = await this.#check();
+    if (!checked.ok) return checked;
+    let text = "";
+    try {
+      text = await readFile(this.#path, "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT")
+        return { ok: false, error: (err as Error).message };
+    }
+    const lines = text.split("\n");
+    if (lines[lines.length - 1] === "") lines.pop();
+    const next = change(lines);
+    if (next === undefined) return { ok: true };
+    const temp = join(dirname(this.#path), `.hosts.deny.portsentry-${process.pid}`);
+    try {
+      const fh = await open(temp, "wx", checked.mode);
+      try {
+        await fh.writeFile(next.length ? `${next.join("\n")}\n` : "");
+        await fh.chmod(checked.mode);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(temp, this.#path);
+      return { ok: true };
+    } catch (err) {
+      await unlink(temp).catch(() => {});
+      return { ok: false, error: `${this.#path}: ${(err as Error).message}` };
+    }
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * The 1.2 history line (spec §7), which fail2ban's stock `portsentry` filter parses:
+ * `<epoch> - MM/DD/YYYY HH:MM:SS Host: <name>/<ip> Port: <port> <TCP|UDP> Blocked` (local time).
+ */
+
+import { open } from "node:fs/promises";
+import type { Protocol } from "../detect/events.js";
+
+const two = (n: number) => String(n).padStart(2, "0");
+
+export function formatHistoryLine(
+  when: Date,
+  name: string,
+  address: string,
+  port: number,
+  protocol: Protocol,
+): string {
+  const epoch = Math.floor(when.getTime() / 1000);
+  const date = `${two(when.getMonth() + 1)}/${two(when.getDate())}/${when.getFullYear()}`;
+  const time = `${two(when.getHours())}:${two(when.getMinutes())}:${two(when.getSeconds())}`;
+  return `${epoch} - ${date} ${time} Host: ${name}/${address} Port: ${port} ${protocol} Blocked`;
+}
+
+/**
+ * Append-only, never truncated; each line is flushed to disk before the append resolves so a
+ * crash cannot lose a block that was reported. Appends are serialised in call order.
+ */
+export class HistoryFile {
+  readonly #path: string;
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(path: string) {
+    this.#path = path;
+  }
+
+  get path(): string {
+    return this.#path;
+  }
+
+  append(line: string): Promise<void> {
+    const write = async () => {
+      const fh = await open(this.#path, "a", 0o600);
+      try {
+        await fh.appendFile(`${line}\n`);
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+    };
+    const done = this.#queue.then(write);
+    this.#queue = done.catch(() => {});
+    return done;
+  }
+}
