@@ -1,0 +1,115 @@
+/**
+ * One hit's way through the stages: policy admits it (ignore list, own addresses), detect
+ * counts it (SCAN_TRIGGER), it is logged, policy decides, the reactor responds. Every sensor
+ * (trap ports, capture, replay) feeds `onHit`; nothing here waits on I/O before the reaction
+ * has been started, so the firewall step goes out in the same tick as the probe.
+ */
+
+import { type Hit, protocolOf } from "./detect/events.js";
+import type { TriggerTable } from "./detect/trigger.js";
+import type { Log } from "./log/logger.js";
+import * as msg from "./log/messages.js";
+import type { Decision, Policy } from "./policy/policy.js";
+import type { Reactor } from "./respond/reactor.js";
+import type { BlockRegistry } from "./state/blocks.js";
+
+export interface PipelineCounters {
+  hits: number;
+  ignored: number;
+  detections: number;
+  heldBack: number;
+  reactionErrors: number;
+}
+
+export interface PipelineDeps {
+  readonly log: Log;
+  readonly trigger: TriggerTable;
+  readonly policy: Policy;
+  readonly registry: BlockRegistry;
+  readonly reactor: Reactor;
+  /** BLOCK_TIMEOUT in seconds; 0 = forever. */
+  readonly blockTimeoutSec: number;
+  readonly maxBlocksPerMinute: number;
+  readonly wallClockMs: () => number;
+}
+
+export class Pipeline {
+  readonly #d: PipelineDeps;
+  readonly counters: PipelineCounters = {
+    hits: 0,
+    ignored: 0,
+    detections: 0,
+    heldBack: 0,
+    reactionErrors: 0,
+  };
+  readonly #pending = new Set<Promise<void>>();
+
+  constructor(deps: PipelineDeps) {
+    this.#d = deps;
+  }
+
+  onHit(hit: Hit): Decision {
+    const d = this.#d;
+    this.counters.hits++;
+    if (!d.policy.admits(hit.address)) {
+      this.counters.ignored++;
+      return { kind: "ignored" };
+    }
+    const count = d.trigger.record(hit.address, hit.nowMs);
+    const proto = protocolOf(hit.mode);
+    const event = { ip: hit.address, port: hit.port, proto, mode: hit.mode, type: hit.classification };
+    const name = hit.address; // RESOLVE_HOST never delays the packet path: names only in later lines
+    d.log.limited(
+      hit.address,
+      hit.classification === "Connect"
+        ? msg.connectFrom(name, hit.address, proto, hit.port)
+        : msg.scanFrom(hit.classification, name, hit.address, proto, hit.port),
+      event,
+    );
+    if (hit.ipOptions) d.log.limited(hit.address, msg.ipOptions(name, hit.address, proto, hit.port), event);
+
+    const decision = d.policy.decide(hit, count, d.trigger.reached(count));
+    switch (decision.kind) {
+      case "log-only":
+        d.log.limited(hit.address, msg.ignoringResponse(proto), event);
+        break;
+      case "already-blocked":
+        if (decision.log) d.log.notice(msg.alreadyBlocked(name, hit.address), event);
+        break;
+      case "held-back":
+        this.counters.heldBack++;
+        if (decision.log) d.log.warn(msg.blockRateLimited(hit.address, d.maxBlocksPerMinute), event);
+        break;
+      case "respond":
+        this.#respond(hit, decision.level, name);
+        break;
+    }
+    return decision;
+  }
+
+  /** Resolves when every reaction started so far has finished (for shutdown and tests). */
+  async settle(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.all(this.#pending);
+  }
+
+  #respond(hit: Hit, level: 1 | 2, name: string): void {
+    const d = this.#d;
+    const sinceMs = d.wallClockMs();
+    const record = {
+      address: hit.address,
+      family: hit.family,
+      mode: hit.mode,
+      port: hit.port,
+      sinceMs,
+      expiresAtMs: d.blockTimeoutSec > 0 ? sinceMs + d.blockTimeoutSec * 1000 : 0,
+    };
+    if (!d.registry.claim(record)) return;
+    this.counters.detections++;
+    const reaction = d.reactor.respond(record, level, name).catch((err: unknown) => {
+      this.counters.reactionErrors++;
+      d.log.error(`adminalert: ERROR: reaction to ${hit.address} failed: ${(err as Error).message}`);
+    });
+    this.#pending.add(reaction);
+    void reaction.finally(() => this.#pending.delete(reaction));
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * Runs the reaction chain for one decided block (spec §6) and records it (spec §7).
+ *
+ * Order as in 1.2: with KILL_RUN_CMD_FIRST=0, hosts.deny, then KILL_FIREWALL and KILL_ROUTE,
+ * then KILL_RUN_CMD; with 1, the command first. The blocking steps themselves are started
+ * together and their lines logged in that order: none depends on another, and the firewall
+ * element (the step that actually stops traffic) must not wait for an fsync of hosts.deny.
+ * Level 2 (BLOCK_*="2") runs KILL_RUN_CMD only.
+ */
+
+import type { Config } from "../config/types.js";
+import { protocolOf } from "../detect/events.js";
+import type { Log } from "../log/logger.js";
+import * as msg from "../log/messages.js";
+import type { BlockRecord, BlockRegistry } from "../state/blocks.js";
+import { formatHistoryLine, type HistoryFile } from "../state/history.js";
+import { type CommandOutcome, runCommandTemplate } from "./command.js";
+import type { HostsDenyResponder } from "./hosts-deny.js";
+import type { BlockTarget, Responder, ResponderResult } from "./responder.js";
+
+export interface ReactorDeps {
+  readonly config: Config;
+  readonly log: Log;
+  readonly registry: BlockRegistry;
+  readonly history: HistoryFile;
+  readonly hostsDeny: HostsDenyResponder | undefined;
+  /** The built-in firewall blocker (KILL_FIREWALL), if any. */
+  readonly firewall: Responder | undefined;
+  readonly wallClockMs: () => number;
+}
+
+export interface ReactorStats {
+  blocks: number;
+  failures: number;
+}
+
+type Step = () => void;
+
+export class Reactor {
+  readonly #d: ReactorDeps;
+  readonly stats: ReactorStats = { blocks: 0, failures: 0 };
+
+  constructor(deps: ReactorDeps) {
+    this.#d = deps;
+  }
+
+  /** Reacts to `record` (already claimed in the registry); `name` is the host's display name. */
+  async respond(record: BlockRecord, level: 1 | 2, name: string): Promise<void> {
+    const { config } = this.#d;
+    const target: BlockTarget = record;
+    const runCmd = () => this.#runCommand(target);
+    if (level === 2) {
+      if (config.killRunCmd !== undefined) (await runCmd())();
+    } else {
+      const hasCmd = config.killRunCmd !== undefined;
+      if (hasCmd && config.killRunCmdFirst) (await runCmd())();
+      // Started together (the firewall first: it is what stops traffic), logged in 1.2 order.
+      const firewall = this.#firewall(target);
+      const wrappers = this.#wrappers(target);
+      const route = this.#route(target);
+      for (const logStep of [await wrappers, await firewall, await route]) logStep();
+      if (hasCmd && !config.killRunCmdFirst) (await runCmd())();
+    }
+    this.stats.blocks++;
+    const line = formatHistoryLine(
+      new Date(this.#d.wallClockMs()),
+      name,
+      record.address,
+      record.port,
+      protocolOf(record.mode),
+    );
+    try {
+      await Promise.all([this.#d.history.append(line), this.#d.registry.recordInFile(record, line)]);
+    } catch (err) {
+      this.stats.failures++;
+      this.#d.log.error(
+        `adminalert: ERROR: could not record block of ${record.address}: ${(err as Error).message}`,
+      );
+    }
+  }
+
+  async #wrappers(target: BlockTarget): Promise<Step> {
+    const hostsDeny = this.#d.hostsDeny;
+    if (hostsDeny === undefined) return () => {};
+    const r = await hostsDeny.ban(target, 0);
+    return this.#logResult(r, target, "wrappers", () =>
+      msg.blockedWrappers(target.address, hostsDeny.lineFor(target)),
+    );
+  }
+
+  async #firewall(target: BlockTarget): Promise<Step> {
+    const firewall = this.#d.firewall;
+    if (firewall === undefined) return () => {};
+    const r = await firewall.ban(target, this.#d.config.blockTimeoutSec);
+    return this.#logResult(r, target, firewall.name, () => msg.blockedVia(target.address, firewall.name));
+  }
+
+  async #route(target: BlockTarget): Promise<Step> {
+    const template = this.#d.config.killRoute;
+    if (template === undefined) return () => {};
+    const outcome = await runCommandTemplate(template, target);
+    return this.#logCommand(outcome, target, () => msg.blockedRoute(target.address, outcome.command));
+  }
+
+  async #runCommand(target: BlockTarget): Promise<Step> {
+    const outcome = await runCommandTemplate(this.#d.config.killRunCmd ?? "", target);
+    return this.#logCommand(outcome, target, () => msg.externalCommand(target.address, outcome.command));
+  }
+
+  #logResult(r: ResponderResult, target: BlockTarget, method: string, success: () => string): Step {
+    const event = { ip: target.address, port: target.port, mode: target.mode, method };
+    if (r.ok) return () => this.#d.log.notice(success(), event);
+    this.stats.failures++;
+    return () => this.#d.log.error(msg.blockFailed(target.address, method, r.error), event);
+  }
+
+  #logCommand(outcome: CommandOutcome, target: BlockTarget, success: () => string): Step {
+    const event = { ip: target.address, port: target.port, mode: target.mode, command: outcome.command };
+    if (outcome.ok) return () => this.#d.log.notice(success(), event);
+    this.stats.failures++;
+    return () => this.#d.log.error(msg.commandFailed(target.address, outcome.command, outcome.error), event);
+  }
+}

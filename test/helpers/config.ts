@@ -1,0 +1,35 @@
+/** A complete Config for unit tests, with 1.2-style values; override what a test is about. */
+
+import type { Config } from "../../src/config/types.js";
+
+export function testConfig(dir: string, overrides: Partial<Config> = {}): Config {
+  return {
+    file: `${dir}/portsentry.conf`,
+    tcpPorts: [1, 11, 143],
+    udpPorts: [1, 7, 9],
+    advancedPortsTcp: 1024,
+    advancedPortsUdp: 1024,
+    advancedExcludeTcp: [113, 139],
+    advancedExcludeUdp: [67, 137, 138, 520],
+    ignoreFile: `${dir}/portsentry.ignore`,
+    historyFile: `${dir}/portsentry.history`,
+    blockedFile: `${dir}/portsentry.blocked`,
+    resolveHost: false,
+    blockTcp: 1,
+    blockUdp: 1,
+    killRoute: undefined,
+    killHostsDeny: undefined,
+    killRunCmd: undefined,
+    killRunCmdFirst: false,
+    scanTrigger: 0,
+    portBanner: undefined,
+    wrapperHostsDeny: `${dir}/hosts.deny`,
+    syslogFacility: "daemon",
+    syslogLevel: "notice",
+    killFirewall: "none",
+    blockTimeoutSec: 0,
+    stateDir: dir,
+    kernelTrap: false,
+    ...overrides,
+  };
+}
