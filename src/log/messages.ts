@@ -1,0 +1,165 @@
+/**
+ * Every log line the daemon writes, in one place (spec §5). The texts follow PortSentry 1.2 with
+ * the tag first; operators grep for them and tests wait for them, so they are a contract.
+ * Pure: strings in, string out. Escaping of attacker-influenced text (names) happens in the
+ * sinks (sanitize.ts), not here, so that the texts stay literal.
+ */
+
+export type Proto = "TCP" | "UDP";
+
+/** `<name>/<ip>`: the resolved name, or the address again when unresolved (spec §5). */
+function host(name: string, ip: string): string {
+  return `${name}/${ip}`;
+}
+
+// --- adminalert: start-up and shut-down ---
+
+export function starting(version: string): string {
+  return `adminalert: PortSentry ${version} is starting.`;
+}
+
+export function listenTcp(port: number): string {
+  return `adminalert: Going into listen mode on TCP port: ${port}`;
+}
+
+export function listenUdp(port: number): string {
+  return `adminalert: Going into listen mode on UDP port: ${port}`;
+}
+
+export function stealthListen(proto: Proto, port: number): string {
+  return `adminalert: Going into stealth listen mode on ${proto} port: ${port}`;
+}
+
+/** 1.2's text names no protocol; with `-atcp -audp` it is printed once per mode. */
+export function advancedMonitor(ports: number): string {
+  return `adminalert: Advanced mode will monitor first ${ports} ports`;
+}
+
+export function advancedExclude(port: number): string {
+  return `adminalert: Advanced mode will manually exclude port: ${port}`;
+}
+
+/** A port below the advanced limit on which a local service listens ("inverse binding"). */
+export function advancedIgnoredPort(proto: Proto, port: number): string {
+  return `adminalert: Advanced Stealth scan detection mode activated. Ignored ${proto} port: ${port}`;
+}
+
+/** A listed stealth port on which a local service listens is not watched (Smart-Verify). */
+export function stealthPortInUse(proto: Proto, port: number): string {
+  return `adminalert: ${proto} port: ${port} is in use by a local service and will not be monitored`;
+}
+
+export function bindError(proto: Proto, port: number): string {
+  return `adminalert: ERROR: could not bind ${proto} socket: ${port}. Attempting to continue`;
+}
+
+export function noPortBound(proto: Proto): string {
+  return `adminalert: ERROR: could not bind any ${proto} port. Aborting.`;
+}
+
+export function captureError(iface: string, reason: string): string {
+  return `adminalert: ERROR: packet capture on interface ${iface} failed: ${reason}`;
+}
+
+/** Printed only when every sensor is armed: tests and operators wait for it. */
+export function active(): string {
+  return "adminalert: PortSentry is now active and listening.";
+}
+
+export function reloaded(file: string): string {
+  return `adminalert: Configuration reloaded from ${file}`;
+}
+
+export function reloadFailed(file: string, reason: string): string {
+  return `adminalert: ERROR: could not reload configuration from ${file}, keeping the old one: ${reason}`;
+}
+
+/** Both lines, in 1.2's order. */
+export function shuttingDown(): readonly [string, string] {
+  return ["securityalert: PortSentry is shutting down", "adminalert: PortSentry is shutting down"];
+}
+
+// --- attackalert: detections ---
+
+export function connectFrom(name: string, ip: string, proto: Proto, port: number): string {
+  return `attackalert: Connect from host: ${host(name, ip)} to ${proto} port: ${port}`;
+}
+
+/** `classification` is detect's name: `TCP SYN/Normal scan`, `UDP scan`, ... (spec §4). */
+export function scanFrom(
+  classification: string,
+  name: string,
+  ip: string,
+  proto: Proto,
+  port: number,
+): string {
+  return `attackalert: ${classification} from host: ${host(name, ip)} to ${proto} port: ${port}`;
+}
+
+export function ipOptions(name: string, ip: string, proto: Proto, port: number): string {
+  return `attackalert: Packet from host: ${host(name, ip)} to ${proto} port: ${port} has IP options set (detection avoidance technique).`;
+}
+
+// --- attackalert: reactions ---
+
+export function alreadyBlocked(name: string, ip: string): string {
+  return `attackalert: Host: ${host(name, ip)} is already blocked Ignoring`;
+}
+
+export function blockedWrappers(ip: string, line: string): string {
+  return `attackalert: Host ${ip} has been blocked via wrappers with string: "${line}"`;
+}
+
+export function blockedRoute(ip: string, command: string): string {
+  return `attackalert: Host ${ip} has been blocked via dropped route using command: "${command}"`;
+}
+
+/** Built-in firewall blocker: `method` is `nftables`, `iptables` or `ipset`. */
+export function blockedVia(ip: string, method: string): string {
+  return `attackalert: Host ${ip} has been blocked via ${method}`;
+}
+
+export function externalCommand(ip: string, command: string): string {
+  return `attackalert: External command run for host: ${ip} using command: "${command}"`;
+}
+
+/** BLOCK_TCP/BLOCK_UDP = 0. */
+export function ignoringResponse(proto: Proto): string {
+  return `attackalert: Ignoring ${proto} response per configuration file setting.`;
+}
+
+/** A command (route, run-cmd) exited non-zero, timed out or could not start. */
+export function commandFailed(ip: string, command: string, reason: string): string {
+  return `attackalert: ERROR: command for host: ${ip} failed: "${command}" (${reason})`;
+}
+
+/** A built-in step (`wrappers`, `nftables`, ...) failed. */
+export function blockFailed(ip: string, method: string, reason: string): string {
+  return `attackalert: ERROR: blocking host ${ip} via ${method} failed: ${reason}`;
+}
+
+/** Self-protection refused the block: own address, loopback, gateway, name server. */
+export function neverBlock(ip: string, reason: string): string {
+  return `attackalert: Host ${ip} will not be blocked: ${reason}`;
+}
+
+export function blockRateLimited(ip: string, maxPerMinute: number): string {
+  return `attackalert: Host ${ip} not blocked: limit of ${maxPerMinute} new blocks per minute reached`;
+}
+
+export function blockExpired(ip: string): string {
+  return `attackalert: Host ${ip} block has expired and was removed`;
+}
+
+export function unblocked(ip: string): string {
+  return `attackalert: Host ${ip} has been unblocked on request`;
+}
+
+export function unblockFailed(ip: string, method: string, reason: string): string {
+  return `attackalert: ERROR: unblocking host ${ip} via ${method} failed: ${reason}`;
+}
+
+/** Written by the logger's rate limiter when a key speaks again after being held back. */
+export function suppressed(count: number, key: string): string {
+  return `adminalert: ${count} similar log lines suppressed (${key})`;
+}
