@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # Runtime: libpcap (capture), nftables/iptables/ipset (blockers), iproute2 (routes).
 # Tests: real scanners, a real syslog daemon, tcpdump for captures.
-packages=(build-essential python3 libpcap-dev nftables iptables ipset iproute2
+packages=(build-essential python3 libpcap-dev nftables iptables ipset iproute2 iputils-ping
   nmap hping3 masscan rsyslog tcpdump)
 
 missing=()

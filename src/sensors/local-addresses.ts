@@ -1,0 +1,99 @@
+/**
+ * The host's own addresses, default gateways and name servers: the hosts a forged probe must
+ * never get us to block (spec §6). Addresses are re-read periodically so that addresses that
+ * appear or vanish while running are followed.
+ */
+
+import { readFileSync } from "node:fs";
+import { networkInterfaces } from "node:os";
+import { canonicalIp } from "../decode/address.js";
+
+/** Every address configured on any interface of this host (this network namespace). */
+export function ownAddresses(): Set<string> {
+  const out = new Set<string>();
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) {
+      const ip = canonicalIp(a.address.replace(/%.*$/, ""));
+      if (ip !== undefined) out.add(ip);
+    }
+  }
+  return out;
+}
+
+/** Default gateways from /proc/net/route and /proc/net/ipv6_route. */
+export function defaultGateways(): Set<string> {
+  const out = new Set<string>();
+  for (const line of readLines("/proc/net/route").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    // Iface Destination Gateway ...; little-endian hex
+    if (f[1] === "00000000" && f[2] !== undefined && f[2] !== "00000000") {
+      const n = Number.parseInt(f[2], 16);
+      out.add(`${n & 0xff}.${(n >>> 8) & 0xff}.${(n >>> 16) & 0xff}.${n >>> 24}`);
+    }
+  }
+  for (const line of readLines("/proc/net/ipv6_route")) {
+    const f = line.trim().split(/\s+/);
+    // dest destlen src srclen nexthop metric refcnt use flags iface
+    if (f[0] === "0".repeat(32) && f[1] === "00" && f[4] !== undefined && f[4] !== "0".repeat(32)) {
+      const hex = f[4];
+      const ip = canonicalIp(hex.match(/.{4}/g)?.join(":") ?? "");
+      if (ip !== undefined) out.add(ip);
+    }
+  }
+  return out;
+}
+
+/** `nameserver` lines of resolv.conf. */
+export function nameServers(path = "/etc/resolv.conf"): Set<string> {
+  const out = new Set<string>();
+  for (const line of readLines(path)) {
+    const m = /^\s*nameserver\s+(\S+)/.exec(line);
+    const ip = m?.[1] ? canonicalIp(m[1].replace(/%.*$/, "")) : undefined;
+    if (ip !== undefined) out.add(ip);
+  }
+  return out;
+}
+
+function readLines(path: string): string[] {
+  try {
+    return readFileSync(path, "utf8").split("\n");
+  } catch {
+    return [];
+  }
+}
+
+/** Why an address must never be blocked, or undefined. Kept current by `refresh()`. */
+export class ProtectedHosts {
+  #own = new Set<string>();
+  #gateways = new Set<string>();
+  #nameServers = new Set<string>();
+  #refreshedAtMs = Number.NEGATIVE_INFINITY;
+  readonly #maxAgeMs: number;
+  readonly #monoClockMs: () => number;
+
+  /** Facts older than `maxAgeMs` are re-read before they are used (at most that often). */
+  constructor(maxAgeMs: number, monoClockMs: () => number) {
+    this.#maxAgeMs = maxAgeMs;
+    this.#monoClockMs = monoClockMs;
+    this.refresh();
+  }
+
+  refresh(): void {
+    this.#own = ownAddresses();
+    this.#gateways = defaultGateways();
+    this.#nameServers = nameServers();
+    this.#refreshedAtMs = this.#monoClockMs();
+  }
+
+  reason(address: string): string | undefined {
+    if (this.#monoClockMs() - this.#refreshedAtMs > this.#maxAgeMs) this.refresh();
+    if (this.#own.has(address)) return "it is an address of this host";
+    if (this.#gateways.has(address)) return "it is a default gateway";
+    if (this.#nameServers.has(address)) return "it is a configured name server";
+    return undefined;
+  }
+
+  ownAddresses(): ReadonlySet<string> {
+    return this.#own;
+  }
+}
