@@ -56,7 +56,6 @@ export class NftSession {
   #restartAtMs = 0;
   #restartTimer: NodeJS.Timeout | undefined;
   #closed = false;
-  #exitWaiters: (() => void)[] = [];
 
   constructor(options: NftSessionOptions) {
     this.#options = options;
@@ -102,16 +101,12 @@ export class NftSession {
       this.#settle(p, { kind: "helper-failure", error: "nft helper closed" });
     const child = this.#child;
     if (!child) return;
-    const exited = new Promise<void>((resolve) => this.#exitWaiters.push(resolve));
+    // #child is cleared when its "close" arrives, so it has not arrived yet.
+    const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
     child.stdin?.end();
     const killTimer = setTimeout(() => child.kill("SIGKILL"), graceMs);
     await exited;
     clearTimeout(killTimer);
-  }
-
-  /** Kills the helper (tests use it to prove that a restart follows). */
-  kill(): void {
-    this.#child?.kill("SIGKILL");
   }
 
   #scheduleStart(): void {
@@ -203,14 +198,18 @@ export class NftSession {
       this.#settle(p, { kind: "helper-failure", error: "nft helper not available in time" });
       return;
     }
-    // A written line that never completed: the helper is hung; the exit handler fails the rest.
-    this.#settle(p, {
-      kind: "helper-failure",
-      error: `nft helper gave no answer in ${this.#options.commandTimeoutMs} ms`,
-    });
-    this.#child?.kill("SIGKILL");
+    // A written line that never completed: the helper is hung. Kill it and let go of it now,
+    // so that the next line starts a new one instead of queueing behind a dying process.
+    const child = this.#child;
+    const reason = `nft helper gave no answer in ${this.#options.commandTimeoutMs} ms`;
+    this.#settle(p, { kind: "helper-failure", error: reason });
+    if (child) {
+      child.kill("SIGKILL");
+      this.#onDead(child, reason);
+    }
   }
 
+  /** The current child is gone or given up: fail what it holds, schedule a restart. */
   #onDead(child: ChildProcess, reason: string): void {
     if (child === this.#child) {
       this.#child = undefined;
@@ -225,7 +224,6 @@ export class NftSession {
       this.#restartAtMs = Date.now() + this.#backoffMs;
       if (this.#waiting.length > 0) this.#scheduleStart();
     }
-    for (const w of this.#exitWaiters.splice(0)) w();
   }
 
   #settle(p: PendingLine, r: NftLineResult): void {

@@ -29,12 +29,16 @@ import { canonicalIp, type IpFamily, parseIp } from "../decode/address.js";
 import { NftSession } from "./nft-session.js";
 import type { BlockTarget, Responder, ResponderResult } from "./responder.js";
 import { describeFailure, run, succeeded } from "./run.js";
+import { commandSafeAddress } from "./target.js";
 
 export const NFT_SET4 = "blocked4";
 export const NFT_SET6 = "blocked6";
 export const NFT_CHAIN = "prerouting";
 export const NFT_PRIORITY = -300;
-/** Longer bans are refused: nft's time parser overflows near 3 years written as seconds. */
+/**
+ * Longest timeout given to the kernel (10 years); a longer ban is stored without a timeout and
+ * lifted by the daemon's own expiry, so that it never ends early.
+ */
 export const NFT_MAX_TIMEOUT_SEC = 3650 * 86400;
 
 export interface NftablesOptions {
@@ -149,11 +153,6 @@ export class NftablesResponder implements Responder {
     return this.#session?.pid;
   }
 
-  /** Kills the helper, as a crash would (tests); the next transaction restarts it. */
-  killHelper(): void {
-    this.#session?.kill();
-  }
-
   async start(): Promise<ResponderResult> {
     if (this.#stopped) return { ok: false, error: "nftables: responder stopped" };
     const r = await this.#serial(() => this.#exec(nftSetupLine(this.#table, this.#maxSetElements)));
@@ -163,10 +162,10 @@ export class NftablesResponder implements Responder {
   }
 
   ban(target: BlockTarget, timeoutSec: number): Promise<ResponderResult> {
-    if (!Number.isInteger(timeoutSec) || timeoutSec < 0 || timeoutSec > NFT_MAX_TIMEOUT_SEC) {
+    if (!Number.isInteger(timeoutSec) || timeoutSec < 0) {
       return Promise.resolve({ ok: false, error: `nftables: bad timeout ${timeoutSec} s` });
     }
-    return this.#enqueue("ban", target, timeoutSec);
+    return this.#enqueue("ban", target, timeoutSec > NFT_MAX_TIMEOUT_SEC ? 0 : timeoutSec);
   }
 
   unban(target: BlockTarget): Promise<ResponderResult> {
@@ -217,13 +216,11 @@ export class NftablesResponder implements Responder {
   #enqueue(kind: Op["kind"], target: BlockTarget, timeoutSec: number): Promise<ResponderResult> {
     if (this.#stopped) return Promise.resolve({ ok: false, error: "nftables: responder stopped" });
     // Defence in depth: only a re-parsed, re-formatted address reaches a command line.
-    const ip = parseIp(target.address);
-    const address = canonicalIp(target.address);
-    if (ip === undefined || address === undefined || ip.family !== target.family) {
+    const address = commandSafeAddress(target);
+    if (address === undefined)
       return Promise.resolve({ ok: false, error: "nftables: target is not a valid address" });
-    }
     return new Promise((resolve) => {
-      this.#queue.push({ kind, address, family: ip.family, timeoutSec, resolve });
+      this.#queue.push({ kind, address, family: target.family, timeoutSec, resolve });
       if (!this.#pumpScheduled) {
         this.#pumpScheduled = true;
         // Everything queued in this tick goes out in one transaction.

@@ -4,7 +4,13 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { NFT_CHAIN, NFT_SET4, NFT_SET6, NftablesResponder } from "../../src/respond/nftables.js";
+import {
+  NFT_CHAIN,
+  NFT_MAX_TIMEOUT_SEC,
+  NFT_SET4,
+  NFT_SET6,
+  NftablesResponder,
+} from "../../src/respond/nftables.js";
 import type { BlockTarget } from "../../src/respond/responder.js";
 import { run } from "../../src/respond/run.js";
 import {
@@ -109,6 +115,9 @@ describe("nftables responder (netns)", { skip: ROOT_SKIP }, () => {
     assert.equal((await kernelSet(ns, NFT_SET4)).get("198.51.100.2"), 90_000);
     assert.deepEqual(await fw.ban(target("198.51.100.2"), 0), { ok: true });
     assert.equal((await kernelSet(ns, NFT_SET4)).get("198.51.100.2"), 0);
+    // Beyond the kernel's range: kept forever, the daemon's expiry lifts it.
+    assert.deepEqual(await fw.ban(target("198.51.100.14"), NFT_MAX_TIMEOUT_SEC + 1), { ok: true });
+    assert.equal((await kernelSet(ns, NFT_SET4)).get("198.51.100.14"), 0);
     const listed = await fw.listBlocked();
     assert.ok(listed.ok);
     assert.deepEqual(
@@ -167,7 +176,7 @@ describe("nftables responder (netns)", { skip: ROOT_SKIP }, () => {
     const firstPid = fw.helperPid;
     assert.ok(firstPid !== undefined);
     const inFlight = fw.ban(target("198.51.100.7"), 0);
-    fw.killHelper();
+    process.kill(firstPid, "SIGKILL"); // the helper we started, by its id
     assert.deepEqual(await inFlight, { ok: true });
     assert.deepEqual(await fw.ban(target("198.51.100.8"), 0), { ok: true });
     assert.deepEqual(await fw.ban(target("198.51.100.9"), 0), { ok: true });
