@@ -422,3 +422,15 @@ test("hostile: errors are capped, with a count of the rest", () => {
   assert.equal(errs[1]!.line, 2);
   assert.equal(formatConfigError(errs.at(-1)!), "portsentry.conf: and 400 more errors not shown");
 });
+
+test("docs/configuration.md documents every key: a table row and a section", () => {
+  const doc = read("docs/configuration.md");
+  for (const k of CONFIG_KEYS) {
+    assert.match(
+      doc,
+      new RegExp(`^\\| \`${k.key}\` \\| ${k.origin.replace(".", "\\.")} \\|`, "m"),
+      `${k.key} row`,
+    );
+    assert.match(doc, new RegExp(`^### .*\`${k.key}\``, "m"), `${k.key} section`);
+  }
+});
