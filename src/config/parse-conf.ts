@@ -28,7 +28,7 @@ export interface ParseConfigOptions {
   readonly baseDir?: string;
 }
 
-const KEY_LINE = /^([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*(.*)$/;
+const KEY_LINE = /^([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*(.*)$/s;
 const KEY_ONLY = /^([A-Za-z_][A-Za-z0-9_]*)/;
 
 /** Every Config field at its absent-key value (the table's `absent` column). */
