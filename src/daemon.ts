@@ -67,11 +67,13 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
   // 1. Configuration: every error at once, exit 2.
   const { config, ignore } = await loadConfigOrThrow(options.configPath);
   ignore.addLoopback();
+  ignore.prepare();
 
   // 2. Logging: syslog as configured, mirrored to stderr in the foreground.
   const log = openLogger({
     facility: config.syslogFacility,
     level: config.syslogLevel,
+    syslogPath: config.syslogSocket,
     foreground: !options.daemonize,
   });
   log.notice(msg.starting(VERSION));

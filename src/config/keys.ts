@@ -374,6 +374,18 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
     String,
   ),
   row(
+    "SYSLOG_SOCKET",
+    "syslogSocket",
+    {
+      origin: "new",
+      absent: "/dev/log",
+      shipped: "/dev/log",
+      description: "the syslog daemon's Unix datagram socket",
+    },
+    (v, ctx) => parsePath(v, ctx.baseDir),
+    String,
+  ),
+  row(
     "KILL_FIREWALL",
     "killFirewall",
     {

@@ -71,6 +71,8 @@ export interface Config {
   readonly wrapperHostsDeny: string;
   readonly syslogFacility: SyslogFacility;
   readonly syslogLevel: SyslogLevel;
+  /** Path of the syslog socket (`/dev/log`). */
+  readonly syslogSocket: string;
   readonly killFirewall: FirewallKind;
   /** 0 means forever. */
   readonly blockTimeoutSec: number;

@@ -26,6 +26,7 @@ export function testConfig(dir: string, overrides: Partial<Config> = {}): Config
     wrapperHostsDeny: `${dir}/hosts.deny`,
     syslogFacility: "daemon",
     syslogLevel: "notice",
+    syslogSocket: "/dev/log",
     killFirewall: "none",
     blockTimeoutSec: 0,
     stateDir: dir,

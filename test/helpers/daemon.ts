@@ -49,6 +49,7 @@ export async function writeDaemonFiles(
     STATE_DIR: join(dir, "state"),
     WRAPPER_HOSTS_DENY: files.hostsDeny,
     RESOLVE_HOST: "0",
+    SYSLOG_SOCKET: join(dir, "no-syslog.sock"),
   };
   const all = { ...defaults, ...keys };
   await writeFile(

@@ -88,6 +88,7 @@ const VALID: Record<string, fc.Arbitrary<string>> = {
   WRAPPER_HOSTS_DENY: fc.constantFrom("/etc/hosts.deny", "deny"),
   SYSLOG_FACILITY: fc.constantFrom("daemon", "auth", "local0", "local7"),
   SYSLOG_LEVEL: fc.constantFrom("notice", "info", "debug", "emerg"),
+  SYSLOG_SOCKET: fc.constantFrom("/dev/log", "run/log.sock"),
   KILL_FIREWALL: fc.constantFrom("nftables", "iptables", "ipset", "none"),
   BLOCK_TIMEOUT: fc.oneof(
     fc.integer({ min: 0, max: 10_000_000 }).map(String),
