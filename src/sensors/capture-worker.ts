@@ -1,0 +1,431 @@
+/**
+ * The capture worker: a child process of the daemon that owns the libpcap captures of one
+ * "generation" (one filter, one set of interfaces) and is replaced, not modified, when either
+ * changes. Ending the process is the only way to release a node_pcap capture (see capture.ts).
+ *
+ * Per frame, allocation-free: decode, drop what is not a probe candidate (bad packets by
+ * decoder status, outgoing, from this host, port not watched, ACK/RST), append a 32-byte record
+ * (capture-protocol.ts) to the batch. A batch goes to the daemon once per libuv turn, so a flood
+ * costs one IPC message per ring block, not per packet. Whether a port has a local listener is
+ * decided in the daemon, which owns that state.
+ *
+ * Started by stealth.ts with an IPC channel; the first message is the plan.
+ */
+
+import { parseIp } from "../decode/address.js";
+import { DECODE_STATUSES, type DecodeStatus, decodeFrame, PacketFacts } from "../decode/packet.js";
+import { isProbe } from "../detect/classify.js";
+import { type LiveCapture, openLiveCapture } from "./capture.js";
+import {
+  type CapturePlan,
+  type InterfaceStats,
+  isParentMessage,
+  type OpenFailure,
+  RECORD_BYTES,
+  type WorkerMessage,
+} from "./capture-protocol.js";
+import { emptyPorts, type PortBitmap } from "./port-set.js";
+
+const RECORDS_PER_BATCH = 4096;
+/** TCP probes waiting for the kernel's answer; the oldest is sent unanswered when full. */
+const PENDING_PROBES = 16_384;
+/** The kernel answers within microseconds; past this a probe goes out unanswered. */
+const REPLY_WAIT_MS = 5;
+const TCP_RST = 0x04;
+const TCP_SYN_ACK = 0x12;
+/** IPC batches sent but not yet written; beyond it batches are dropped (and counted). */
+const MAX_BATCHES_IN_FLIGHT = 64;
+
+type DropReason =
+  | Exclude<DecodeStatus, "ok">
+  | "outgoing"
+  | "own-source"
+  | "not-watched"
+  | "not-probe"
+  | "ipc-backlog"
+  | "answered-by-listener";
+
+/** What this host answered to a TCP probe. */
+enum Verdict {
+  Unanswered = 0,
+  /** RST: no socket listened on the port when the probe arrived. */
+  Closed = 1,
+  /** SYN+ACK: a socket listened. */
+  Listening = 2,
+}
+
+/**
+ * TCP probes waiting for this host's answer: RST means no socket listened when the probe
+ * arrived (the record goes out marked), SYN+ACK means one did (dropped). A probe left
+ * unanswered (a firewall dropped it, or a non-SYN probe to a listener, which Linux ignores)
+ * goes out unmarked after `REPLY_WAIT_MS`, and the daemon checks /proc instead.
+ * Fixed-size typed arrays in a ring plus a key → slot map: nothing allocated per packet.
+ */
+class PendingProbes {
+  readonly #src = new Uint8Array(PENDING_PROBES * 16);
+  readonly #family = new Uint8Array(PENDING_PROBES);
+  readonly #srcPort = new Uint16Array(PENDING_PROBES);
+  readonly #dstPort = new Uint16Array(PENDING_PROBES);
+  readonly #flags = new Uint8Array(PENDING_PROBES);
+  readonly #ipOptions = new Uint8Array(PENDING_PROBES);
+  readonly #iface = new Uint8Array(PENDING_PROBES);
+  readonly #tsUs = new Float64Array(PENDING_PROBES);
+  readonly #arrivalMs = new Float64Array(PENDING_PROBES);
+  readonly #live = new Uint8Array(PENDING_PROBES);
+  readonly #slotByKey = new Map<number, number>();
+  /** Next slot to fill; `#oldest` chases it. */
+  #head = 0;
+  #oldest = 0;
+  count = 0;
+  readonly #emit: (slot: number, verdict: Verdict) => void;
+
+  constructor(emit: (pending: PendingProbes, slot: number, verdict: Verdict) => void) {
+    this.#emit = (slot, verdict) => emit(this, slot, verdict);
+  }
+
+  add(iface: number, f: PacketFacts, tsUs: number, nowMs: number): void {
+    const slot = this.#head;
+    if (this.#live[slot] === 1) this.#release(slot, Verdict.Unanswered); // full: the oldest goes out
+    this.#head = (slot + 1) % PENDING_PROBES;
+    const width = f.family === 4 ? 4 : 16;
+    for (let i = 0; i < 16; i++) this.#src[slot * 16 + i] = i < width ? f.src[i]! : 0;
+    this.#family[slot] = f.family;
+    this.#srcPort[slot] = f.srcPort;
+    this.#dstPort[slot] = f.dstPort;
+    this.#flags[slot] = f.tcpFlags;
+    this.#ipOptions[slot] = f.ipOptions ? 1 : 0;
+    this.#iface[slot] = iface;
+    this.#tsUs[slot] = tsUs;
+    this.#arrivalMs[slot] = nowMs;
+    this.#live[slot] = 1;
+    this.count++;
+    this.#slotByKey.set(keyOf(f.family, f.src, 0, f.srcPort, f.dstPort), slot);
+  }
+
+  /** Our own RST or SYN+ACK (`f` is the reply): resolves the probe it answers, if pending. */
+  reply(f: PacketFacts): boolean {
+    const slot = this.#slotByKey.get(keyOf(f.family, f.dst, 0, f.dstPort, f.srcPort));
+    if (slot === undefined || this.#live[slot] !== 1) return false;
+    if (
+      this.#family[slot] !== f.family ||
+      this.#srcPort[slot] !== f.dstPort ||
+      this.#dstPort[slot] !== f.srcPort
+    ) {
+      return false;
+    }
+    const width = f.family === 4 ? 4 : 16;
+    for (let i = 0; i < width; i++) if (this.#src[slot * 16 + i] !== f.dst[i]) return false;
+    this.#release(slot, (f.tcpFlags & TCP_RST) !== 0 ? Verdict.Closed : Verdict.Listening);
+    return true;
+  }
+
+  /** Sends the probes that waited `REPLY_WAIT_MS` without an answer. */
+  expire(nowMs: number): void {
+    while (this.count > 0) {
+      const slot = this.#oldest;
+      if (this.#live[slot] === 1) {
+        if (nowMs - this.#arrivalMs[slot]! < REPLY_WAIT_MS) return;
+        this.#release(slot, Verdict.Unanswered);
+      }
+      this.#oldest = (slot + 1) % PENDING_PROBES;
+    }
+  }
+
+  #release(slot: number, verdict: Verdict): void {
+    this.#live[slot] = 0;
+    this.count--;
+    const key = keyOf(this.#family[slot]!, this.#src, slot * 16, this.#srcPort[slot]!, this.#dstPort[slot]!);
+    if (this.#slotByKey.get(key) === slot) this.#slotByKey.delete(key);
+    this.#emit(slot, verdict);
+  }
+
+  /** The record of a pending probe; byte 5 is 1 when the kernel answered it with RST. */
+  write(slot: number, b: Buffer, at: number, verdict: Verdict): void {
+    b[at] = this.#iface[slot]!;
+    b[at + 1] = this.#family[slot]!;
+    b[at + 2] = 6;
+    b[at + 3] = this.#flags[slot]!;
+    b[at + 4] = this.#ipOptions[slot]!;
+    b[at + 5] = verdict === Verdict.Closed ? 1 : 0;
+    b.writeUInt16LE(this.#dstPort[slot]!, at + 6);
+    b.writeDoubleLE(this.#tsUs[slot]!, at + 8);
+    for (let i = 0; i < 16; i++) b[at + 16 + i] = this.#src[slot * 16 + i]!;
+  }
+}
+
+/** FNV-1a over the remote address (at `offset` in `addr`) and both ports. */
+function keyOf(
+  family: number,
+  addr: Uint8Array,
+  offset: number,
+  remotePort: number,
+  localPort: number,
+): number {
+  let h = 0x811c9dc5 ^ family;
+  const width = family === 4 ? 4 : 16;
+  for (let i = 0; i < width; i++) h = Math.imul(h ^ addr[offset + i]!, 0x01000193);
+  h = Math.imul(h ^ (remotePort & 0xff), 0x01000193);
+  h = Math.imul(h ^ (remotePort >> 8), 0x01000193);
+  h = Math.imul(h ^ (localPort & 0xff), 0x01000193);
+  h = Math.imul(h ^ (localPort >> 8), 0x01000193);
+  return h | 0;
+}
+
+class Worker {
+  readonly #plan: CapturePlan;
+  readonly #captures: LiveCapture[] = [];
+  readonly #facts = new PacketFacts();
+  readonly #tcp: PortBitmap | undefined;
+  readonly #udp: PortBitmap | undefined;
+  readonly #ownV4 = new Set<number>();
+  readonly #ownV6: Uint8Array[] = [];
+  readonly #batch = Buffer.alloc(RECORDS_PER_BATCH * RECORD_BYTES);
+  #records = 0;
+  #flushScheduled = false;
+  #inFlight = 0;
+  #stopping = false;
+  readonly #pending = new PendingProbes((p, slot, verdict) => this.#onResolved(p, slot, verdict));
+  #expiryTimer: NodeJS.Timeout | undefined;
+  frames = 0;
+  decoded = 0;
+  candidates = 0;
+  replies = 0;
+  readonly drops: Record<DropReason, number>;
+
+  constructor(plan: CapturePlan) {
+    this.#plan = plan;
+    this.#tcp = plan.tcpRanges && bitmapOf(plan.tcpRanges);
+    this.#udp = plan.udpRanges && bitmapOf(plan.udpRanges);
+    for (const text of plan.ownAddresses) {
+      const ip = parseIp(text);
+      if (ip === undefined) continue;
+      if (ip.family === 4)
+        this.#ownV4.add(
+          ((ip.bytes[0]! << 24) | (ip.bytes[1]! << 16) | (ip.bytes[2]! << 8) | ip.bytes[3]!) >>> 0,
+        );
+      else this.#ownV6.push(ip.bytes);
+    }
+    const drops: Partial<Record<DropReason, number>> = {};
+    for (const s of DECODE_STATUSES) if (s !== "ok") drops[s] = 0;
+    for (const r of ["outgoing", "own-source", "not-watched", "not-probe", "ipc-backlog"] as const)
+      drops[r] = 0;
+    this.drops = drops as Record<DropReason, number>;
+  }
+
+  open(): void {
+    const opened: string[] = [];
+    const failed: OpenFailure[] = [];
+    const options = {
+      filter: this.#plan.filter,
+      snapLength: this.#plan.snapLength,
+      bufferBytes: this.#plan.bufferBytes,
+      bufferTimeoutMs: this.#plan.bufferTimeoutMs,
+    };
+    this.#plan.interfaces.forEach((name, index) => {
+      const r = openLiveCapture(name, options, (frame, linkType, wireLength, timestampUs) =>
+        this.#onFrame(index, frame, linkType, wireLength, timestampUs),
+      );
+      if (r.ok) {
+        this.#captures.push(r.capture);
+        opened.push(name);
+      } else {
+        failed.push({ name, error: r.error, permission: r.permission });
+      }
+    });
+    send({ t: "ready", opened, failed });
+    const timer = setInterval(() => this.#sendStats(), this.#plan.statsIntervalMs);
+    timer.unref();
+  }
+
+  #onFrame(
+    index: number,
+    frame: Uint8Array,
+    linkType: number,
+    wireLength: number,
+    timestampUs: number,
+  ): void {
+    this.frames++;
+    const f = this.#facts;
+    const status = decodeFrame(frame, linkType, f, wireLength);
+    if (status !== "ok") {
+      this.drops[status]++;
+      return;
+    }
+    this.decoded++;
+    if (f.outgoing) {
+      this.drops.outgoing++;
+      return;
+    }
+    if (this.#fromOwnAddress(f)) {
+      // The kernel's answer to a probe (the filter lets only RST and SYN+ACK from us through).
+      if (f.protocol === 6 && (f.tcpFlags & (TCP_RST | TCP_SYN_ACK)) !== 0 && this.#pending.reply(f)) {
+        this.replies++;
+      } else {
+        this.drops["own-source"]++;
+      }
+      return;
+    }
+    const watched = f.protocol === 6 ? this.#tcp : this.#udp;
+    if (watched === undefined || watched[f.dstPort] !== 1) {
+      this.drops["not-watched"]++;
+      return;
+    }
+    if (f.protocol === 6 && !isProbe(f.tcpFlags)) {
+      this.drops["not-probe"]++;
+      return;
+    }
+    this.candidates++;
+    if (f.protocol === 6) {
+      this.#pending.add(index, f, timestampUs, performance.now());
+      this.#scheduleFlush();
+      return;
+    }
+    const b = this.#batch;
+    const at = this.#records * RECORD_BYTES;
+    b[at] = index;
+    b[at + 1] = f.family;
+    b[at + 2] = f.protocol;
+    b[at + 3] = f.tcpFlags;
+    b[at + 4] = f.ipOptions ? 1 : 0;
+    b[at + 5] = 0;
+    b.writeUInt16LE(f.dstPort, at + 6);
+    b.writeDoubleLE(timestampUs, at + 8);
+    b.set(f.src, at + 16);
+    this.#appended();
+  }
+
+  #onResolved(pending: PendingProbes, slot: number, verdict: Verdict): void {
+    if (verdict === Verdict.Listening) {
+      // A socket listened when the probe came: not a trap (spec §3).
+      this.drops["answered-by-listener"]++;
+      return;
+    }
+    pending.write(slot, this.#batch, this.#records * RECORD_BYTES, verdict);
+    this.#appended();
+  }
+
+  #appended(): void {
+    this.#records++;
+    if (this.#records === RECORDS_PER_BATCH) this.#flush();
+    else this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => this.#flush());
+  }
+
+  #fromOwnAddress(f: PacketFacts): boolean {
+    if (f.family === 4) return this.#ownV4.has(f.srcV4);
+    const src = f.src;
+    for (const own of this.#ownV6) {
+      let same = true;
+      for (let i = 0; i < 16 && same; i++) same = own[i] === src[i];
+      if (same) return true;
+    }
+    return false;
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    this.#pending.expire(performance.now());
+    if (this.#pending.count > 0 && this.#expiryTimer === undefined) {
+      this.#expiryTimer = setTimeout(() => {
+        this.#expiryTimer = undefined;
+        this.#flush();
+      }, REPLY_WAIT_MS);
+    }
+    const n = this.#records;
+    if (n === 0) return;
+    this.#records = 0;
+    if (this.#inFlight >= MAX_BATCHES_IN_FLIGHT) {
+      this.drops["ipc-backlog"] += n;
+      return;
+    }
+    // A copy: the batch buffer is reused at once.
+    const b = Uint8Array.prototype.slice.call(this.#batch, 0, n * RECORD_BYTES);
+    this.#inFlight++;
+    send({ t: "hits", b, n }, () => {
+      this.#inFlight--;
+    });
+  }
+
+  #sendStats(done?: () => void): void {
+    const interfaces: InterfaceStats[] = [];
+    for (const c of this.#captures) {
+      const s = c.stats();
+      if (s !== undefined) interfaces.push(s);
+    }
+    send(
+      {
+        t: "stats",
+        counters: {
+          frames: this.frames,
+          decoded: this.decoded,
+          candidates: this.candidates,
+          replies: this.replies,
+          drops: { ...this.drops },
+        },
+        interfaces,
+      },
+      done,
+    );
+  }
+
+  /** Sends what is batched and the last counters, then exits: the kernel releases the captures. */
+  stop(): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#pending.expire(Number.POSITIVE_INFINITY);
+    this.#flush();
+    this.#sendStats(() => process.exit(0));
+    setTimeout(() => process.exit(0), 2000).unref();
+  }
+}
+
+function bitmapOf(ranges: readonly (readonly [number, number])[]): PortBitmap {
+  const out = emptyPorts();
+  for (const [from, to] of ranges) if (from >= 0 && to <= 65535 && from <= to) out.fill(1, from, to + 1);
+  return out;
+}
+
+function send(message: WorkerMessage, done?: () => void): void {
+  try {
+    process.send?.(message, undefined, undefined, (err: Error | null) => {
+      if (err) process.exit(0); // the daemon is gone
+      done?.();
+    });
+  } catch {
+    process.exit(0);
+  }
+}
+
+function main(): void {
+  if (process.send === undefined) {
+    process.stderr.write("capture-worker: must be started by the portsentry daemon (no IPC channel)\n");
+    process.exit(2);
+  }
+  let worker: Worker | undefined;
+  process.on("disconnect", () => process.exit(0));
+  process.on("message", (m: unknown) => {
+    if (!isParentMessage(m)) return;
+    if (m.t === "open" && worker === undefined) {
+      worker = new Worker(m.plan);
+      worker.open();
+    } else if (m.t === "stop") {
+      if (worker === undefined) process.exit(0);
+      worker.stop();
+    }
+  });
+  process.on("SIGTERM", () => (worker ? worker.stop() : process.exit(0)));
+  process.on("uncaughtException", (err) => {
+    try {
+      process.send?.({ t: "fatal", error: err.message } satisfies WorkerMessage);
+    } finally {
+      process.exit(1);
+    }
+  });
+}
+
+main();

@@ -1,0 +1,227 @@
+/**
+ * Which ports a local service listens on: TCP sockets in LISTEN state and bound UDP sockets,
+ * IPv4 and IPv6, from /proc/net/{tcp,tcp6,udp,udp6} of this network namespace. Spec §3: such a
+ * port is never a trap ("Smart-Verify", "inverse binding").
+ *
+ * Why /proc and not a bind probe (what 1.2 did): a bind probe briefly owns the port, so a
+ * service starting at that moment fails to bind, and it needs one socket per port and family.
+ * /proc is read-only, sees listeners bound to any local address (a listener on 127.0.0.1:25
+ * makes port 25 "in use" as a bind probe would) and answers for all ports in one read. Its
+ * cost grows with the number of sockets, so callers bound how often it is read (see
+ * `ListenerTable.refresh`). A port counts whatever address or family it is bound to.
+ */
+
+import { readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { emptyPorts, type PortBitmap } from "./port-set.js";
+
+export type ListenProto = "tcp" | "udp";
+
+/** TCP_LISTEN in /proc/net/tcp*. */
+const STATE_TCP_LISTEN = 0x0a;
+/** TCP_CLOSE: an unconnected UDP socket, i.e. one bound to receive from anyone. */
+const STATE_UDP_BOUND = 0x07;
+
+const FILES: Readonly<Record<ListenProto, readonly string[]>> = {
+  tcp: ["net/tcp", "net/tcp6"],
+  udp: ["net/udp", "net/udp6"],
+};
+
+/**
+ * Marks in `into` the local port of every line of a /proc/net/{tcp,udp}[6] table whose state is
+ * the listening one for `proto`. Malformed lines are skipped; returns how many were.
+ * Scans by index instead of splitting, so a table of 100 000 sockets allocates nothing per line.
+ */
+export function parseProcNet(text: string, proto: ListenProto, into: PortBitmap): number {
+  const wanted = proto === "tcp" ? STATE_TCP_LISTEN : STATE_UDP_BOUND;
+  let bad = 0;
+  let i = text.indexOf("\n") + 1; // the header line
+  if (i === 0) return 0;
+  while (i < text.length) {
+    let end = text.indexOf("\n", i);
+    if (end < 0) end = text.length;
+    // "  12: 0100007F:0019 00000000:0000 0A ..." — "sl:" then local, remote, state.
+    const slEnd = text.indexOf(": ", i);
+    const local = slEnd + 2;
+    const portColon = slEnd < 0 ? -1 : text.indexOf(":", local);
+    const remote = portColon + 6;
+    const remoteEnd = portColon < 0 ? -1 : text.indexOf(" ", remote);
+    if (slEnd < 0 || slEnd >= end || portColon < 0 || remoteEnd < 0 || remoteEnd + 3 > end) {
+      if (text.slice(i, end).trim() !== "") bad++;
+      i = end + 1;
+      continue;
+    }
+    const port = hex(text, portColon + 1, 4);
+    const state = hex(text, remoteEnd + 1, 2);
+    if (port < 0 || state < 0 || text.charCodeAt(portColon + 5) !== 32) bad++;
+    else if (state === wanted) into[port] = 1;
+    i = end + 1;
+  }
+  return bad;
+}
+
+/** Parses `digits` hex characters at `at`; -1 if any is not a hex digit. */
+function hex(text: string, at: number, digits: number): number {
+  let v = 0;
+  for (let k = 0; k < digits; k++) {
+    const c = text.charCodeAt(at + k);
+    let d: number;
+    if (c >= 48 && c <= 57) d = c - 48;
+    else if (c >= 65 && c <= 70) d = c - 55;
+    else if (c >= 97 && c <= 102) d = c - 87;
+    else return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+/** Reads the listeners of one protocol; a missing file (no IPv6) counts as empty. */
+export function readListening(proto: ListenProto, procRoot = "/proc"): PortBitmap {
+  const out = emptyPorts();
+  for (const file of FILES[proto]) {
+    let text: string;
+    try {
+      text = readFileSync(`${procRoot}/${file}`, "latin1");
+    } catch {
+      continue;
+    }
+    parseProcNet(text, proto, out);
+  }
+  return out;
+}
+
+/** Like `readListening`, on libuv's thread pool: the event loop is not held during the read. */
+export async function readListeningAsync(proto: ListenProto, procRoot = "/proc"): Promise<PortBitmap> {
+  const out = emptyPorts();
+  for (const file of FILES[proto]) {
+    let text: string;
+    try {
+      text = await readFile(`${procRoot}/${file}`, "latin1");
+    } catch {
+      continue;
+    }
+    parseProcNet(text, proto, out);
+  }
+  return out;
+}
+
+/** The brief's convenience form: every listening port, per protocol. */
+export function listeningPorts(procRoot = "/proc"): { tcp: Set<number>; udp: Set<number> } {
+  const toSet = (b: PortBitmap): Set<number> => {
+    const s = new Set<number>();
+    for (let p = 0; p < 65536; p++) if (b[p] === 1) s.add(p);
+    return s;
+  };
+  return { tcp: toSet(readListening("tcp", procRoot)), udp: toSet(readListening("udp", procRoot)) };
+}
+
+export interface ListenerTableOptions {
+  readonly monoMs: () => number;
+  /** Never re-read more often than this (default 10 ms)... */
+  readonly minIntervalMs?: number;
+  /** ...nor more often than `costFactor` × the last read's duration (default 20: ≤ 5 % CPU). */
+  readonly costFactor?: number;
+  readonly procRoot?: string;
+  /** For tests: replaces reading /proc. */
+  readonly read?: (proto: ListenProto) => PortBitmap | Promise<PortBitmap>;
+}
+
+/**
+ * The listening ports per protocol as of a known moment (when the read began), re-read on
+ * demand but never more often than the rate bound, so that a flood cannot make us read /proc
+ * per packet. Reading /proc/net/tcp costs in proportion to the kernel's TCP hash table, not to
+ * the number of sockets (~4.5 ms per file on a 24 GiB host with 262 144 buckets, even with no
+ * socket at all); UDP costs ~40 µs. Reads therefore run on the thread pool.
+ */
+export class ListenerTable {
+  readonly #minIntervalMs: number;
+  readonly #costFactor: number;
+  readonly #monoMs: () => number;
+  readonly #read: (proto: ListenProto) => PortBitmap | Promise<PortBitmap>;
+  readonly #readSync: (proto: ListenProto) => PortBitmap;
+  readonly #ports: Record<ListenProto, PortBitmap> = { tcp: emptyPorts(), udp: emptyPorts() };
+  /** Monotonic time at which the current snapshot's read began; -Infinity before any. */
+  readonly #readStartMs: Record<ListenProto, number> = { tcp: -Infinity, udp: -Infinity };
+  readonly #nextAllowedMs: Record<ListenProto, number> = { tcp: -Infinity, udp: -Infinity };
+  readonly #inFlight: Record<ListenProto, { startMs: number; done: Promise<void> } | undefined> = {
+    tcp: undefined,
+    udp: undefined,
+  };
+  reads = 0;
+  lastReadCostMs = 0;
+
+  constructor(o: ListenerTableOptions) {
+    this.#minIntervalMs = o.minIntervalMs ?? 10;
+    this.#costFactor = o.costFactor ?? 20;
+    this.#monoMs = o.monoMs;
+    const procRoot = o.procRoot ?? "/proc";
+    const injected = o.read;
+    this.#read = injected ?? ((proto) => readListeningAsync(proto, procRoot));
+    this.#readSync = (proto) => {
+      const r = injected?.(proto);
+      return r instanceof Uint8Array ? r : readListening(proto, procRoot);
+    };
+  }
+
+  /** Reads now, synchronously, whatever the rate bound says (start-up). */
+  refreshSync(proto: ListenProto): void {
+    const start = this.#monoMs();
+    this.#store(proto, start, this.#readSync(proto));
+  }
+
+  /**
+   * Starts a read now (or joins the one in flight) and resolves when the snapshot is updated.
+   * Callers check `nextReadAllowedMs` first; this does not enforce the bound itself.
+   */
+  refresh(proto: ListenProto): Promise<void> {
+    const running = this.#inFlight[proto];
+    if (running !== undefined) return running.done;
+    const start = this.#monoMs();
+    const done = (async () => {
+      let ports: PortBitmap;
+      try {
+        ports = await this.#read(proto);
+      } catch {
+        ports = this.#ports[proto]; // keep the old facts; the next read tries again
+      }
+      this.#store(proto, start, ports);
+      this.#inFlight[proto] = undefined;
+    })();
+    this.#inFlight[proto] = { startMs: start, done };
+    return done;
+  }
+
+  /** The read in flight, if any, and when it began. */
+  inFlight(proto: ListenProto): { readonly startMs: number; readonly done: Promise<void> } | undefined {
+    return this.#inFlight[proto];
+  }
+
+  #store(proto: ListenProto, startMs: number, ports: PortBitmap): void {
+    const end = this.#monoMs();
+    this.#ports[proto] = ports;
+    this.reads++;
+    this.lastReadCostMs = end - startMs;
+    this.#readStartMs[proto] = startMs;
+    this.#nextAllowedMs[proto] =
+      startMs + Math.max(this.#minIntervalMs, this.#costFactor * this.lastReadCostMs);
+  }
+
+  /** When the rate bound next allows a read (monotonic ms). */
+  nextReadAllowedMs(proto: ListenProto): number {
+    return this.#nextAllowedMs[proto];
+  }
+
+  /** Monotonic ms at which the current snapshot's read began. */
+  snapshotMs(proto: ListenProto): number {
+    return this.#readStartMs[proto];
+  }
+
+  has(proto: ListenProto, port: number): boolean {
+    return this.#ports[proto][port] === 1;
+  }
+
+  /** The current snapshot (do not modify). */
+  ports(proto: ListenProto): PortBitmap {
+    return this.#ports[proto];
+  }
+}

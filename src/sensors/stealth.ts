@@ -1,0 +1,868 @@
+/**
+ * Stealth and advanced modes (`-stcp -sudp -atcp -audp`, spec §3): probes seen by libpcap
+ * instead of bound ports. One TCP mode and/or one UDP mode share one capture.
+ *
+ * The capture itself runs in a worker process (capture-worker.ts), one per "generation": a
+ * filter and a set of interfaces. Every `pollIntervalMs` the sensor re-reads the interfaces,
+ * the local addresses and the listening ports; when the filter or the interface set changes it
+ * starts the next generation, and stops the old one once the new one is armed. Both see the
+ * packets of the overlap; the old one's last capture time per interface is the floor below
+ * which the new one's records are dropped as duplicates (a ring delivers in arrival order, so
+ * everything up to that time was delivered by the old one). A worker that dies is restarted
+ * with back-off. Ending the worker is the only way to release a node_pcap capture.
+ *
+ * Listeners ("Smart-Verify", "inverse binding"): ports with a local listener when the filter is
+ * built are left out of it (the kernel drops traffic to real services). A service started later
+ * is caught here: a candidate is emitted only after a listener snapshot *begun after the
+ * candidate reached us* says the port is unused, so an FTP data port or `nc -l` opened a moment
+ * before its first packet is never a trap. Snapshots are taken on demand, batch by batch, but
+ * never more often than every 10 ms nor than 20 × their own cost, so a flood costs at most
+ * ~100 /proc reads a second and never one per packet; batches wait (bounded) meanwhile.
+ */
+
+import { type ChildProcess, fork } from "node:child_process";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import type { Config } from "../config/types.js";
+import { formatIpv4, formatIpv6 } from "../decode/address.js";
+import { classifyTcp, UDP_SCAN } from "../detect/classify.js";
+import type { Hit, Mode } from "../detect/events.js";
+import type { Log } from "../log/logger.js";
+import * as msg from "../log/messages.js";
+import { buildFilter } from "./bpf.js";
+import { DEFAULT_CAPTURE_OPTIONS } from "./capture.js";
+import {
+  type CapturePlan,
+  type InterfaceStats,
+  isWorkerMessage,
+  type OpenFailure,
+  RECORD_BYTES,
+  type WorkerCounters,
+  type WorkerMessage,
+} from "./capture-protocol.js";
+import { captureInterfaces, listInterfaces, localAddresses } from "./interfaces.js";
+import { ListenerTable, type ListenerTable as ListenerTableType, type ListenProto } from "./listening.js";
+import {
+  candidatePorts,
+  isCaptureMode,
+  type PortBitmap,
+  portRanges,
+  type StealthMode,
+  withoutPorts,
+} from "./port-set.js";
+
+export interface SensorClocks {
+  /** Monotonic milliseconds: `Hit.nowMs`, rate bounds. */
+  readonly monoMs: () => number;
+  /** Wall-clock milliseconds (fractional): compared with kernel capture times for latency. */
+  readonly wallMs: () => number;
+}
+
+export const DEFAULT_CLOCKS: SensorClocks = {
+  monoMs: () => performance.now(),
+  wallMs: () => performance.timeOrigin + performance.now(),
+};
+
+export interface CaptureSensorOptions {
+  /** How often interfaces, addresses and listeners are re-read (default 2000 ms). */
+  readonly pollIntervalMs?: number;
+  /** How long a worker may take to open its captures (default 15 000 ms). */
+  readonly readyTimeoutMs?: number;
+  readonly workerPath?: string;
+  readonly snapLength?: number;
+  readonly bufferBytes?: number;
+  readonly bufferTimeoutMs?: number;
+  /** How often the worker reports counters (default 1000 ms). */
+  readonly statsIntervalMs?: number;
+  /** Records waiting for a listener snapshot; beyond it batches are dropped (default 262 144). */
+  readonly maxPendingRecords?: number;
+  /** Listener snapshot rate bound (default 10 ms, 20 × cost). */
+  readonly listenerMinIntervalMs?: number;
+  readonly listenerCostFactor?: number;
+  /** For tests: replaces reading /proc/net. */
+  readonly readListeners?: (proto: ListenProto) => PortBitmap;
+}
+
+export interface LatencySummary {
+  readonly count: number;
+  readonly p50Us: number;
+  readonly p99Us: number;
+  readonly maxUs: number;
+}
+
+export interface CaptureSensorStats {
+  /** Current worker generation (1 after start-up). */
+  readonly generation: number;
+  readonly workerRestarts: number;
+  /** Kernel counters of the current generation's captures. */
+  readonly interfaces: readonly InterfaceStats[];
+  /** Kernel (ring) drops over all generations. */
+  readonly kernelDropped: number;
+  readonly frames: number;
+  readonly decoded: number;
+  readonly candidates: number;
+  /** TCP probes whose fate the kernel's own RST or SYN+ACK told (no /proc read). */
+  readonly replies: number;
+  readonly hits: number;
+  /** By reason: decoder statuses, worker checks, and here: listening, duplicate, backlogs. */
+  readonly drops: Readonly<Record<string, number>>;
+  readonly listenerReads: number;
+  /** Kernel capture time → onHit, over the last 4096 hits. */
+  readonly latency: LatencySummary;
+}
+
+export interface CaptureSensor {
+  readonly modes: readonly StealthMode[];
+  /** Interfaces captured on right now. */
+  interfaces(): readonly string[];
+  stats(): CaptureSensorStats;
+  /** Stops the worker (the kernel releases the captures); pending candidates are dropped. */
+  close(): Promise<void>;
+}
+
+export type OpenCaptureSensorResult =
+  | { readonly ok: true; readonly sensor: CaptureSensor }
+  | { readonly ok: false; readonly error: string; readonly permission: boolean };
+
+/**
+ * Opens the capture for the stealth/advanced modes among `modes` (at most one TCP and one UDP;
+ * other modes are ignored). Logs the 1.2 start-up lines, resolves when the captures are armed.
+ * `interfaces` is the `-i` list (empty: every interface that is up but loopback).
+ */
+export async function openCaptureSensor(
+  modes: readonly Mode[],
+  config: Config,
+  interfaces: readonly string[],
+  onHit: (hit: Hit) => void,
+  log: Log,
+  clocks: SensorClocks = DEFAULT_CLOCKS,
+  options: CaptureSensorOptions = {},
+): Promise<OpenCaptureSensorResult> {
+  const capture = modes.filter(isCaptureMode);
+  const tcpModes = capture.filter((m) => m === "stcp" || m === "atcp");
+  const udpModes = capture.filter((m) => m === "sudp" || m === "audp");
+  if (capture.length === 0 || tcpModes.length > 1 || udpModes.length > 1) {
+    return { ok: false, error: "need one TCP and/or one UDP stealth or advanced mode", permission: false };
+  }
+  const sensor = new StealthSensor(
+    capture,
+    tcpModes[0],
+    udpModes[0],
+    config,
+    interfaces,
+    onHit,
+    log,
+    clocks,
+    options,
+  );
+  return sensor.start();
+}
+
+interface Generation {
+  readonly id: number;
+  readonly child: ChildProcess;
+  readonly plan: CapturePlan;
+  readonly key: string;
+  /** Watched ports per protocol in this plan (for runtime log lines). */
+  readonly inUse: { readonly tcp: PortBitmap | undefined; readonly udp: PortBitmap | undefined };
+  opened: readonly string[];
+  /** Max capture time delivered, per interface name. */
+  readonly lastTsUs: Map<string, number>;
+  /** Records at or below these capture times are duplicates of the predecessor's. */
+  floorUs: Map<string, number> | undefined;
+  /** False while the predecessor is still delivering: its batches wait in `held`. */
+  released: boolean;
+  readonly held: PendingBatch[];
+  exited: boolean;
+  stopping: boolean;
+  stats: { counters: WorkerCounters; interfaces: readonly InterfaceStats[] } | undefined;
+  stderrTail: string;
+  readonly exitedPromise: Promise<void>;
+}
+
+interface PendingBatch {
+  readonly gen: Generation;
+  readonly b: Uint8Array;
+  readonly n: number;
+  readonly receivedMs: number;
+  readonly hasTcp: boolean;
+  readonly hasUdp: boolean;
+}
+
+const DEFAULTS = {
+  pollIntervalMs: 2000,
+  readyTimeoutMs: 15_000,
+  statsIntervalMs: 1000,
+  maxPendingRecords: 262_144,
+  maxRestartDelayMs: 30_000,
+  stopGraceMs: 2000,
+} as const;
+
+const LATENCY_SAMPLES = 4096;
+
+class StealthSensor implements CaptureSensor {
+  readonly modes: readonly StealthMode[];
+  readonly #tcpMode: StealthMode | undefined;
+  readonly #udpMode: StealthMode | undefined;
+  readonly #config: Config;
+  readonly #requested: readonly string[];
+  readonly #onHit: (hit: Hit) => void;
+  readonly #log: Log;
+  readonly #clocks: SensorClocks;
+  readonly #o: CaptureSensorOptions;
+  readonly #workerPath: string;
+  readonly #candidates: { readonly tcp: PortBitmap | undefined; readonly udp: PortBitmap | undefined };
+  readonly #listeners: ListenerTableType;
+
+  #current: Generation | undefined;
+  #next: Generation | undefined;
+  #generationCount = 0;
+  #restarts = 0;
+  #restartDelayMs = 1000;
+  #restartTimer: NodeJS.Timeout | undefined;
+  #pollTimer: NodeJS.Timeout | undefined;
+  #pumpTimer: NodeJS.Timeout | undefined;
+  #pumpWaiting = false;
+  #closed = false;
+  #polling = false;
+  /** Interfaces already reported as failing, so a poll does not repeat the line every time. */
+  readonly #reportedFailures = new Map<string, string>();
+
+  readonly #queue: PendingBatch[] = [];
+  #queuedRecords = 0;
+
+  // Counters.
+  #hits = 0;
+  readonly #drops = {
+    listening: 0,
+    duplicate: 0,
+    "verify-backlog": 0,
+    "hit-handler-error": 0,
+    "bad-record": 0,
+  };
+  /** Totals of generations that have exited. */
+  readonly #retired = {
+    frames: 0,
+    decoded: 0,
+    candidates: 0,
+    replies: 0,
+    kernelDropped: 0,
+    drops: {} as Record<string, number>,
+  };
+  readonly #latencyUs = new Float64Array(LATENCY_SAMPLES);
+  #latencyCount = 0;
+
+  constructor(
+    modes: readonly StealthMode[],
+    tcpMode: StealthMode | undefined,
+    udpMode: StealthMode | undefined,
+    config: Config,
+    requested: readonly string[],
+    onHit: (hit: Hit) => void,
+    log: Log,
+    clocks: SensorClocks,
+    options: CaptureSensorOptions,
+  ) {
+    this.modes = modes;
+    this.#tcpMode = tcpMode;
+    this.#udpMode = udpMode;
+    this.#config = config;
+    this.#requested = requested;
+    this.#onHit = onHit;
+    this.#log = log;
+    this.#clocks = clocks;
+    this.#o = options;
+    this.#workerPath = options.workerPath ?? fileURLToPath(new URL("./capture-worker.js", import.meta.url));
+    this.#candidates = {
+      tcp: tcpMode && candidatePorts(tcpMode, config),
+      udp: udpMode && candidatePorts(udpMode, config),
+    };
+    this.#listeners = new ListenerTable({
+      monoMs: clocks.monoMs,
+      minIntervalMs: options.listenerMinIntervalMs,
+      costFactor: options.listenerCostFactor,
+      read: options.readListeners,
+    });
+  }
+
+  async start(): Promise<OpenCaptureSensorResult> {
+    if (this.#tcpMode) this.#listeners.refreshSync("tcp");
+    if (this.#udpMode) this.#listeners.refreshSync("udp");
+    this.#logStartup();
+
+    const plan = this.#plan();
+    if (!plan.ok) {
+      this.#log.error(msg.captureError(this.#requested.join(",") || "*", plan.error));
+      return { ok: false, error: plan.error, permission: false };
+    }
+    if (plan.plan === undefined) {
+      // Nothing to capture yet (every watched port has a listener, or no address): armed, idle.
+      this.#startPolling();
+      return { ok: true, sensor: this };
+    }
+    const gen = this.#spawn(plan.plan, plan.key, plan.inUse);
+    const ready = await this.#waitReady(gen);
+    if (!ready.ok || gen.opened.length === 0) {
+      const failures = ready.ok ? ready.failed : [];
+      const permission = failures.some((f) => f.permission);
+      const error = ready.ok
+        ? failures.map((f) => `${f.name}: ${f.error}`).join("; ") || "no interface could be opened"
+        : ready.error;
+      for (const f of failures) this.#log.error(msg.captureError(f.name, f.error));
+      if (!ready.ok) this.#log.error(msg.captureError("*", error));
+      await this.#stopGeneration(gen);
+      return { ok: false, error, permission };
+    }
+    this.#reportFailures(ready.failed);
+    this.#current = gen;
+    this.#release(gen, undefined);
+    this.#startPolling();
+    return { ok: true, sensor: this };
+  }
+
+  interfaces(): readonly string[] {
+    return this.#current?.opened ?? [];
+  }
+
+  // --- start-up lines (spec §5, 1.2 texts) ---
+
+  #logStartup(): void {
+    const log = this.#log;
+    const config = this.#config;
+    for (const [mode, proto] of [
+      [this.#tcpMode, "tcp"],
+      [this.#udpMode, "udp"],
+    ] as const) {
+      if (mode === undefined) continue;
+      const p = proto === "tcp" ? "TCP" : "UDP";
+      if (mode === "stcp" || mode === "sudp") {
+        for (const port of proto === "tcp" ? config.tcpPorts : config.udpPorts) {
+          log.notice(
+            this.#listeners.has(proto, port) ? msg.stealthPortInUse(p, port) : msg.stealthListen(p, port),
+          );
+        }
+      } else {
+        const below = proto === "tcp" ? config.advancedPortsTcp : config.advancedPortsUdp;
+        const exclude = proto === "tcp" ? config.advancedExcludeTcp : config.advancedExcludeUdp;
+        log.notice(msg.advancedMonitor(below));
+        for (const port of exclude) log.notice(msg.advancedExclude(port));
+        const candidates = this.#candidates[proto];
+        for (let port = 0; port < below && port < 65536; port++) {
+          if (candidates?.[port] === 1 && this.#listeners.has(proto, port)) {
+            log.notice(msg.advancedIgnoredPort(p, port));
+          }
+        }
+      }
+    }
+  }
+
+  // --- plans and generations ---
+
+  #plan():
+    | {
+        ok: true;
+        plan: CapturePlan | undefined;
+        key: string;
+        inUse: { tcp: PortBitmap | undefined; udp: PortBitmap | undefined };
+      }
+    | { ok: false; error: string } {
+    const ifaces = captureInterfaces(this.#requested, listInterfaces());
+    if (ifaces.length === 0 && this.#current === undefined && this.#generationCount === 0) {
+      const error =
+        this.#requested.length > 0
+          ? `none of the interfaces ${this.#requested.join(", ")} exists and is up`
+          : "no network interface to capture on (all are down or loopback)";
+      return { ok: false, error };
+    }
+    const tcp = this.#candidates.tcp && withoutPorts(this.#candidates.tcp, this.#listeners.ports("tcp"));
+    const udp = this.#candidates.udp && withoutPorts(this.#candidates.udp, this.#listeners.ports("udp"));
+    const addresses = localAddresses();
+    const filter = buildFilter({ tcp, udp, v4: addresses.v4, v6: addresses.v6 });
+    const inUse = { tcp, udp };
+    if (!filter.ok) {
+      if (filter.reason === "too-many-addresses") return { ok: false, error: filter.message };
+      return { ok: true, plan: undefined, key: `idle:${filter.reason}`, inUse };
+    }
+    if (ifaces.length === 0) return { ok: true, plan: undefined, key: "idle:no-interfaces", inUse };
+    const ranges = (b: PortBitmap | undefined) => b && portRanges(b).map((r) => [r.from, r.to] as const);
+    const plan: CapturePlan = {
+      interfaces: ifaces,
+      filter: filter.expression,
+      tcpRanges: ranges(tcp),
+      udpRanges: ranges(udp),
+      ownAddresses: addresses.own,
+      snapLength: this.#o.snapLength ?? DEFAULT_CAPTURE_OPTIONS.snapLength,
+      bufferBytes: this.#o.bufferBytes ?? DEFAULT_CAPTURE_OPTIONS.bufferBytes,
+      bufferTimeoutMs: this.#o.bufferTimeoutMs ?? DEFAULT_CAPTURE_OPTIONS.bufferTimeoutMs,
+      statsIntervalMs: this.#o.statsIntervalMs ?? DEFAULTS.statsIntervalMs,
+    };
+    const key = JSON.stringify([plan.interfaces, plan.filter, plan.ownAddresses]);
+    return { ok: true, plan, key, inUse };
+  }
+
+  #spawn(
+    plan: CapturePlan,
+    key: string,
+    inUse: { tcp: PortBitmap | undefined; udp: PortBitmap | undefined },
+  ): Generation {
+    const child = fork(this.#workerPath, [], {
+      serialization: "advanced",
+      stdio: ["ignore", "ignore", "pipe", "ipc"],
+      execArgv: [],
+    });
+    let resolveExited: () => void = () => {};
+    const gen: Generation = {
+      id: ++this.#generationCount,
+      child,
+      plan,
+      key,
+      inUse,
+      opened: [],
+      lastTsUs: new Map(),
+      floorUs: undefined,
+      released: false,
+      held: [],
+      exited: false,
+      stopping: false,
+      stats: undefined,
+      stderrTail: "",
+      exitedPromise: new Promise<void>((r) => {
+        resolveExited = r;
+      }),
+    };
+    child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
+      gen.stderrTail = (gen.stderrTail + chunk).slice(-2000);
+    });
+    child.on("message", (m: unknown) => this.#onMessage(gen, m));
+    child.on("error", () => {}); // reported through 'exit'
+    // Gone = exited and its IPC channel drained ('exit' can come before the last messages).
+    let exitStatus: { code: number | null; signal: string | null } | undefined;
+    let disconnected = !child.connected;
+    const gone = () => {
+      if (exitStatus === undefined || !disconnected || gen.exited) return;
+      gen.exited = true;
+      this.#onExit(gen, exitStatus.code, exitStatus.signal);
+      resolveExited();
+    };
+    child.on("disconnect", () => {
+      disconnected = true;
+      gone();
+    });
+    child.on("exit", (code, signal) => {
+      exitStatus = { code, signal };
+      disconnected ||= !child.connected;
+      gone();
+    });
+    try {
+      child.send({ t: "open", plan });
+    } catch {
+      // 'exit' follows
+    }
+    return gen;
+  }
+
+  #waitReady(
+    gen: Generation,
+  ): Promise<{ ok: true; failed: readonly OpenFailure[] } | { ok: false; error: string }> {
+    const timeoutMs = this.#o.readyTimeoutMs ?? DEFAULTS.readyTimeoutMs;
+    return new Promise((resolve) => {
+      const onMessage = (m: unknown) => {
+        if (isWorkerMessage(m) && m.t === "ready") finish({ ok: true, failed: m.failed });
+      };
+      const onExit = (code: number | null, signal: string | null) =>
+        finish({
+          ok: false,
+          error: `capture worker exited (${signal ?? `code ${code}`}) before it was ready${tail(gen.stderrTail)}`,
+        });
+      const timer = setTimeout(
+        () => finish({ ok: false, error: `capture worker not ready after ${timeoutMs} ms` }),
+        timeoutMs,
+      );
+      const finish = (r: { ok: true; failed: readonly OpenFailure[] } | { ok: false; error: string }) => {
+        clearTimeout(timer);
+        gen.child.off("message", onMessage);
+        gen.child.off("exit", onExit);
+        resolve(r);
+      };
+      gen.child.on("message", onMessage);
+      gen.child.on("exit", onExit);
+    });
+  }
+
+  #onMessage(gen: Generation, m: unknown): void {
+    if (!isWorkerMessage(m)) return;
+    const message: WorkerMessage = m;
+    switch (message.t) {
+      case "ready":
+        gen.opened = message.opened;
+        break;
+      case "hits":
+        this.#enqueue(gen, message.b, message.n);
+        break;
+      case "stats":
+        gen.stats = { counters: message.counters, interfaces: message.interfaces };
+        break;
+      case "fatal":
+        gen.stderrTail = `${gen.stderrTail}\n${message.error}`.slice(-2000);
+        break;
+    }
+  }
+
+  #onExit(gen: Generation, code: number | null, signal: string | null): void {
+    // Its last counters become history.
+    const c = gen.stats?.counters;
+    if (c) {
+      this.#retired.frames += c.frames;
+      this.#retired.decoded += c.decoded;
+      this.#retired.candidates += c.candidates;
+      this.#retired.replies += c.replies;
+      for (const [k, v] of Object.entries(c.drops))
+        this.#retired.drops[k] = (this.#retired.drops[k] ?? 0) + v;
+    }
+    for (const s of gen.stats?.interfaces ?? []) this.#retired.kernelDropped += s.dropped;
+
+    if (this.#next !== undefined && this.#next.floorUs === undefined && gen === this.#current) {
+      // The switch-over: everything the old one delivered is in; release the new one.
+      const next = this.#next;
+      this.#current = next;
+      this.#next = undefined;
+      this.#release(next, gen.lastTsUs);
+      return;
+    }
+    if (gen === this.#next) {
+      this.#next = undefined;
+      if (!gen.stopping)
+        this.#log.error(msg.captureError("*", `capture worker exited early${tail(gen.stderrTail)}`));
+      return;
+    }
+    if (gen !== this.#current || gen.stopping || this.#closed) return;
+    // Unexpected death of the running worker: report, restart with back-off.
+    this.#current = undefined;
+    const how = signal ?? `code ${code}`;
+    this.#log.error(
+      msg.captureError(
+        gen.opened.join(",") || "*",
+        `capture worker exited (${how})${tail(gen.stderrTail)}; restarting`,
+      ),
+    );
+    this.#scheduleRestart();
+  }
+
+  /** Lets a generation's batches through; `floorUs`: its predecessor's last capture times. */
+  #release(gen: Generation, floorUs: Map<string, number> | undefined): void {
+    gen.floorUs = floorUs;
+    gen.released = true;
+    for (const batch of gen.held) this.#queue.push(batch);
+    gen.held.length = 0;
+    this.#pump();
+  }
+
+  #scheduleRestart(): void {
+    if (this.#closed || this.#restartTimer !== undefined) return;
+    const delayMs = this.#restartDelayMs;
+    this.#restartDelayMs = Math.min(this.#restartDelayMs * 2, DEFAULTS.maxRestartDelayMs);
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = undefined;
+      this.#restarts++;
+      void this.#poll(true);
+    }, delayMs);
+    this.#restartTimer.unref();
+  }
+
+  #startPolling(): void {
+    const intervalMs = this.#o.pollIntervalMs ?? DEFAULTS.pollIntervalMs;
+    this.#pollTimer = setInterval(() => void this.#poll(false), intervalMs);
+  }
+
+  /** Re-reads interfaces, addresses and listeners; starts a new generation if the plan changed. */
+  async #poll(force: boolean): Promise<void> {
+    if (this.#closed || this.#next !== undefined || this.#polling) return;
+    this.#polling = true;
+    try {
+      await this.#pollOnce(force);
+    } finally {
+      this.#polling = false;
+    }
+  }
+
+  async #pollOnce(force: boolean): Promise<void> {
+    await Promise.all([
+      this.#tcpMode && this.#listeners.refresh("tcp"),
+      this.#udpMode && this.#listeners.refresh("udp"),
+    ]);
+    if (this.#closed) return;
+    const planned = this.#plan();
+    if (!planned.ok) {
+      this.#reportOnce("*", planned.error);
+      return;
+    }
+    const current = this.#current;
+    if (!force && current !== undefined && planned.key === current.key) return;
+    if (!force && current === undefined && planned.plan === undefined) return;
+    if (current !== undefined) this.#logWatchChanges(current.inUse, planned.inUse);
+    if (planned.plan === undefined) {
+      // Nothing left to capture: stop the worker, stay armed for later changes.
+      if (current !== undefined) {
+        this.#current = undefined;
+        await this.#stopGeneration(current);
+      }
+      return;
+    }
+    const next = this.#spawn(planned.plan, planned.key, planned.inUse);
+    this.#next = next;
+    const ready = await this.#waitReady(next);
+    if (this.#closed) {
+      await this.#stopGeneration(next);
+      return;
+    }
+    if (!ready.ok || next.opened.length === 0) {
+      this.#next = undefined;
+      if (ready.ok) this.#reportFailures(ready.failed);
+      else this.#reportOnce("*", ready.error);
+      await this.#stopGeneration(next);
+      if (current === undefined) this.#scheduleRestart();
+      return;
+    }
+    this.#reportFailures(ready.failed);
+    this.#restartDelayMs = 1000;
+    if (current === undefined || current.exited) {
+      this.#current = next;
+      this.#next = undefined;
+      this.#release(next, undefined);
+      return;
+    }
+    // The old one stops; its exit releases the new one (see #onExit).
+    void this.#stopGeneration(current);
+  }
+
+  #logWatchChanges(
+    before: { tcp: PortBitmap | undefined; udp: PortBitmap | undefined },
+    after: { tcp: PortBitmap | undefined; udp: PortBitmap | undefined },
+  ): void {
+    for (const [mode, proto] of [
+      [this.#tcpMode, "tcp"],
+      [this.#udpMode, "udp"],
+    ] as const) {
+      const b = before[proto];
+      const a = after[proto];
+      if (mode === undefined || a === undefined || b === undefined) continue;
+      const p = proto === "tcp" ? "TCP" : "UDP";
+      const stealth = mode === "stcp" || mode === "sudp";
+      for (let port = 0; port < 65536; port++) {
+        if (b[port] === a[port]) continue;
+        if (b[port] === 1) {
+          this.#log.notice(stealth ? msg.stealthPortInUse(p, port) : msg.advancedIgnoredPort(p, port));
+        } else if (stealth) {
+          this.#log.notice(msg.stealthListen(p, port));
+        }
+      }
+    }
+  }
+
+  #reportFailures(failed: readonly OpenFailure[]): void {
+    for (const f of failed) this.#reportOnce(f.name, f.error);
+  }
+
+  #reportOnce(iface: string, error: string): void {
+    if (this.#reportedFailures.get(iface) === error) return;
+    this.#reportedFailures.set(iface, error);
+    this.#log.error(msg.captureError(iface, error));
+  }
+
+  async #stopGeneration(gen: Generation): Promise<void> {
+    gen.stopping = true;
+    if (!gen.exited) {
+      try {
+        gen.child.send({ t: "stop" });
+      } catch {
+        gen.child.kill("SIGTERM");
+      }
+      const graceMs = DEFAULTS.stopGraceMs;
+      const timer = setTimeout(() => gen.child.kill("SIGKILL"), graceMs);
+      await gen.exitedPromise;
+      clearTimeout(timer);
+    }
+  }
+
+  // --- candidates → hits ---
+
+  #enqueue(gen: Generation, b: Uint8Array, n: number): void {
+    if (this.#closed) return;
+    if (n <= 0 || b.length < n * RECORD_BYTES) {
+      this.#drops["bad-record"]++;
+      return;
+    }
+    if (this.#queuedRecords + n > (this.#o.maxPendingRecords ?? DEFAULTS.maxPendingRecords)) {
+      this.#drops["verify-backlog"] += n;
+      return;
+    }
+    let hasTcp = false;
+    let hasUdp = false;
+    const view = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+    for (let i = 0; i < n; i++) {
+      const at = i * RECORD_BYTES;
+      // A TCP probe the kernel answered with RST needs no listener check.
+      if (view[at + 2] === 6) hasTcp ||= view[at + 5] !== 1;
+      else hasUdp = true;
+      // Tracked on arrival: at the switch-over this is what the generation has delivered.
+      const iface = gen.plan.interfaces[view[at]!] ?? "";
+      const tsUs = view.readDoubleLE(at + 8);
+      if (tsUs > (gen.lastTsUs.get(iface) ?? 0)) gen.lastTsUs.set(iface, tsUs);
+    }
+    const batch: PendingBatch = { gen, b, n, receivedMs: this.#clocks.monoMs(), hasTcp, hasUdp };
+    this.#queuedRecords += n;
+    // A new generation's batches wait until its predecessor has delivered its last one.
+    if (gen.released) this.#queue.push(batch);
+    else gen.held.push(batch);
+    this.#pump();
+  }
+
+  /**
+   * Emits queued batches in order, each once a listener snapshot begun after it arrived is in
+   * (for the protocols it holds). Otherwise waits: for the read in flight, or for the rate bound.
+   */
+  #pump(): void {
+    if (this.#pumpWaiting) return;
+    while (this.#queue.length > 0 && !this.#closed) {
+      const batch = this.#queue[0]!;
+      for (const proto of ["tcp", "udp"] as const) {
+        if (!(proto === "tcp" ? batch.hasTcp : batch.hasUdp)) continue;
+        if (this.#listeners.snapshotMs(proto) >= batch.receivedMs) continue;
+        const running = this.#listeners.inFlight(proto);
+        const now = this.#clocks.monoMs();
+        const allowed = this.#listeners.nextReadAllowedMs(proto);
+        if (running === undefined && now < allowed) {
+          this.#pumpWaiting = true;
+          this.#pumpTimer = setTimeout(
+            () => {
+              this.#pumpWaiting = false;
+              this.#pump();
+            },
+            Math.ceil(allowed - now),
+          );
+          return;
+        }
+        // A read begun before this batch arrived is not enough: wait for it, then read again.
+        const wait = running ?? { done: this.#listeners.refresh(proto) };
+        this.#pumpWaiting = true;
+        void wait.done.then(() => {
+          this.#pumpWaiting = false;
+          this.#pump();
+        });
+        return;
+      }
+      this.#queue.shift();
+      this.#queuedRecords -= batch.n;
+      this.#emit(batch);
+    }
+  }
+
+  #emit(batch: PendingBatch): void {
+    const { gen, b, n } = batch;
+    const view = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+    const names = gen.plan.interfaces;
+    for (let i = 0; i < n; i++) {
+      const at = i * RECORD_BYTES;
+      const iface = names[view[at]!] ?? "";
+      const tsUs = view.readDoubleLE(at + 8);
+      const floor = gen.floorUs?.get(iface);
+      if (floor !== undefined && tsUs <= floor) {
+        this.#drops.duplicate++;
+        continue;
+      }
+      const family = view[at + 1];
+      const protocol = view[at + 2];
+      const port = view.readUInt16LE(at + 6);
+      const proto: ListenProto = protocol === 6 ? "tcp" : "udp";
+      const mode = protocol === 6 ? this.#tcpMode : this.#udpMode;
+      if ((family !== 4 && family !== 6) || (protocol !== 6 && protocol !== 17) || mode === undefined) {
+        this.#drops["bad-record"]++;
+        continue;
+      }
+      if (view[at + 5] !== 1 && this.#listeners.has(proto, port)) {
+        this.#drops.listening++;
+        continue;
+      }
+      const hit: Hit = {
+        mode,
+        address: family === 4 ? formatIpv4(view, at + 16) : formatIpv6(view, at + 16),
+        family,
+        port,
+        classification: protocol === 6 ? classifyTcp(view[at + 3]!).name : UDP_SCAN.name,
+        ipOptions: view[at + 4] === 1,
+        nowMs: this.#clocks.monoMs(),
+      };
+      this.#hits++;
+      this.#latencyUs[this.#latencyCount++ % LATENCY_SAMPLES] = this.#clocks.wallMs() * 1000 - tsUs;
+      try {
+        this.#onHit(hit);
+      } catch {
+        this.#drops["hit-handler-error"]++;
+      }
+    }
+  }
+
+  // --- reporting and shut-down ---
+
+  stats(): CaptureSensorStats {
+    const gens = [this.#current, this.#next].filter((g): g is Generation => g !== undefined && !g.exited);
+    let frames = this.#retired.frames;
+    let decoded = this.#retired.decoded;
+    let candidates = this.#retired.candidates;
+    let replies = this.#retired.replies;
+    let kernelDropped = this.#retired.kernelDropped;
+    const drops: Record<string, number> = { ...this.#retired.drops };
+    for (const g of gens) {
+      const c = g.stats?.counters;
+      if (c === undefined) continue;
+      frames += c.frames;
+      decoded += c.decoded;
+      candidates += c.candidates;
+      replies += c.replies;
+      for (const [k, v] of Object.entries(c.drops)) drops[k] = (drops[k] ?? 0) + v;
+      for (const s of g.stats?.interfaces ?? []) kernelDropped += s.dropped;
+    }
+    for (const [k, v] of Object.entries(this.#drops)) drops[k] = (drops[k] ?? 0) + v;
+    return {
+      generation: this.#current?.id ?? 0,
+      workerRestarts: this.#restarts,
+      interfaces: this.#current?.stats?.interfaces ?? [],
+      kernelDropped,
+      frames,
+      decoded,
+      candidates,
+      replies,
+      hits: this.#hits,
+      drops,
+      listenerReads: this.#listeners.reads,
+      latency: this.#latency(),
+    };
+  }
+
+  #latency(): LatencySummary {
+    const count = Math.min(this.#latencyCount, LATENCY_SAMPLES);
+    if (count === 0) return { count: 0, p50Us: 0, p99Us: 0, maxUs: 0 };
+    const sorted = this.#latencyUs.slice(0, count).sort();
+    const at = (q: number) => sorted[Math.min(count - 1, Math.floor(q * count))]!;
+    return { count, p50Us: at(0.5), p99Us: at(0.99), maxUs: sorted[count - 1]! };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#pollTimer);
+    clearTimeout(this.#restartTimer);
+    clearTimeout(this.#pumpTimer);
+    this.#queue.length = 0;
+    this.#queuedRecords = 0;
+    const gens = [this.#current, this.#next].filter((g): g is Generation => g !== undefined);
+    await Promise.all(gens.map((g) => this.#stopGeneration(g)));
+  }
+}
+
+function tail(stderr: string): string {
+  const t = stderr.trim();
+  return t === "" ? "" : `: ${t.split("\n").slice(-3).join(" | ")}`;
+}
+
+export { ListenerTable };
