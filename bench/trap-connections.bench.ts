@@ -52,7 +52,7 @@ async function main(): Promise<void> {
     }),
     registry,
     reactor: undefined as unknown as Reactor, // BLOCK_TCP=0: never called
-    blockTimeoutSec: 0,
+    banSeconds: () => 0,
     maxBlocksPerMinute: 60,
     wallClockMs: Date.now,
   });

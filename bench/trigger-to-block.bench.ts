@@ -88,7 +88,7 @@ async function main(): Promise<void> {
         firewall,
         wallClockMs: Date.now,
       }),
-      blockTimeoutSec: 0,
+      banSeconds: () => 0,
       maxBlocksPerMinute: 0,
       wallClockMs: Date.now,
     });

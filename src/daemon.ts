@@ -5,27 +5,29 @@
  */
 
 import { mkdir } from "node:fs/promises";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import type { RunOptions } from "./cli/args.js";
 import type { IgnoreList } from "./config/ignore.js";
 import { loadConfig, loadIgnoreFile } from "./config/load.js";
 import { type Config, formatConfigError } from "./config/types.js";
-import { parseIp } from "./decode/address.js";
-import type { Mode } from "./detect/events.js";
+import { canonicalIp, parseIp } from "./decode/address.js";
+import type { Hit, Mode } from "./detect/events.js";
 import { TriggerTable } from "./detect/trigger.js";
-import { type Logger, openLogger } from "./log/logger.js";
+import { openLogger } from "./log/logger.js";
 import * as msg from "./log/messages.js";
 import { Pipeline } from "./pipeline.js";
+import { banDurationSec } from "./policy/ban-duration.js";
 import { Policy } from "./policy/policy.js";
 import { createFirewall } from "./respond/firewall.js";
 import { HostsDenyResponder } from "./respond/hosts-deny.js";
 import { Reactor } from "./respond/reactor.js";
-import type { Responder } from "./respond/responder.js";
-import { type BasicSensor, openBasicSensor } from "./sensors/basic.js";
+import { openBasicSensor } from "./sensors/basic.js";
 import { ProtectedHosts } from "./sensors/local-addresses.js";
-import { BlockRegistry } from "./state/blocks.js";
-import { HistoryFile } from "./state/history.js";
+import { type BlockRecord, BlockRegistry } from "./state/blocks.js";
+import { ExpiryTimer } from "./state/expiry.js";
+import { HistoryFile, historyLineOf } from "./state/history.js";
+import { StateStore } from "./state/store.js";
 import { VERSION } from "./version.js";
 
 /** A failure to start, with the exit status of spec §1 (2 config/usage, 1 anything else). */
@@ -37,21 +39,31 @@ export class StartError extends Error {
   }
 }
 
-/** Tunables that are not (yet) config keys; each documented in docs/configuration.md. */
+/** Tunables that are not config keys; each documented in docs/design.md. */
 export const LIMITS = {
   maxSources: 65_536,
-  triggerWindowMs: 10 * 60_000,
   maxBlocks: 100_000,
-  maxBlocksPerMinute: 60,
   repeatLogWindowMs: 60_000,
   maxRepeatEntries: 4096,
   hostFactsMaxAgeMs: 1_000,
+  /** A host stays a repeat offender this long after its last block. */
+  offenderMemoryMs: 30 * 86_400_000,
 } as const;
+
+export type ControlResult = { readonly ok: true } | { readonly ok: false; readonly error: string };
+
+/** Something that can be closed at shut-down (a sensor). */
+interface Closable {
+  close(): void;
+}
 
 export interface RunningDaemon {
   readonly pipeline: Pipeline;
+  readonly registry: BlockRegistry;
   /** Resolves when the daemon has stopped (after a signal or stop()). */
   readonly stopped: Promise<void>;
+  unblock(address: string): Promise<ControlResult>;
+  block(address: string): Promise<ControlResult>;
   stop(): Promise<void>;
 }
 
@@ -60,14 +72,16 @@ export async function loadConfigOrThrow(path: string): Promise<{ config: Config;
   if (!parsed.ok) throw new StartError(parsed.errors.map(formatConfigError).join("\n"), 2);
   const ignore = await loadIgnoreFile(parsed.value.ignoreFile);
   if (!ignore.ok) throw new StartError(ignore.errors.map(formatConfigError).join("\n"), 2);
+  ignore.value.addLoopback();
+  ignore.value.prepare();
   return { config: parsed.value, ignore: ignore.value };
 }
 
 export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
-  // 1. Configuration: every error at once, exit 2.
-  const { config, ignore } = await loadConfigOrThrow(options.configPath);
-  ignore.addLoopback();
-  ignore.prepare();
+  // 1. Configuration: every error at once, exit 2. `current` is replaced on SIGHUP.
+  const loaded = await loadConfigOrThrow(options.configPath);
+  const config = loaded.config;
+  let ignore = loaded.ignore;
 
   // 2. Logging: syslog as configured, mirrored to stderr in the foreground.
   const log = openLogger({
@@ -77,16 +91,30 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
     foreground: !options.daemonize,
   });
   log.notice(msg.starting(VERSION));
-
   const monoClockMs = () => performance.now();
   const wallClockMs = () => Date.now();
+  const cleanups: (() => Promise<void> | void)[] = [() => log.close()];
+  const fail = async (message: string, exitCode: 1 | 2): Promise<never> => {
+    log.error(`adminalert: ERROR: ${message}`);
+    for (const c of cleanups.reverse()) await c();
+    throw new StartError(message, exitCode);
+  };
 
-  // 3. Files: the directories of history, blocked files and state must exist.
+  // 3. Files and state: directories exist; the state database opens.
   for (const dir of new Set([dirname(config.historyFile), dirname(config.blockedFile), config.stateDir])) {
-    await mkdir(dir, { recursive: true, mode: 0o750 }).catch((err: Error) => {
-      throw new StartError(`cannot create ${dir}: ${err.message}`, 1);
-    });
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o750 });
+    } catch (err) {
+      await fail(`cannot create ${dir}: ${(err as Error).message}`, 1);
+    }
   }
+  let store: StateStore;
+  try {
+    store = new StateStore(join(config.stateDir, "state.db"));
+  } catch (err) {
+    return fail(`cannot open the state database in ${config.stateDir}: ${(err as Error).message}`, 1);
+  }
+  cleanups.push(() => store.close());
 
   // 4. Who is never acted on: the ignore file, loopback, this host, gateways, name servers.
   const hosts = new ProtectedHosts(LIMITS.hostFactsMaxAgeMs, monoClockMs);
@@ -104,111 +132,184 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
       : undefined;
   for (const responder of [firewall, hostsDeny]) {
     if (responder === undefined) continue;
+    cleanups.push(() => responder.stop());
     const r = await responder.start();
-    if (!r.ok) {
-      log.error(`adminalert: ERROR: cannot start the ${responder.name} blocker: ${r.error}`);
-      await log.close();
-      throw new StartError(`cannot start the ${responder.name} blocker: ${r.error}`, 1);
-    }
+    if (!r.ok) await fail(`cannot start the ${responder.name} blocker: ${r.error}`, 1);
   }
 
   // 6. The stages.
-  const registry = new BlockRegistry(config.blockedFile, LIMITS.maxBlocks);
-  await registry.writeFiles(options.modes);
+  const registry = new BlockRegistry(config.blockedFile, LIMITS.maxBlocks, store);
+  const history = new HistoryFile(config.historyFile);
+  const reactor = new Reactor({ config, log, registry, history, hostsDeny, firewall, wallClockMs });
   const trigger = new TriggerTable({
     scanTrigger: config.scanTrigger,
     maxSources: LIMITS.maxSources,
-    windowMs: LIMITS.triggerWindowMs,
+    windowMs: config.triggerWindowSec * 1000,
   });
   const policy = new Policy({
     blockTcp: config.blockTcp,
     blockUdp: config.blockUdp,
     isProtected,
     isBlocked: (a) => registry.has(a),
-    maxBlocksPerMinute: LIMITS.maxBlocksPerMinute,
+    maxBlocksPerMinute: config.maxBlocksPerMinute,
     repeatLogWindowMs: LIMITS.repeatLogWindowMs,
     maxRepeatEntries: LIMITS.maxRepeatEntries,
   });
-  const reactor = new Reactor({
-    config,
-    log,
-    registry,
-    history: new HistoryFile(config.historyFile),
-    hostsDeny,
-    firewall,
-    wallClockMs,
-  });
+  const banDuration = {
+    baseSec: config.blockTimeoutSec,
+    growth: config.blockTimeoutGrowth,
+    maxSec: config.blockTimeoutMaxSec,
+  };
   const pipeline = new Pipeline({
     log,
     trigger,
     policy,
     registry,
     reactor,
-    blockTimeoutSec: config.blockTimeoutSec,
-    maxBlocksPerMinute: LIMITS.maxBlocksPerMinute,
+    banSeconds: (address) => banDurationSec(banDuration, store.recordOffence(address, wallClockMs())),
+    maxBlocksPerMinute: config.maxBlocksPerMinute,
     wallClockMs,
   });
 
-  // 7. Sensors. Basic modes bind their ports; none bound is a failure to start.
-  const sensors: BasicSensor[] = [];
+  // 7. Lifting blocks: expiry and `unblock` remove a host from everywhere it was blocked.
+  const lift = async (record: BlockRecord, why: "expired" | "unblocked"): Promise<void> => {
+    try {
+      await reactor.lift(record);
+    } finally {
+      await registry.release(record.address);
+    }
+    log.notice(why === "expired" ? msg.blockExpired(record.address) : msg.unblocked(record.address), {
+      ip: record.address,
+    });
+  };
+  const expiry = new ExpiryTimer(store, (b) => lift(registry.get(b.address) ?? b, "expired"), wallClockMs);
+  cleanups.push(() => expiry.stop());
+
+  // 8. Reconcile with what survived the last run: lift what expired meanwhile, put the rest
+  //    back in force (idempotent steps only), write history lines a crash left unwritten.
+  store.pruneOffenders(wallClockMs() - LIMITS.offenderMemoryMs);
+  for (const b of registry.load()) {
+    if (b.expiresAtMs !== 0 && b.expiresAtMs <= wallClockMs()) {
+      await lift(b, "expired");
+      continue;
+    }
+    await reactor.reapply(b);
+    if (!b.recorded) {
+      await history.append(historyLineOf(b));
+      store.markRecorded(b.address);
+    }
+  }
+  await registry.writeFiles(options.modes, (r) => historyLineOf(r));
+  if (registry.size > 0) log.notice(`adminalert: ${registry.size} blocks restored from ${config.stateDir}`);
+  expiry.schedule();
+
+  // 9. Sensors. Basic modes bind their ports; none bound is a failure to start.
+  const sensors: Closable[] = [];
+  cleanups.push(() => {
+    for (const s of sensors) s.close();
+  });
   const banner = config.portBanner;
-  const onBasicHit = (hit: Parameters<Pipeline["onHit"]>[0]) => {
+  const onHit = (hit: Hit): string | undefined => {
     const d = pipeline.onHit(hit);
-    const triggered = d.kind !== "ignored" && d.kind !== "counted";
-    return triggered ? banner : undefined;
+    if (d.kind === "respond") expiry.schedule();
+    return d.kind !== "ignored" && d.kind !== "counted" ? banner : undefined;
   };
   for (const mode of options.modes) {
-    if (mode !== "tcp" && mode !== "udp") {
-      await shutdownParts(sensors, [firewall, hostsDeny], log);
-      throw new StartError(`mode -${mode} is not available in this version`, 1);
-    }
+    if (mode !== "tcp" && mode !== "udp") await fail(`mode -${mode} is not available in this version`, 1);
+    const proto = mode === "tcp" ? "TCP" : "UDP";
     const ports = mode === "tcp" ? config.tcpPorts : config.udpPorts;
-    const sensor = await openBasicSensor(mode, ports, onBasicHit, log, monoClockMs);
+    const sensor = await openBasicSensor(mode as "tcp" | "udp", ports, onHit, log, monoClockMs);
     sensors.push(sensor);
     if (sensor.boundPorts.length === 0) {
-      const proto = mode === "tcp" ? "TCP" : "UDP";
       log.error(msg.noPortBound(proto));
-      await shutdownParts(sensors, [firewall, hostsDeny], log);
-      throw new StartError(`no ${proto} port could be bound`, 1);
+      await fail(`no ${proto} port could be bound`, 1);
     }
   }
   if (config.kernelTrap) log.notice("adminalert: KERNEL_TRAP is not available in this version; ignored");
 
-  // 8. Armed: tests and operators wait for this line.
+  // 10. Armed: tests and operators wait for this line.
   log.notice(msg.active());
 
-  // 9. Stop on SIGTERM/SIGINT: close sensors, let reactions finish, keep blocks in force.
+  // 11. Control: unblock and block by hand.
+  const unblock = async (text: string): Promise<ControlResult> => {
+    const address = canonicalIp(text);
+    if (address === undefined) return { ok: false, error: `${text} is not an IP address` };
+    const record = registry.get(address);
+    if (record === undefined) return { ok: false, error: `${address} is not blocked` };
+    await lift(record, "unblocked");
+    trigger.forget(address);
+    return { ok: true };
+  };
+  const block = async (text: string): Promise<ControlResult> => {
+    const ip = parseIp(text);
+    const address = ip && canonicalIp(text);
+    if (ip === undefined || address === undefined)
+      return { ok: false, error: `${text} is not an IP address` };
+    if (isProtected(address))
+      return { ok: false, error: `${address} is protected (ignore list or this host)` };
+    if (registry.has(address)) return { ok: false, error: `${address} is already blocked` };
+    const mode: Mode = options.modes[0] ?? "tcp";
+    const sinceMs = wallClockMs();
+    const banSec = banDurationSec(banDuration, store.recordOffence(address, sinceMs));
+    const record: BlockRecord = {
+      address,
+      family: ip.family,
+      mode,
+      port: 0,
+      sinceMs,
+      expiresAtMs: banSec > 0 ? sinceMs + banSec * 1000 : 0,
+      level: 1,
+    };
+    if (!registry.claim(record)) return { ok: false, error: "the table of blocks is full" };
+    await reactor.respond(record, address);
+    expiry.schedule();
+    return { ok: true };
+  };
+
+  // 12. Signals: SIGTERM/SIGINT stop (blocks stay in force); SIGHUP re-reads the ignore file.
   let stopping: Promise<void> | undefined;
   let resolveStopped: () => void = () => {};
   const stopped = new Promise<void>((r) => {
     resolveStopped = r;
   });
+  const reload = async (): Promise<void> => {
+    try {
+      const next = await loadConfigOrThrow(options.configPath);
+      ignore = next.ignore;
+      log.notice(msg.reloaded(options.configPath));
+      const changed = changedKeys(config, next.config);
+      if (changed.length > 0) {
+        log.warn(`adminalert: changed keys take effect at the next restart: ${changed.join(", ")}`);
+      }
+    } catch (err) {
+      log.error(msg.reloadFailed(options.configPath, (err as Error).message.replaceAll("\n", "; ")));
+    }
+  };
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      process.off("SIGTERM", onSignal);
-      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onStop);
+      process.off("SIGINT", onStop);
+      process.off("SIGHUP", onReload);
       for (const line of msg.shuttingDown()) log.notice(line);
       for (const s of sensors) s.close();
       await pipeline.settle();
-      await shutdownParts([], [firewall, hostsDeny], log);
+      expiry.stop();
+      for (const r of [firewall, hostsDeny]) await r?.stop();
+      store.close();
+      await log.close();
       resolveStopped();
     })();
     return stopping;
   };
-  const onSignal = () => void stop();
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
-  return { pipeline, stopped, stop };
+  const onStop = () => void stop();
+  const onReload = () => void reload();
+  process.on("SIGTERM", onStop);
+  process.on("SIGINT", onStop);
+  process.on("SIGHUP", onReload);
+  return { pipeline, registry, stopped, unblock, block, stop };
 }
 
-async function shutdownParts(
-  sensors: readonly BasicSensor[],
-  responders: readonly (Responder | undefined)[],
-  log: Logger,
-): Promise<void> {
-  for (const s of sensors) s.close();
-  for (const r of responders) await r?.stop();
-  await log.close();
+/** Config fields that differ (SIGHUP applies the ignore file; the rest needs a restart). */
+function changedKeys(a: Config, b: Config): string[] {
+  return (Object.keys(a) as (keyof Config)[]).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
 }
-
-export type { Mode };

@@ -11,7 +11,7 @@ import type { Log } from "./log/logger.js";
 import * as msg from "./log/messages.js";
 import type { Decision, Policy } from "./policy/policy.js";
 import type { Reactor } from "./respond/reactor.js";
-import type { BlockRegistry } from "./state/blocks.js";
+import type { BlockRecord, BlockRegistry } from "./state/blocks.js";
 
 export interface PipelineCounters {
   hits: number;
@@ -27,8 +27,8 @@ export interface PipelineDeps {
   readonly policy: Policy;
   readonly registry: BlockRegistry;
   readonly reactor: Reactor;
-  /** BLOCK_TIMEOUT in seconds; 0 = forever. */
-  readonly blockTimeoutSec: number;
+  /** How long a new block of this host lasts, in seconds (0 = forever); counts the offence. */
+  readonly banSeconds: (address: string) => number;
   readonly maxBlocksPerMinute: number;
   readonly wallClockMs: () => number;
 }
@@ -95,17 +95,20 @@ export class Pipeline {
   #respond(hit: Hit, level: 1 | 2, name: string): void {
     const d = this.#d;
     const sinceMs = d.wallClockMs();
-    const record = {
+    if (d.registry.full) return;
+    const banSec = d.banSeconds(hit.address);
+    const record: BlockRecord = {
       address: hit.address,
       family: hit.family,
       mode: hit.mode,
       port: hit.port,
       sinceMs,
-      expiresAtMs: d.blockTimeoutSec > 0 ? sinceMs + d.blockTimeoutSec * 1000 : 0,
+      expiresAtMs: banSec > 0 ? sinceMs + banSec * 1000 : 0,
+      level,
     };
     if (!d.registry.claim(record)) return;
     this.counters.detections++;
-    const reaction = d.reactor.respond(record, level, name).catch((err: unknown) => {
+    const reaction = d.reactor.respond(record, name).catch((err: unknown) => {
       this.counters.reactionErrors++;
       d.log.error(`adminalert: ERROR: reaction to ${hit.address} failed: ${(err as Error).message}`);
     });

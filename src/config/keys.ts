@@ -277,6 +277,19 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
     showText,
   ),
   row(
+    "KILL_ROUTE_UNDO",
+    "killRouteUndo",
+    {
+      origin: "new",
+      absent: "",
+      shipped: "",
+      description:
+        'command that lifts a KILL_ROUTE block when it expires or is unblocked; must contain $TARGET$ ("" = derived from KILL_ROUTE when it is a route/ip route/iptables command)',
+    },
+    (v) => parseTemplate(v, true),
+    showText,
+  ),
+  row(
     "KILL_HOSTS_DENY",
     "killHostsDeny",
     {
@@ -410,6 +423,30 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
     formatDuration,
   ),
   row(
+    "BLOCK_TIMEOUT_GROWTH",
+    "blockTimeoutGrowth",
+    {
+      origin: "new",
+      absent: "1",
+      shipped: "2",
+      description: "a host blocked again gets BLOCK_TIMEOUT times this factor per earlier block (1 = no growth)",
+    },
+    (v) => parseInteger(v, 1, 16),
+    String,
+  ),
+  row(
+    "BLOCK_TIMEOUT_MAX",
+    "blockTimeoutMaxSec",
+    {
+      origin: "new",
+      absent: "0",
+      shipped: "30d",
+      description: "ceiling of a grown block timeout: seconds, or 45s, 30m, 12h, 7d; 0 is no ceiling",
+    },
+    parseDuration,
+    formatDuration,
+  ),
+  row(
     "STATE_DIR",
     "stateDir",
     {
@@ -432,6 +469,30 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
     },
     parseFlag,
     showFlag,
+  ),
+  row(
+    "MAX_BLOCKS_PER_MINUTE",
+    "maxBlocksPerMinute",
+    {
+      origin: "new",
+      absent: "60",
+      shipped: "60",
+      description: "new blocks allowed per minute (burst of as many); past it a block is held back and logged; 0 = no limit",
+    },
+    (v) => parseInteger(v, 0, 1_000_000),
+    String,
+  ),
+  row(
+    "TRIGGER_WINDOW",
+    "triggerWindowSec",
+    {
+      origin: "new",
+      absent: "10m",
+      shipped: "10m",
+      description: "a host's SCAN_TRIGGER count starts again after this long without a hit",
+    },
+    parseDuration,
+    formatDuration,
   ),
 ];
 

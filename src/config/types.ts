@@ -62,6 +62,8 @@ export interface Config {
   readonly blockUdp: BlockLevel;
   /** Command templates; undefined when not configured. */
   readonly killRoute: string | undefined;
+  /** Lifts a KILL_ROUTE block; undefined: derived from killRoute where possible. */
+  readonly killRouteUndo: string | undefined;
   readonly killHostsDeny: string | undefined;
   readonly killRunCmd: string | undefined;
   readonly killRunCmdFirst: boolean;
@@ -76,8 +78,16 @@ export interface Config {
   readonly killFirewall: FirewallKind;
   /** 0 means forever. */
   readonly blockTimeoutSec: number;
+  /** Factor applied per earlier block of the same host (1 = none). */
+  readonly blockTimeoutGrowth: number;
+  /** Ceiling of a grown timeout; 0 = none. */
+  readonly blockTimeoutMaxSec: number;
   readonly stateDir: string;
   readonly kernelTrap: boolean;
+  /** New blocks allowed per minute; 0 = unlimited. */
+  readonly maxBlocksPerMinute: number;
+  /** SCAN_TRIGGER counts are forgotten after this long without a hit. */
+  readonly triggerWindowSec: number;
 }
 
 /** One problem found in a config or ignore file. */

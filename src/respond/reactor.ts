@@ -9,14 +9,14 @@
  */
 
 import type { Config } from "../config/types.js";
-import { protocolOf } from "../detect/events.js";
 import type { Log } from "../log/logger.js";
 import * as msg from "../log/messages.js";
 import type { BlockRecord, BlockRegistry } from "../state/blocks.js";
-import { formatHistoryLine, type HistoryFile } from "../state/history.js";
+import { type HistoryFile, historyLineOf } from "../state/history.js";
 import { type CommandOutcome, runCommandTemplate } from "./command.js";
 import type { HostsDenyResponder } from "./hosts-deny.js";
 import type { BlockTarget, Responder, ResponderResult } from "./responder.js";
+import { routeUndoTemplate } from "./route-undo.js";
 
 export interface ReactorDeps {
   readonly config: Config;
@@ -31,6 +31,7 @@ export interface ReactorDeps {
 
 export interface ReactorStats {
   blocks: number;
+  lifted: number;
   failures: number;
 }
 
@@ -38,37 +39,31 @@ type Step = () => void;
 
 export class Reactor {
   readonly #d: ReactorDeps;
-  readonly stats: ReactorStats = { blocks: 0, failures: 0 };
+  readonly stats: ReactorStats = { blocks: 0, lifted: 0, failures: 0 };
 
   constructor(deps: ReactorDeps) {
     this.#d = deps;
   }
 
   /** Reacts to `record` (already claimed in the registry); `name` is the host's display name. */
-  async respond(record: BlockRecord, level: 1 | 2, name: string): Promise<void> {
+  async respond(record: BlockRecord, name: string): Promise<void> {
     const { config } = this.#d;
     const target: BlockTarget = record;
     const runCmd = () => this.#runCommand(target);
-    if (level === 2) {
+    if (record.level === 2) {
       if (config.killRunCmd !== undefined) (await runCmd())();
     } else {
       const hasCmd = config.killRunCmd !== undefined;
       if (hasCmd && config.killRunCmdFirst) (await runCmd())();
       // Started together (the firewall first: it is what stops traffic), logged in 1.2 order.
-      const firewall = this.#firewall(target);
+      const firewall = this.#firewall(record);
       const wrappers = this.#wrappers(target);
       const route = this.#route(target);
       for (const logStep of [await wrappers, await firewall, await route]) logStep();
       if (hasCmd && !config.killRunCmdFirst) (await runCmd())();
     }
     this.stats.blocks++;
-    const line = formatHistoryLine(
-      new Date(this.#d.wallClockMs()),
-      name,
-      record.address,
-      record.port,
-      protocolOf(record.mode),
-    );
+    const line = historyLineOf(record, name);
     try {
       await Promise.all([this.#d.history.append(line), this.#d.registry.recordInFile(record, line)]);
     } catch (err) {
@@ -77,6 +72,54 @@ export class Reactor {
         `adminalert: ERROR: could not record block of ${record.address}: ${(err as Error).message}`,
       );
     }
+  }
+
+  /**
+   * After a restart: puts a stored block back in force with the idempotent steps (firewall
+   * element, hosts.deny line). KILL_ROUTE and KILL_RUN_CMD are not run again: a route
+   * survives the daemon, and a command must not fire twice for one block.
+   */
+  async reapply(record: BlockRecord): Promise<void> {
+    if (record.level !== 1) return;
+    const steps = await Promise.all([this.#firewall(record), this.#wrappersQuiet(record)]);
+    for (const step of steps) step();
+  }
+
+  /** Lifts a block everywhere it was applied (expiry or `unblock`), logging each failure. */
+  async lift(record: BlockRecord): Promise<void> {
+    const { config, log } = this.#d;
+    if (record.level === 1) {
+      const results: [string, Promise<ResponderResult>][] = [];
+      if (this.#d.firewall) results.push([this.#d.firewall.name, this.#d.firewall.unban(record)]);
+      if (this.#d.hostsDeny) results.push(["wrappers", this.#d.hostsDeny.unban(record)]);
+      for (const [method, pending] of results) {
+        const r = await pending;
+        if (!r.ok) {
+          this.stats.failures++;
+          log.error(msg.unblockFailed(record.address, method, r.error), { ip: record.address, method });
+        }
+      }
+      if (config.killRoute !== undefined) {
+        const undo = routeUndoTemplate(config.killRoute, config.killRouteUndo);
+        if (undo === undefined) {
+          log.warn(`adminalert: KILL_ROUTE for ${record.address} not undone: set KILL_ROUTE_UNDO`);
+        } else {
+          const outcome = await runCommandTemplate(undo, record);
+          if (!outcome.ok) {
+            this.stats.failures++;
+            log.error(msg.commandFailed(record.address, outcome.command, outcome.error));
+          }
+        }
+      }
+    }
+    this.stats.lifted++;
+  }
+
+  async #wrappersQuiet(target: BlockTarget): Promise<Step> {
+    const hostsDeny = this.#d.hostsDeny;
+    if (hostsDeny === undefined) return () => {};
+    const r = await hostsDeny.ban(target, 0);
+    return r.ok ? () => {} : this.#logResult(r, target, "wrappers", () => "");
   }
 
   async #wrappers(target: BlockTarget): Promise<Step> {
@@ -88,10 +131,10 @@ export class Reactor {
     );
   }
 
-  async #firewall(target: BlockTarget): Promise<Step> {
+  async #firewall(target: BlockRecord): Promise<Step> {
     const firewall = this.#d.firewall;
     if (firewall === undefined) return () => {};
-    const r = await firewall.ban(target, this.#d.config.blockTimeoutSec);
+    const r = await firewall.ban(target, remainingSec(target, this.#d.wallClockMs()));
     return this.#logResult(r, target, firewall.name, () => msg.blockedVia(target.address, firewall.name));
   }
 
@@ -120,4 +163,10 @@ export class Reactor {
     this.stats.failures++;
     return () => this.#d.log.error(msg.commandFailed(target.address, outcome.command, outcome.error), event);
   }
+}
+
+/** Seconds a block has left (0 = forever; at least 1 so a nearly expired block is not forever). */
+function remainingSec(record: BlockRecord, nowMs: number): number {
+  if (record.expiresAtMs === 0) return 0;
+  return Math.max(1, Math.ceil((record.expiresAtMs - nowMs) / 1000));
 }

@@ -33,6 +33,11 @@ export class BlockedFile {
     return this.#lines.keys();
   }
 
+  /** Sets a line without writing (call flush()). */
+  set(address: string, line: string): void {
+    this.#lines.set(address, line);
+  }
+
   /** Records a block; resolves when the file on disk includes it. */
   add(address: string, line: string): Promise<void> {
     this.#lines.set(address, line);

@@ -1,11 +1,13 @@
 /**
- * The hosts we have blocked, with the per-mode blocked files (spec §7). Bounded: at most
- * `maxBlocks` records (the block-rate limit keeps real use far below it).
+ * The hosts we have blocked: an in-memory index (asked on every hit) over the persistent store,
+ * with the per-mode blocked files (spec §7). Bounded: at most `maxBlocks` records (the
+ * block-rate limit keeps real use far below it).
  */
 
 import type { IpFamily } from "../decode/address.js";
 import type { Mode } from "../detect/events.js";
 import { BlockedFile } from "./blocked-file.js";
+import type { StateStore, StoredBlock } from "./store.js";
 
 export interface BlockRecord {
   readonly address: string;
@@ -16,6 +18,8 @@ export interface BlockRecord {
   readonly sinceMs: number;
   /** Wall-clock milliseconds; 0 = never. */
   readonly expiresAtMs: number;
+  /** 1 = full block chain, 2 = KILL_RUN_CMD only. */
+  readonly level: 1 | 2;
 }
 
 export class BlockRegistry {
@@ -23,10 +27,12 @@ export class BlockRegistry {
   readonly #files = new Map<Mode, BlockedFile>();
   readonly #blockedFilePrefix: string;
   readonly #maxBlocks: number;
+  readonly #store: StateStore | undefined;
 
-  constructor(blockedFilePrefix: string, maxBlocks: number) {
+  constructor(blockedFilePrefix: string, maxBlocks: number, store?: StateStore) {
     this.#blockedFilePrefix = blockedFilePrefix;
     this.#maxBlocks = maxBlocks;
+    this.#store = store;
   }
 
   has(address: string): boolean {
@@ -49,29 +55,48 @@ export class BlockRegistry {
     return [...this.#records.values()];
   }
 
-  /** Claims the address synchronously, so a second hit while the reaction runs is "already blocked". */
+  /**
+   * Claims the address synchronously and persists the record before any responder runs, so a
+   * second hit while the reaction runs is "already blocked" and a crash loses nothing.
+   */
   claim(record: BlockRecord): boolean {
     if (this.#records.has(record.address) || this.full) return false;
     this.#records.set(record.address, record);
+    this.#store?.putBlock({ ...record, recorded: false });
     return true;
   }
 
-  /** Writes the host's line into `<BLOCKED_FILE>.<mode>` once the reaction has run. */
-  recordInFile(record: BlockRecord, line: string): Promise<void> {
-    return this.#file(record.mode).add(record.address, line);
+  /** Loads the persisted blocks (at start); returns them with their `recorded` flag. */
+  load(): readonly StoredBlock[] {
+    const stored = this.#store?.blocks() ?? [];
+    for (const b of stored) {
+      const { recorded: _, ...record } = b;
+      this.#records.set(b.address, record);
+    }
+    return stored;
   }
 
+  /** Writes the host's line into `<BLOCKED_FILE>.<mode>` once the reaction has run. */
+  async recordInFile(record: BlockRecord, line: string): Promise<void> {
+    await this.#file(record.mode).add(record.address, line);
+    this.#store?.markRecorded(record.address);
+  }
+
+  /** Forgets a block: state, index and blocked file. */
   async release(address: string): Promise<BlockRecord | undefined> {
     const record = this.#records.get(address);
     if (record === undefined) return undefined;
     this.#records.delete(address);
+    this.#store?.deleteBlock(address);
     await this.#file(record.mode).remove(address);
     return record;
   }
 
-  /** Rewrites the blocked file of each mode from the records (1.2 started each session empty). */
-  async writeFiles(modes: readonly Mode[]): Promise<void> {
-    await Promise.all(modes.map((m) => this.#file(m).flush()));
+  /** Puts a line for each loaded record into its blocked file and writes every mode's file. */
+  async writeFiles(modes: readonly Mode[], lineOf: (r: BlockRecord) => string): Promise<void> {
+    for (const r of this.#records.values()) this.#file(r.mode).set(r.address, lineOf(r));
+    const all = new Set<Mode>([...modes, ...[...this.#records.values()].map((r) => r.mode)]);
+    await Promise.all([...all].map((m) => this.#file(m).flush()));
   }
 
   #file(mode: Mode): BlockedFile {

@@ -4,7 +4,7 @@
  */
 
 import { open } from "node:fs/promises";
-import type { Protocol } from "../detect/events.js";
+import { type Mode, type Protocol, protocolOf } from "../detect/events.js";
 
 const two = (n: number) => String(n).padStart(2, "0");
 
@@ -19,6 +19,14 @@ export function formatHistoryLine(
   const date = `${two(when.getMonth() + 1)}/${two(when.getDate())}/${when.getFullYear()}`;
   const time = `${two(when.getHours())}:${two(when.getMinutes())}:${two(when.getSeconds())}`;
   return `${epoch} - ${date} ${time} Host: ${name}/${address} Port: ${port} ${protocol} Blocked`;
+}
+
+/** The line of a block, dated when the block began. */
+export function historyLineOf(
+  block: { readonly address: string; readonly port: number; readonly mode: Mode; readonly sinceMs: number },
+  name: string = block.address,
+): string {
+  return formatHistoryLine(new Date(block.sinceMs), name, block.address, block.port, protocolOf(block.mode));
 }
 
 /**

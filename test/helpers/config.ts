@@ -18,6 +18,7 @@ export function testConfig(dir: string, overrides: Partial<Config> = {}): Config
     blockTcp: 1,
     blockUdp: 1,
     killRoute: undefined,
+    killRouteUndo: undefined,
     killHostsDeny: undefined,
     killRunCmd: undefined,
     killRunCmdFirst: false,
@@ -29,8 +30,12 @@ export function testConfig(dir: string, overrides: Partial<Config> = {}): Config
     syslogSocket: "/dev/log",
     killFirewall: "none",
     blockTimeoutSec: 0,
+    blockTimeoutGrowth: 1,
+    blockTimeoutMaxSec: 0,
     stateDir: dir,
     kernelTrap: false,
+    maxBlocksPerMinute: 60,
+    triggerWindowSec: 600,
     ...overrides,
   };
 }

@@ -73,7 +73,7 @@ async function setup(overrides: (dir: string) => Partial<Config>) {
     }),
     registry,
     reactor,
-    blockTimeoutSec: 0,
+    banSeconds: () => 0,
     maxBlocksPerMinute: 60,
     wallClockMs: () => Date.now(),
   });

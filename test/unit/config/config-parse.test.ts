@@ -428,7 +428,7 @@ test("docs/configuration.md documents every key: a table row and a section", () 
   for (const k of CONFIG_KEYS) {
     assert.match(
       doc,
-      new RegExp(`^\\| \`${k.key}\` \\| ${k.origin.replace(".", "\\.")} \\|`, "m"),
+      new RegExp(`^\\| \`${k.key}\` +\\| ${k.origin.replace(".", "\\.")} +\\|`, "m"),
       `${k.key} row`,
     );
     assert.match(doc, new RegExp(`^### .*\`${k.key}\``, "m"), `${k.key} section`);

@@ -96,6 +96,11 @@ const VALID: Record<string, fc.Arbitrary<string>> = {
   ),
   STATE_DIR: fc.constantFrom("/var/lib/portsentry", "state"),
   KERNEL_TRAP: fc.constantFrom("0", "1"),
+  KILL_ROUTE_UNDO: fc.constantFrom("", "/sbin/route del -host $TARGET$ reject"),
+  BLOCK_TIMEOUT_GROWTH: fc.integer({ min: 1, max: 16 }).map(String),
+  BLOCK_TIMEOUT_MAX: fc.constantFrom("0", "30d", "3600"),
+  MAX_BLOCKS_PER_MINUTE: fc.integer({ min: 0, max: 100000 }).map(String),
+  TRIGGER_WINDOW: fc.constantFrom("10m", "60", "1h"),
 };
 const validFile = fc
   .tuple(

@@ -1,0 +1,166 @@
+/**
+ * The daemon's persistent state (spec §7): active blocks and repeat offenders, in SQLite under
+ * STATE_DIR (better-sqlite3: synchronous, transactional, crash-safe).
+ *
+ * Why SQLite: a block must survive `kill -9` at any instant, and a restart must neither lose
+ * nor duplicate one. SQLite's WAL journal gives atomic commits; with `synchronous=NORMAL` a
+ * commit is in the OS page cache before the call returns, which a killed process cannot lose
+ * (only a power cut can lose the last commits; FULL would fsync each one and cost ~1 ms).
+ * The record of a block is written *before* any responder is asked to apply it, so after any
+ * crash the state holds at least every block the kernel holds, and reconciliation re-applies
+ * the idempotent steps.
+ */
+
+import Database from "better-sqlite3";
+import type { IpFamily } from "../decode/address.js";
+import type { Mode } from "../detect/events.js";
+
+export interface StoredBlock {
+  readonly address: string;
+  readonly family: IpFamily;
+  readonly mode: Mode;
+  readonly port: number;
+  /** Wall-clock milliseconds. */
+  readonly sinceMs: number;
+  /** Wall-clock milliseconds; 0 = never. */
+  readonly expiresAtMs: number;
+  /** 1 = full block chain, 2 = KILL_RUN_CMD only. */
+  readonly level: 1 | 2;
+  /** The history line was written. */
+  readonly recorded: boolean;
+}
+
+interface BlockRow {
+  address: string;
+  family: number;
+  mode: string;
+  port: number;
+  since_ms: number;
+  expires_at_ms: number;
+  level: number;
+  recorded: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS blocks (
+  address TEXT PRIMARY KEY,
+  family INTEGER NOT NULL,
+  mode TEXT NOT NULL,
+  port INTEGER NOT NULL,
+  since_ms INTEGER NOT NULL,
+  expires_at_ms INTEGER NOT NULL,
+  level INTEGER NOT NULL,
+  recorded INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS blocks_expiry ON blocks (expires_at_ms) WHERE expires_at_ms > 0;
+CREATE TABLE IF NOT EXISTS offenders (
+  address TEXT PRIMARY KEY,
+  blocks INTEGER NOT NULL,
+  last_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS offenders_last ON offenders (last_ms);
+`;
+
+const MODES: ReadonlySet<string> = new Set(["tcp", "udp", "stcp", "sudp", "atcp", "audp"]);
+
+function toBlock(r: BlockRow): StoredBlock | undefined {
+  if (!MODES.has(r.mode) || (r.family !== 4 && r.family !== 6) || (r.level !== 1 && r.level !== 2))
+    return undefined;
+  return {
+    address: r.address,
+    family: r.family,
+    mode: r.mode as Mode,
+    port: r.port,
+    sinceMs: r.since_ms,
+    expiresAtMs: r.expires_at_ms,
+    level: r.level,
+    recorded: r.recorded === 1,
+  };
+}
+
+export class StateStore {
+  readonly #db: Database.Database;
+  readonly #insert: Database.Statement;
+  readonly #delete: Database.Statement;
+  readonly #markRecorded: Database.Statement;
+  readonly #all: Database.Statement;
+  readonly #expired: Database.Statement;
+  readonly #nextExpiry: Database.Statement;
+  readonly #offence: Database.Statement;
+  readonly #offences: Database.Statement;
+  readonly #pruneOffenders: Database.Statement;
+
+  constructor(path: string) {
+    this.#db = new Database(path);
+    this.#db.pragma("journal_mode = WAL");
+    this.#db.pragma("synchronous = NORMAL");
+    this.#db.pragma("busy_timeout = 2000");
+    this.#db.exec(SCHEMA);
+    this.#insert = this.#db.prepare(
+      `INSERT OR REPLACE INTO blocks (address, family, mode, port, since_ms, expires_at_ms, level, recorded)
+       VALUES (@address, @family, @mode, @port, @sinceMs, @expiresAtMs, @level, @recorded)`,
+    );
+    this.#delete = this.#db.prepare("DELETE FROM blocks WHERE address = ?");
+    this.#markRecorded = this.#db.prepare("UPDATE blocks SET recorded = 1 WHERE address = ?");
+    this.#all = this.#db.prepare("SELECT * FROM blocks ORDER BY since_ms");
+    this.#expired = this.#db.prepare(
+      "SELECT * FROM blocks WHERE expires_at_ms > 0 AND expires_at_ms <= ? ORDER BY expires_at_ms LIMIT ?",
+    );
+    this.#nextExpiry = this.#db.prepare("SELECT MIN(expires_at_ms) AS t FROM blocks WHERE expires_at_ms > 0");
+    this.#offence = this.#db.prepare(
+      `INSERT INTO offenders (address, blocks, last_ms) VALUES (?, 1, ?)
+       ON CONFLICT (address) DO UPDATE SET blocks = blocks + 1, last_ms = excluded.last_ms
+       RETURNING blocks`,
+    );
+    this.#offences = this.#db.prepare("SELECT blocks, last_ms FROM offenders WHERE address = ?");
+    this.#pruneOffenders = this.#db.prepare("DELETE FROM offenders WHERE last_ms < ?");
+  }
+
+  /** Records a block (replacing an older record of the same address). */
+  putBlock(b: StoredBlock): void {
+    this.#insert.run({ ...b, recorded: b.recorded ? 1 : 0 });
+  }
+
+  markRecorded(address: string): void {
+    this.#markRecorded.run(address);
+  }
+
+  deleteBlock(address: string): boolean {
+    return this.#delete.run(address).changes > 0;
+  }
+
+  blocks(): StoredBlock[] {
+    return (this.#all.all() as BlockRow[]).map(toBlock).filter((b): b is StoredBlock => b !== undefined);
+  }
+
+  /** Blocks whose time has come, oldest first, at most `limit`. */
+  expired(nowMs: number, limit: number): StoredBlock[] {
+    return (this.#expired.all(nowMs, limit) as BlockRow[])
+      .map(toBlock)
+      .filter((b): b is StoredBlock => b !== undefined);
+  }
+
+  /** The earliest expiry time, or undefined when nothing expires. */
+  nextExpiryMs(): number | undefined {
+    const row = this.#nextExpiry.get() as { t: number | null };
+    return row.t ?? undefined;
+  }
+
+  /** Counts one more block of `address`; returns how many blocks it has had (this one included). */
+  recordOffence(address: string, nowMs: number): number {
+    return (this.#offence.get(address, nowMs) as { blocks: number }).blocks;
+  }
+
+  /** Forgets offenders whose last block is older than `beforeMs`. */
+  pruneOffenders(beforeMs: number): number {
+    return this.#pruneOffenders.run(beforeMs).changes;
+  }
+
+  offences(address: string): number {
+    return (this.#offences.get(address) as { blocks: number } | undefined)?.blocks ?? 0;
+  }
+
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+}
