@@ -205,11 +205,17 @@ class Worker {
         );
       else this.#ownV6.push(ip.bytes);
     }
-    const drops: Partial<Record<DropReason, number>> = {};
-    for (const s of DECODE_STATUSES) if (s !== "ok") drops[s] = 0;
-    for (const r of ["outgoing", "own-source", "not-watched", "not-probe", "ipc-backlog"] as const)
-      drops[r] = 0;
-    this.drops = drops as Record<DropReason, number>;
+    // Every decoder status but "ok", then the worker's own reasons (the type checks all are here).
+    const byStatus = Object.fromEntries(DECODE_STATUSES.filter((s) => s !== "ok").map((s) => [s, 0]));
+    this.drops = {
+      ...(byStatus as Record<Exclude<DecodeStatus, "ok">, number>),
+      outgoing: 0,
+      "own-source": 0,
+      "not-watched": 0,
+      "not-probe": 0,
+      "ipc-backlog": 0,
+      "answered-by-listener": 0,
+    };
   }
 
   open(): void {
