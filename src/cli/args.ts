@@ -1,5 +1,12 @@
 /** Command-line parsing (spec §1). Pure: argv in, a command or a usage error out. */
 
+import {
+  type AddressControlCommand,
+  argCountText,
+  CONTROL_COMMANDS,
+  controlCommand,
+  type PlainControlCommand,
+} from "../control/protocol.js";
 import type { Mode } from "../detect/events.js";
 
 export const DEFAULT_CONFIG_PATH = "/etc/portsentry/portsentry.conf";
@@ -28,9 +35,9 @@ export type Command =
   | { readonly kind: "version" }
   | ({ readonly kind: "run" } & RunOptions)
   | { readonly kind: "check-config"; readonly configPath: string }
-  | { readonly kind: "status" | "blocked"; readonly configPath: string; readonly json: boolean }
+  | { readonly kind: PlainControlCommand; readonly configPath: string; readonly json: boolean }
   | {
-      readonly kind: "unblock" | "block";
+      readonly kind: AddressControlCommand;
       readonly configPath: string;
       readonly json: boolean;
       readonly addresses: readonly string[];
@@ -47,17 +54,19 @@ export type ParsedArgs =
   | { readonly ok: true; readonly command: Command }
   | { readonly ok: false; readonly error: string };
 
-/** Subcommands: one table for help, dispatch and docs (house style 10). */
-export const SUBCOMMANDS = [
+export interface SubcommandSpec {
+  readonly name: string;
+  readonly args: string;
+  readonly help: string;
+}
+
+/**
+ * Subcommands: one table for help, dispatch and docs (house style 10). The commands that talk
+ * to the running daemon come from the control protocol's table, so the two cannot drift.
+ */
+export const SUBCOMMANDS: readonly SubcommandSpec[] = [
   { name: "check-config", args: "", help: "validate the config and ignore file, print the effective config" },
-  {
-    name: "status",
-    args: "",
-    help: "modes, armed sensors, watched ports and counters of the running daemon",
-  },
-  { name: "blocked", args: "", help: "the hosts the running daemon has blocked" },
-  { name: "unblock", args: "IP...", help: "lift the block on each IP everywhere it was applied" },
-  { name: "block", args: "IP", help: "block IP as if it had tripped a sensor" },
+  ...CONTROL_COMMANDS.map(({ name, args, help }) => ({ name, args, help })),
   {
     name: "replay",
     args: "FILE.pcap",
@@ -68,7 +77,7 @@ export const SUBCOMMANDS = [
     args: "",
     help: "remove the daemon's firewall table, chain or sets and every block in them",
   },
-] as const;
+];
 
 export function usage(): string {
   const sub = SUBCOMMANDS.map(
@@ -165,21 +174,24 @@ function parseSubcommand(
   configPath: string,
   json: boolean,
 ): ParsedArgs {
+  const control = controlCommand(name);
+  if (control !== undefined) {
+    if (args.length < control.minArgs || args.length > control.maxArgs) {
+      if (control.maxArgs === 0) return fail(`${name} takes no arguments`);
+      if (args.length === 0) return fail(`${name} needs at least one IP address`);
+      return fail(`${name} needs ${argCountText(control)}`);
+    }
+    if (control.maxArgs === 0) {
+      return { ok: true, command: { kind: control.name as PlainControlCommand, configPath, json } };
+    }
+    const kind = control.name as AddressControlCommand;
+    return { ok: true, command: { kind, configPath, json, addresses: args } };
+  }
   switch (name) {
     case "check-config":
     case "flush":
       if (args.length > 0) return fail(`${name} takes no arguments`);
       return { ok: true, command: { kind: name, configPath } };
-    case "status":
-    case "blocked":
-      if (args.length > 0) return fail(`${name} takes no arguments`);
-      return { ok: true, command: { kind: name, configPath, json } };
-    case "unblock":
-      if (args.length === 0) return fail("unblock needs at least one IP address");
-      return { ok: true, command: { kind: "unblock", configPath, json, addresses: args } };
-    case "block":
-      if (args.length !== 1) return fail("block needs exactly one IP address");
-      return { ok: true, command: { kind: "block", configPath, json, addresses: args } };
     case "replay":
       if (args.length !== 1) return fail("replay needs exactly one capture file");
       return { ok: true, command: { kind: "replay", configPath, pcapFile: args[0]!, json } };
