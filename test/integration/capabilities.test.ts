@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -31,12 +31,15 @@ const UNIT_MASK = 0x3400n;
 function capshSkip(): string | false {
   const root = rootSkip();
   if (root) return root;
-  try {
-    readFileSync("/usr/sbin/capsh");
-    return false;
-  } catch {
-    return "needs capsh (Debian package libcap2-bin)";
+  for (const path of ["/usr/sbin/capsh", "/sbin/capsh"]) {
+    try {
+      accessSync(path, constants.X_OK);
+      return false;
+    } catch {
+      // try the next place
+    }
   }
+  return "needs capsh (Debian package libcap2-bin)";
 }
 
 /** capsh's comma-separated names of every capability the kernel has, except those in `keep`. */
