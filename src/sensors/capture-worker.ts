@@ -312,7 +312,8 @@ class Worker {
 
   #appended(): void {
     this.#records++;
-    if (this.#records === RECORDS_PER_BATCH) this.#flush();
+    // Full: send it now (not #flush: that expires pending probes, which append again).
+    if (this.#records === RECORDS_PER_BATCH) this.#sendBatch();
     else this.#scheduleFlush();
   }
 
@@ -342,6 +343,10 @@ class Worker {
         this.#flush();
       }, REPLY_WAIT_MS);
     }
+    this.#sendBatch();
+  }
+
+  #sendBatch(): void {
     const n = this.#records;
     if (n === 0) return;
     this.#records = 0;

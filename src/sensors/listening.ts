@@ -119,8 +119,10 @@ export interface ListenerTableOptions {
   readonly monoMs: () => number;
   /** Never re-read more often than this (default 10 ms)... */
   readonly minIntervalMs?: number;
-  /** ...nor more often than `costFactor` × the last read's duration (default 20: ≤ 5 % CPU). */
+  /** ...nor more often than `costFactor` × the last read's duration (default 20: ≤ 5 % CPU)... */
   readonly costFactor?: number;
+  /** ...but at least every `maxIntervalMs` while asked (default 250 ms): bounds the wait. */
+  readonly maxIntervalMs?: number;
   readonly procRoot?: string;
   /** For tests: replaces reading /proc. */
   readonly read?: (proto: ListenProto) => PortBitmap | Promise<PortBitmap>;
@@ -136,6 +138,7 @@ export interface ListenerTableOptions {
 export class ListenerTable {
   readonly #minIntervalMs: number;
   readonly #costFactor: number;
+  readonly #maxIntervalMs: number;
   readonly #monoMs: () => number;
   readonly #read: (proto: ListenProto) => PortBitmap | Promise<PortBitmap>;
   readonly #readSync: (proto: ListenProto) => PortBitmap;
@@ -153,6 +156,7 @@ export class ListenerTable {
   constructor(o: ListenerTableOptions) {
     this.#minIntervalMs = o.minIntervalMs ?? 10;
     this.#costFactor = o.costFactor ?? 20;
+    this.#maxIntervalMs = o.maxIntervalMs ?? 250;
     this.#monoMs = o.monoMs;
     const procRoot = o.procRoot ?? "/proc";
     const injected = o.read;

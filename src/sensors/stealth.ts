@@ -64,8 +64,13 @@ export const DEFAULT_CLOCKS: SensorClocks = {
 };
 
 export interface CaptureSensorOptions {
-  /** How often interfaces, addresses and listeners are re-read (default 2000 ms). */
+  /** How often interfaces and addresses are re-read (default 2000 ms). */
   readonly pollIntervalMs?: number;
+  /**
+   * How often listeners are re-read to rebuild the filter's holes (default 10 000 ms; a read of
+   * /proc/net/tcp* costs ~9 ms here). Only an optimisation: probes are checked one by one.
+   */
+  readonly listenerPollIntervalMs?: number;
   /** How long a worker may take to open its captures (default 15 000 ms). */
   readonly readyTimeoutMs?: number;
   readonly workerPath?: string;
@@ -191,6 +196,7 @@ interface PendingBatch {
 
 const DEFAULTS = {
   pollIntervalMs: 2000,
+  listenerPollIntervalMs: 10_000,
   readyTimeoutMs: 15_000,
   statsIntervalMs: 1000,
   maxPendingRecords: 262_144,
@@ -586,10 +592,14 @@ class StealthSensor implements CaptureSensor {
   }
 
   async #pollOnce(force: boolean): Promise<void> {
-    await Promise.all([
-      this.#tcpMode && this.#listeners.refresh("tcp"),
-      this.#udpMode && this.#listeners.refresh("udp"),
-    ]);
+    const now = this.#clocks.monoMs();
+    const everyMs = this.#o.listenerPollIntervalMs ?? DEFAULTS.listenerPollIntervalMs;
+    await Promise.all(
+      (["tcp", "udp"] as const)
+        .filter((p) => (p === "tcp" ? this.#tcpMode : this.#udpMode) !== undefined)
+        .filter((p) => force || now - this.#listeners.snapshotMs(p) >= everyMs)
+        .map((p) => this.#listeners.refresh(p)),
+    );
     if (this.#closed) return;
     const planned = this.#plan();
     if (!planned.ok) {
@@ -686,31 +696,61 @@ class StealthSensor implements CaptureSensor {
 
   // --- candidates → hits ---
 
+  /**
+   * A batch from a worker. Records the kernel already answered with RST (no listener when the
+   * probe came) are emitted at once; the others wait in order for a listener snapshot. So a few
+   * unanswered probes in a flood never hold back the answered ones (hits of different probes
+   * may come out of arrival order; each one's counting does not depend on it).
+   */
   #enqueue(gen: Generation, b: Uint8Array, n: number): void {
     if (this.#closed) return;
     if (n <= 0 || b.length < n * RECORD_BYTES) {
       this.#drops["bad-record"]++;
       return;
     }
-    if (this.#queuedRecords + n > (this.#o.maxPendingRecords ?? DEFAULTS.maxPendingRecords)) {
-      this.#drops["verify-backlog"] += n;
-      return;
-    }
-    let hasTcp = false;
-    let hasUdp = false;
-    const view = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+    const view = Buffer.from(b.buffer, b.byteOffset, n * RECORD_BYTES);
+    let unverified = 0;
     for (let i = 0; i < n; i++) {
       const at = i * RECORD_BYTES;
-      // A TCP probe the kernel answered with RST needs no listener check.
-      if (view[at + 2] === 6) hasTcp ||= view[at + 5] !== 1;
-      else hasUdp = true;
       // Tracked on arrival: at the switch-over this is what the generation has delivered.
       const iface = gen.plan.interfaces[view[at]!] ?? "";
       const tsUs = view.readDoubleLE(at + 8);
       if (tsUs > (gen.lastTsUs.get(iface) ?? 0)) gen.lastTsUs.set(iface, tsUs);
+      if (gen.released && view[at + 2] === 6 && view[at + 5] === 1) this.#emitRecord(gen, view, at);
+      else unverified++;
     }
-    const batch: PendingBatch = { gen, b, n, receivedMs: this.#clocks.monoMs(), hasTcp, hasUdp };
-    this.#queuedRecords += n;
+    if (unverified === 0) return;
+    if (this.#queuedRecords + unverified > (this.#o.maxPendingRecords ?? DEFAULTS.maxPendingRecords)) {
+      this.#drops["verify-backlog"] += unverified;
+      return;
+    }
+    let waiting = view;
+    if (unverified < n) {
+      waiting = Buffer.alloc(unverified * RECORD_BYTES);
+      let k = 0;
+      for (let i = 0; i < n; i++) {
+        const at = i * RECORD_BYTES;
+        if (view[at + 2] === 6 && view[at + 5] === 1) continue;
+        view.copy(waiting, k * RECORD_BYTES, at, at + RECORD_BYTES);
+        k++;
+      }
+    }
+    let hasTcp = false;
+    let hasUdp = false;
+    for (let i = 0; i < unverified; i++) {
+      const at = i * RECORD_BYTES;
+      if (waiting[at + 2] === 6) hasTcp ||= waiting[at + 5] !== 1;
+      else hasUdp = true;
+    }
+    const batch: PendingBatch = {
+      gen,
+      b: waiting,
+      n: unverified,
+      receivedMs: this.#clocks.monoMs(),
+      hasTcp,
+      hasUdp,
+    };
+    this.#queuedRecords += unverified;
     // A new generation's batches wait until its predecessor has delivered its last one.
     if (gen.released) this.#queue.push(batch);
     else gen.held.push(batch);
@@ -758,47 +798,46 @@ class StealthSensor implements CaptureSensor {
   }
 
   #emit(batch: PendingBatch): void {
-    const { gen, b, n } = batch;
-    const view = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-    const names = gen.plan.interfaces;
-    for (let i = 0; i < n; i++) {
-      const at = i * RECORD_BYTES;
-      const iface = names[view[at]!] ?? "";
-      const tsUs = view.readDoubleLE(at + 8);
-      const floor = gen.floorUs?.get(iface);
-      if (floor !== undefined && tsUs <= floor) {
-        this.#drops.duplicate++;
-        continue;
-      }
-      const family = view[at + 1];
-      const protocol = view[at + 2];
-      const port = view.readUInt16LE(at + 6);
-      const proto: ListenProto = protocol === 6 ? "tcp" : "udp";
-      const mode = protocol === 6 ? this.#tcpMode : this.#udpMode;
-      if ((family !== 4 && family !== 6) || (protocol !== 6 && protocol !== 17) || mode === undefined) {
-        this.#drops["bad-record"]++;
-        continue;
-      }
-      if (view[at + 5] !== 1 && this.#listeners.has(proto, port)) {
-        this.#drops.listening++;
-        continue;
-      }
-      const hit: Hit = {
-        mode,
-        address: family === 4 ? formatIpv4(view, at + 16) : formatIpv6(view, at + 16),
-        family,
-        port,
-        classification: protocol === 6 ? classifyTcp(view[at + 3]!).name : UDP_SCAN.name,
-        ipOptions: view[at + 4] === 1,
-        nowMs: this.#clocks.monoMs(),
-      };
-      this.#hits++;
-      this.#latencyUs[this.#latencyCount++ % LATENCY_SAMPLES] = this.#clocks.wallMs() * 1000 - tsUs;
-      try {
-        this.#onHit(hit);
-      } catch {
-        this.#drops["hit-handler-error"]++;
-      }
+    const view = Buffer.from(batch.b.buffer, batch.b.byteOffset, batch.n * RECORD_BYTES);
+    for (let i = 0; i < batch.n; i++) this.#emitRecord(batch.gen, view, i * RECORD_BYTES);
+  }
+
+  /** One record → one Hit, unless a duplicate of the predecessor's, malformed, or listening. */
+  #emitRecord(gen: Generation, view: Buffer, at: number): void {
+    const tsUs = view.readDoubleLE(at + 8);
+    const floor = gen.floorUs?.get(gen.plan.interfaces[view[at]!] ?? "");
+    if (floor !== undefined && tsUs <= floor) {
+      this.#drops.duplicate++;
+      return;
+    }
+    const family = view[at + 1];
+    const protocol = view[at + 2];
+    const port = view.readUInt16LE(at + 6);
+    const mode = protocol === 6 ? this.#tcpMode : this.#udpMode;
+    if ((family !== 4 && family !== 6) || (protocol !== 6 && protocol !== 17) || mode === undefined) {
+      this.#drops["bad-record"]++;
+      return;
+    }
+    // Answered with RST by the kernel: no listener, whatever an older snapshot says.
+    if (view[at + 5] !== 1 && this.#listeners.has(protocol === 6 ? "tcp" : "udp", port)) {
+      this.#drops.listening++;
+      return;
+    }
+    const hit: Hit = {
+      mode,
+      address: family === 4 ? formatIpv4(view, at + 16) : formatIpv6(view, at + 16),
+      family,
+      port,
+      classification: protocol === 6 ? classifyTcp(view[at + 3]!).name : UDP_SCAN.name,
+      ipOptions: view[at + 4] === 1,
+      nowMs: this.#clocks.monoMs(),
+    };
+    this.#hits++;
+    this.#latencyUs[this.#latencyCount++ % LATENCY_SAMPLES] = this.#clocks.wallMs() * 1000 - tsUs;
+    try {
+      this.#onHit(hit);
+    } catch {
+      this.#drops["hit-handler-error"]++;
     }
   }
 
