@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # Runtime: libpcap (capture), nftables/iptables/ipset (blockers), iproute2 (routes).
 # Tests: real scanners, a real syslog daemon, tcpdump for captures.
 packages=(build-essential python3 libpcap-dev nftables iptables ipset iproute2 iputils-ping
-  nmap hping3 masscan rsyslog tcpdump)
+  nmap hping3 masscan rsyslog tcpdump fail2ban groff-base man-db systemd logrotate libcap2-bin)
 
 missing=()
 for p in "${packages[@]}"; do

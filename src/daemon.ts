@@ -11,6 +11,8 @@ import type { RunOptions } from "./cli/args.js";
 import type { IgnoreList } from "./config/ignore.js";
 import { loadConfig, loadIgnoreFile } from "./config/load.js";
 import { type Config, formatConfigError } from "./config/types.js";
+import { type ControlResult, compactPorts, type StatusReport, socketPathFor } from "./control/protocol.js";
+import { startControlServer } from "./control/server.js";
 import { canonicalIp, parseIp } from "./decode/address.js";
 import type { Hit, Mode } from "./detect/events.js";
 import { TriggerTable } from "./detect/trigger.js";
@@ -23,6 +25,7 @@ import { createFirewall } from "./respond/firewall.js";
 import { HostsDenyResponder } from "./respond/hosts-deny.js";
 import { Reactor } from "./respond/reactor.js";
 import { openBasicSensor } from "./sensors/basic.js";
+import { describeMissing, neededCapabilities, readUnprivilegedPortStart } from "./sensors/capabilities.js";
 import { ProtectedHosts } from "./sensors/local-addresses.js";
 import { type BlockRecord, BlockRegistry } from "./state/blocks.js";
 import { ExpiryTimer } from "./state/expiry.js";
@@ -50,10 +53,10 @@ export const LIMITS = {
   offenderMemoryMs: 30 * 86_400_000,
 } as const;
 
-export type ControlResult = { readonly ok: true } | { readonly ok: false; readonly error: string };
-
-/** Something that can be closed at shut-down (a sensor). */
-interface Closable {
+/** A sensor as the daemon sees it: what it watches, and how to close it. */
+interface ArmedSensor {
+  readonly mode: Mode;
+  readonly ports: readonly number[];
   close(): void;
 }
 
@@ -78,7 +81,7 @@ export async function loadConfigOrThrow(path: string): Promise<{ config: Config;
 }
 
 export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
-  // 1. Configuration: every error at once, exit 2. `current` is replaced on SIGHUP.
+  // 1. Configuration: every error at once, exit 2. `ignore` is replaced on SIGHUP.
   const loaded = await loadConfigOrThrow(options.configPath);
   const config = loaded.config;
   let ignore = loaded.ignore;
@@ -100,7 +103,15 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
     throw new StartError(message, exitCode);
   };
 
-  // 3. Files and state: directories exist; the state database opens.
+  // 3. Privileges: say precisely which capability is missing, before anything fails obscurely.
+  for (const { need, message } of describeMissing(
+    neededCapabilities(options.modes, config, readUnprivilegedPortStart()),
+  )) {
+    if (need.certain) await fail(message, 1);
+    log.warn(`adminalert: WARNING: ${message}`);
+  }
+
+  // 4. Files and state: directories exist; the state database opens.
   for (const dir of new Set([dirname(config.historyFile), dirname(config.blockedFile), config.stateDir])) {
     try {
       await mkdir(dir, { recursive: true, mode: 0o750 });
@@ -116,14 +127,14 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
   }
   cleanups.push(() => store.close());
 
-  // 4. Who is never acted on: the ignore file, loopback, this host, gateways, name servers.
+  // 5. Who is never acted on: the ignore file, loopback, this host, gateways, name servers.
   const hosts = new ProtectedHosts(LIMITS.hostFactsMaxAgeMs, monoClockMs);
   const isProtected = (address: string): boolean => {
     const ip = parseIp(address);
     return ip === undefined || ignore.matches(ip) || hosts.reason(address) !== undefined;
   };
 
-  // 5. Responders: the built-in firewall and hosts.deny, created if missing.
+  // 6. Responders: the built-in firewall and hosts.deny, created if missing.
   const anyBlocking = config.blockTcp === 1 || config.blockUdp === 1;
   const firewall = anyBlocking ? createFirewall(config) : undefined;
   const hostsDeny =
@@ -137,7 +148,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
     if (!r.ok) await fail(`cannot start the ${responder.name} blocker: ${r.error}`, 1);
   }
 
-  // 6. The stages.
+  // 7. The stages.
   const registry = new BlockRegistry(config.blockedFile, LIMITS.maxBlocks, store);
   const history = new HistoryFile(config.historyFile);
   const reactor = new Reactor({ config, log, registry, history, hostsDeny, firewall, wallClockMs });
@@ -171,7 +182,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
     wallClockMs,
   });
 
-  // 7. Lifting blocks: expiry and `unblock` remove a host from everywhere it was blocked.
+  // 8. Lifting blocks: expiry and `unblock` remove a host from everywhere it was blocked.
   const lift = async (record: BlockRecord, why: "expired" | "unblocked"): Promise<void> => {
     try {
       await reactor.lift(record);
@@ -185,7 +196,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
   const expiry = new ExpiryTimer(store, (b) => lift(registry.get(b.address) ?? b, "expired"), wallClockMs);
   cleanups.push(() => expiry.stop());
 
-  // 8. Reconcile with what survived the last run: lift what expired meanwhile, put the rest
+  // 9. Reconcile with what survived the last run: lift what expired meanwhile, put the rest
   //    back in force (idempotent steps only), write history lines a crash left unwritten.
   store.pruneOffenders(wallClockMs() - LIMITS.offenderMemoryMs);
   for (const b of registry.load()) {
@@ -203,8 +214,8 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
   if (registry.size > 0) log.notice(`adminalert: ${registry.size} blocks restored from ${config.stateDir}`);
   expiry.schedule();
 
-  // 9. Sensors. Basic modes bind their ports; none bound is a failure to start.
-  const sensors: Closable[] = [];
+  // 10. Sensors. Basic modes bind their ports; none bound is a failure to start.
+  const sensors: ArmedSensor[] = [];
   cleanups.push(() => {
     for (const s of sensors) s.close();
   });
@@ -219,7 +230,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
     const proto = mode === "tcp" ? "TCP" : "UDP";
     const ports = mode === "tcp" ? config.tcpPorts : config.udpPorts;
     const sensor = await openBasicSensor(mode as "tcp" | "udp", ports, onHit, log, monoClockMs);
-    sensors.push(sensor);
+    sensors.push({ mode, ports: sensor.boundPorts, close: () => sensor.close() });
     if (sensor.boundPorts.length === 0) {
       log.error(msg.noPortBound(proto));
       await fail(`no ${proto} port could be bound`, 1);
@@ -227,27 +238,30 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
   }
   if (config.kernelTrap) log.notice("adminalert: KERNEL_TRAP is not available in this version; ignored");
 
-  // 10. Armed: tests and operators wait for this line.
-  log.notice(msg.active());
-
   // 11. Control: unblock and block by hand.
   const unblock = async (text: string): Promise<ControlResult> => {
     const address = canonicalIp(text);
-    if (address === undefined) return { ok: false, error: `${text} is not an IP address` };
+    if (address === undefined) return { ok: false, code: "failed", message: `${text} is not an IP address` };
     const record = registry.get(address);
-    if (record === undefined) return { ok: false, error: `${address} is not blocked` };
+    if (record === undefined) return { ok: true, changed: false, message: "not blocked" };
     await lift(record, "unblocked");
     trigger.forget(address);
-    return { ok: true };
+    return { ok: true, changed: true, message: "unblocked" };
   };
   const block = async (text: string): Promise<ControlResult> => {
     const ip = parseIp(text);
     const address = ip && canonicalIp(text);
-    if (ip === undefined || address === undefined)
-      return { ok: false, error: `${text} is not an IP address` };
-    if (isProtected(address))
-      return { ok: false, error: `${address} is protected (ignore list or this host)` };
-    if (registry.has(address)) return { ok: false, error: `${address} is already blocked` };
+    if (ip === undefined || address === undefined) {
+      return { ok: false, code: "failed", message: `${text} is not an IP address` };
+    }
+    if (isProtected(address)) {
+      return {
+        ok: false,
+        code: "protected",
+        message: "protected: ignore list, loopback, this host, a gateway or a name server",
+      };
+    }
+    if (registry.has(address)) return { ok: true, changed: false, message: "already blocked" };
     const mode: Mode = options.modes[0] ?? "tcp";
     const sinceMs = wallClockMs();
     const banSec = banDurationSec(banDuration, store.recordOffence(address, sinceMs));
@@ -260,13 +274,58 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
       expiresAtMs: banSec > 0 ? sinceMs + banSec * 1000 : 0,
       level: 1,
     };
-    if (!registry.claim(record)) return { ok: false, error: "the table of blocks is full" };
+    if (!registry.claim(record)) return { ok: false, code: "limit", message: "the table of blocks is full" };
     await reactor.respond(record, address);
     expiry.schedule();
-    return { ok: true };
+    return { ok: true, changed: true, message: "blocked" };
   };
 
-  // 12. Signals: SIGTERM/SIGINT stop (blocks stay in force); SIGHUP re-reads the ignore file.
+  // 12. The control socket: status, blocked, unblock, block.
+  const startedAt = new Date(wallClockMs());
+  const status = (): StatusReport => {
+    const p = pipeline.counters;
+    const logStats = log.stats();
+    return {
+      version: VERSION,
+      pid: process.pid,
+      startedAt: startedAt.toISOString(),
+      uptimeSec: Math.floor((wallClockMs() - startedAt.getTime()) / 1000),
+      configFile: config.file,
+      modes: options.modes,
+      sensors: sensors.map((s) => ({
+        mode: s.mode,
+        armed: true,
+        portCount: s.ports.length,
+        ports: compactPorts(s.ports),
+      })),
+      blockedHosts: registry.size,
+      counters: {
+        hits: p.hits,
+        ignored: p.ignored,
+        detections: p.detections,
+        blocks: reactor.stats.blocks,
+        expiries: reactor.stats.lifted,
+        heldBack: p.heldBack,
+        evictions: trigger.stats().evictions,
+        trackedSources: trigger.stats().tracked,
+        errors: reactor.stats.failures + p.reactionErrors,
+        logSuppressed: logStats.rateLimit.suppressed,
+        syslogDropped: logStats.syslog?.dropped ?? 0,
+      },
+    };
+  };
+  const control = await startControlServer(
+    socketPathFor(config.stateDir),
+    { status, blocked: () => registry.list(), unblock, block },
+    log,
+  );
+  if (!control.ok) await fail(control.message, 1);
+  const controlServer = control.ok ? control.server : undefined;
+
+  // 13. Armed: tests and operators wait for this line.
+  log.notice(msg.active());
+
+  // 14. Signals: SIGTERM/SIGINT stop (blocks stay in force); SIGHUP re-reads the ignore file.
   let stopping: Promise<void> | undefined;
   let resolveStopped: () => void = () => {};
   const stopped = new Promise<void>((r) => {
@@ -292,6 +351,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
       process.off("SIGHUP", onReload);
       for (const line of msg.shuttingDown()) log.notice(line);
       for (const s of sensors) s.close();
+      await controlServer?.close();
       await pipeline.settle();
       expiry.stop();
       for (const r of [firewall, hostsDeny]) await r?.stop();

@@ -5,6 +5,7 @@ import { formatEffectiveConfig } from "../config/load.js";
 import { loadConfigOrThrow, StartError, startDaemon } from "../daemon.js";
 import { VERSION } from "../version.js";
 import { type Command, parseArgs, usage } from "./args.js";
+import { runControlCommand } from "./control-commands.js";
 
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
@@ -42,6 +43,12 @@ async function execute(command: Command): Promise<number> {
       await daemon.stopped;
       return EXIT_OK;
     }
+    case "status":
+    case "blocked":
+    case "unblock":
+    case "block":
+    case "metrics":
+      return runControlCommand(command);
     default:
       process.stderr.write(`portsentry: ${command.kind} is not available in this version\n`);
       return EXIT_FAILURE;

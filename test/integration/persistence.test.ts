@@ -10,7 +10,13 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
-import { type DaemonFiles, startDaemon, TCP_CLIENT_JS, writeDaemonFiles } from "../helpers/daemon.js";
+import {
+  type DaemonFiles,
+  MAIN_JS,
+  startDaemon,
+  TCP_CLIENT_JS,
+  writeDaemonFiles,
+} from "../helpers/daemon.js";
 import { createLab, type Lab, type LabProcess, rootSkip, type ScannerHost } from "../netns/netns.js";
 
 const TRAP = 143;
@@ -81,7 +87,7 @@ describe("persistent blocks, expiry, crash safety", { skip: rootSkip() }, () => 
     for (const c of cleanup) await c();
   });
 
-  test("a block survives kill -9 and a restart: one element, one hosts.deny line", async () => {
+  test("a block survives kill -9 and a restart: one element, one hosts.deny line; unblock lifts it everywhere", async () => {
     const files = await configFor({ BLOCK_TIMEOUT: "0" });
     cleanup.push(files.remove);
     let daemon = await run(files);
@@ -97,6 +103,28 @@ describe("persistent blocks, expiry, crash safety", { skip: rootSkip() }, () => 
     assert.equal((await readLines(files.history)).length, 1, "no second history line for the same block");
     assert.equal(await canReachService(scanner), false);
     assert.equal(await canReachService(other), true);
+
+    // The control CLI sees the block and lifts it everywhere.
+    const cli = (...args: string[]) => lab.exec(lab.target, ["node", MAIN_JS, "-c", files.conf, ...args]);
+    type Reply<T> = { result: T };
+    const blocked = (
+      JSON.parse((await cli("blocked", "--json")).stdout) as Reply<{ address: string; port: number }[]>
+    ).result;
+    assert.deepEqual(
+      blocked.map((b) => [b.address, b.port]),
+      [[scanner.v4, TRAP]],
+    );
+    const status = (JSON.parse((await cli("status", "--json")).stdout) as Reply<{ blockedHosts: number }>)
+      .result;
+    assert.equal(status.blockedHosts, 1);
+    const unblocked = await cli("unblock", scanner.v4);
+    assert.equal(unblocked.code, 0, unblocked.stderr);
+    assert.deepEqual(await nftElements(), []);
+    assert.deepEqual(await readLines(files.hostsDeny), []);
+    assert.deepEqual(await readLines(`${files.blocked}.tcp`), []);
+    assert.deepEqual(storedBlocks(files), []);
+    assert.equal(await canReachService(scanner), true);
+    assert.equal((await readLines(files.history)).length, 1, "history is never rewritten");
     daemon.kill("SIGTERM");
     await daemon.exited;
     await flushTable();
