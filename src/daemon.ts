@@ -27,6 +27,8 @@ import { Reactor } from "./respond/reactor.js";
 import { openBasicSensor } from "./sensors/basic.js";
 import { describeMissing, neededCapabilities, readUnprivilegedPortStart } from "./sensors/capabilities.js";
 import { ProtectedHosts } from "./sensors/local-addresses.js";
+import { candidatePorts, isCaptureMode, portList } from "./sensors/port-set.js";
+import { type CaptureSensor, openCaptureSensor } from "./sensors/stealth.js";
 import { type BlockRecord, BlockRegistry } from "./state/blocks.js";
 import { ExpiryTimer } from "./state/expiry.js";
 import { HistoryFile, historyLineOf } from "./state/history.js";
@@ -214,7 +216,8 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
   if (registry.size > 0) log.notice(`adminalert: ${registry.size} blocks restored from ${config.stateDir}`);
   expiry.schedule();
 
-  // 10. Sensors. Basic modes bind their ports; none bound is a failure to start.
+  // 10. Sensors. Basic modes bind their ports (none bound is a failure to start); stealth and
+  //     advanced modes open one capture (a capture that cannot open is a failure to start).
   const sensors: ArmedSensor[] = [];
   cleanups.push(() => {
     for (const s of sensors) s.close();
@@ -225,15 +228,29 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
     if (d.kind === "respond") expiry.schedule();
     return d.kind !== "ignored" && d.kind !== "counted" ? banner : undefined;
   };
+  let capture: CaptureSensor | undefined;
   for (const mode of options.modes) {
-    if (mode !== "tcp" && mode !== "udp") await fail(`mode -${mode} is not available in this version`, 1);
+    if (mode !== "tcp" && mode !== "udp") continue;
     const proto = mode === "tcp" ? "TCP" : "UDP";
     const ports = mode === "tcp" ? config.tcpPorts : config.udpPorts;
-    const sensor = await openBasicSensor(mode as "tcp" | "udp", ports, onHit, log, monoClockMs);
+    const sensor = await openBasicSensor(mode, ports, onHit, log, monoClockMs);
     sensors.push({ mode, ports: sensor.boundPorts, close: () => sensor.close() });
     if (sensor.boundPorts.length === 0) {
       log.error(msg.noPortBound(proto));
       await fail(`no ${proto} port could be bound`, 1);
+    }
+  }
+  // Stealth and advanced modes share one capture.
+  const captureModes = options.modes.filter(isCaptureMode);
+  if (captureModes.length > 0) {
+    const opened = await openCaptureSensor(captureModes, config, options.interfaces, onHit, log, {
+      monoMs: monoClockMs,
+      wallMs: () => performance.timeOrigin + performance.now(),
+    });
+    if (!opened.ok) await fail(opened.error, 1);
+    capture = opened.ok ? opened.sensor : undefined;
+    for (const mode of captureModes) {
+      sensors.push({ mode, ports: portList(candidatePorts(mode, config)), close: () => {} });
     }
   }
   if (config.kernelTrap) log.notice("adminalert: KERNEL_TRAP is not available in this version; ignored");
@@ -311,6 +328,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
         errors: reactor.stats.failures + p.reactionErrors,
         logSuppressed: logStats.rateLimit.suppressed,
         syslogDropped: logStats.syslog?.dropped ?? 0,
+        ...captureCounters(capture),
       },
     };
   };
@@ -351,6 +369,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
       process.off("SIGHUP", onReload);
       for (const line of msg.shuttingDown()) log.notice(line);
       for (const s of sensors) s.close();
+      await capture?.close();
       await controlServer?.close();
       await pipeline.settle();
       expiry.stop();
@@ -372,4 +391,24 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
 /** Config fields that differ (SIGHUP applies the ignore file; the rest needs a restart). */
 function changedKeys(a: Config, b: Config): string[] {
   return (Object.keys(a) as (keyof Config)[]).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+}
+
+/** The capture's counters for `status`: frames, kernel drops, and drops by reason. */
+function captureCounters(capture: CaptureSensor | undefined): Record<string, number> {
+  if (capture === undefined) return {};
+  const st = capture.stats();
+  const out: Record<string, number> = {
+    frames: st.frames,
+    decoded: st.decoded,
+    candidates: st.candidates,
+    replies: st.replies,
+    captureHits: st.hits,
+    kernelDrops: st.kernelDropped,
+    listenerReads: st.listenerReads,
+    workerRestarts: st.workerRestarts,
+  };
+  for (const [reason, n] of Object.entries(st.drops)) {
+    out[`drop${reason.replace(/(^|-)([a-z])/g, (_, _d: string, c: string) => c.toUpperCase())}`] = n;
+  }
+  return out;
 }

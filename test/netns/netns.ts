@@ -516,6 +516,16 @@ export async function createLab(opts: CreateLabOptions = {}): Promise<Lab> {
     await ip(["-n", t, "addr", "add", `${target.v4}/${V4_PREFIX_LEN}`, "dev", target.iface]);
     await ip(["-n", t, "addr", "add", `${target.v6}/${V6_PREFIX_LEN}`, "dev", target.iface, "nodad"]);
     await ip(["-n", t, "link", "set", "dev", target.iface, "up"]);
+    // Where br_netfilter is loaded, IP netfilter hooks would run on bridged frames before the
+    // bridge device (and a capture on it) sees them: off, so the bridge acts like a plain NIC.
+    await execFileText("ip", [
+      "netns",
+      "exec",
+      t,
+      "sh",
+      "-c",
+      "for f in /proc/sys/net/bridge/bridge-nf-call-*; do [ -e \"$f\" ] && echo 0 > \"$f\"; done; true",
+    ]);
     for (const s of scanners) {
       await ip([
         "-n",
