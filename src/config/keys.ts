@@ -429,7 +429,8 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
       origin: "new",
       absent: "1",
       shipped: "2",
-      description: "a host blocked again gets BLOCK_TIMEOUT times this factor per earlier block (1 = no growth)",
+      description:
+        "a host blocked again gets BLOCK_TIMEOUT times this factor per earlier block (1 = no growth)",
     },
     (v) => parseInteger(v, 1, 16),
     String,
@@ -477,7 +478,8 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
       origin: "new",
       absent: "60",
       shipped: "60",
-      description: "new blocks allowed per minute (burst of as many); past it a block is held back and logged; 0 = no limit",
+      description:
+        "new blocks allowed per minute (burst of as many); past it a block is held back and logged; 0 = no limit",
     },
     (v) => parseInteger(v, 0, 1_000_000),
     String,

@@ -524,7 +524,7 @@ export async function createLab(opts: CreateLabOptions = {}): Promise<Lab> {
       t,
       "sh",
       "-c",
-      "for f in /proc/sys/net/bridge/bridge-nf-call-*; do [ -e \"$f\" ] && echo 0 > \"$f\"; done; true",
+      'for f in /proc/sys/net/bridge/bridge-nf-call-*; do [ -e "$f" ] && echo 0 > "$f"; done; true',
     ]);
     for (const s of scanners) {
       await ip([
