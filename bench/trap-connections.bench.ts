@@ -44,7 +44,8 @@ async function main(): Promise<void> {
     policy: new Policy({
       blockTcp: 0,
       blockUdp: 0,
-      isProtected: () => false,
+      isIgnored: () => false,
+      neverBlockReason: () => undefined,
       isBlocked: () => false,
       maxBlocksPerMinute: 60,
       repeatLogWindowMs: 60_000,

@@ -72,7 +72,8 @@ async function main(): Promise<void> {
       policy: new Policy({
         blockTcp: 1,
         blockUdp: 1,
-        isProtected: () => false,
+        isIgnored: () => false,
+        neverBlockReason: () => undefined,
         isBlocked: (a) => registry.has(a),
         maxBlocksPerMinute: 0,
         repeatLogWindowMs: 60_000,

@@ -131,10 +131,11 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
 
   // 5. Who is never acted on: the ignore file, loopback, this host, gateways, name servers.
   const hosts = new ProtectedHosts(LIMITS.hostFactsMaxAgeMs, monoClockMs);
-  const isProtected = (address: string): boolean => {
+  const isIgnored = (address: string): boolean => {
     const ip = parseIp(address);
-    return ip === undefined || ignore.matches(ip) || hosts.reason(address) !== undefined;
+    return ip === undefined || ignore.matches(ip) || hosts.isOwn(address);
   };
+  const neverBlockReason = (address: string) => hosts.neverBlockReason(address);
 
   // 6. Responders: the built-in firewall and hosts.deny, created if missing.
   const anyBlocking = config.blockTcp === 1 || config.blockUdp === 1;
@@ -162,7 +163,8 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
   const policy = new Policy({
     blockTcp: config.blockTcp,
     blockUdp: config.blockUdp,
-    isProtected,
+    isIgnored,
+    neverBlockReason,
     isBlocked: (a) => registry.has(a),
     maxBlocksPerMinute: config.maxBlocksPerMinute,
     repeatLogWindowMs: LIMITS.repeatLogWindowMs,
@@ -271,7 +273,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
     if (ip === undefined || address === undefined) {
       return { ok: false, code: "failed", message: `${text} is not an IP address` };
     }
-    if (isProtected(address)) {
+    if (isIgnored(address) || neverBlockReason(address) !== undefined) {
       return {
         ok: false,
         code: "protected",

@@ -1,5 +1,5 @@
 /**
- * One hit's way through the stages: policy admits it (ignore list, own addresses), detect
+ * One hit's way through the stages: policy admits it (not ignore list, loopback, own address), detect
  * counts it (SCAN_TRIGGER), it is logged, policy decides, the reactor responds. Every sensor
  * (trap ports, capture, replay) feeds `onHit`; nothing here waits on I/O before the reaction
  * has been started, so the firewall step goes out in the same tick as the probe.
@@ -72,6 +72,9 @@ export class Pipeline {
     switch (decision.kind) {
       case "log-only":
         d.log.limited(hit.address, msg.ignoringResponse(proto), event);
+        break;
+      case "protected":
+        if (decision.log) d.log.warn(msg.neverBlock(hit.address, decision.reason), event);
         break;
       case "already-blocked":
         if (decision.log) d.log.notice(msg.alreadyBlocked(name, hit.address), event);

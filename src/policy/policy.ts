@@ -11,6 +11,8 @@ import { protocolOf } from "../detect/events.js";
 export type Decision =
   /** Not acted on and not logged: the ignore list, our own addresses, loopback. */
   | { readonly kind: "ignored" }
+  /** Trigger reached by a host that must never be blocked (gateway, name server); `log` once per window. */
+  | { readonly kind: "protected"; readonly reason: string; readonly log: boolean }
   /** Logged; below SCAN_TRIGGER. */
   | { readonly kind: "counted"; readonly count: number }
   /** Trigger reached but BLOCK_* is 0. */
@@ -25,8 +27,10 @@ export type Decision =
 export interface PolicyOptions {
   readonly blockTcp: BlockLevel;
   readonly blockUdp: BlockLevel;
-  /** Hosts never acted on (ignore file, own addresses, gateways, name servers). */
-  readonly isProtected: (address: string) => boolean;
+  /** Hosts never looked at (ignore file, loopback, own addresses): not even logged. */
+  readonly isIgnored: (address: string) => boolean;
+  /** Why a host must never be blocked though its probes are logged (gateway, name server). */
+  readonly neverBlockReason: (address: string) => string | undefined;
   /** Hosts currently blocked by us. */
   readonly isBlocked: (address: string) => boolean;
   /** New blocks allowed per minute (a token bucket of this size refilled over 60 s). */
@@ -53,12 +57,16 @@ export class Policy {
 
   /** Whether a hit from this source is looked at at all. */
   admits(address: string): boolean {
-    return !this.#opts.isProtected(address);
+    return !this.#opts.isIgnored(address);
   }
 
   /** Decides on a hit whose source has made `count` hits, `reached` meaning SCAN_TRIGGER is met. */
   decide(hit: Hit, count: number, reached: boolean): Decision {
     if (!reached) return { kind: "counted", count };
+    const reason = this.#opts.neverBlockReason(hit.address);
+    if (reason !== undefined) {
+      return { kind: "protected", reason, log: this.#firstInWindow(`p:${hit.address}`, hit.nowMs) };
+    }
     const level = protocolOf(hit.mode) === "TCP" ? this.#opts.blockTcp : this.#opts.blockUdp;
     if (this.#opts.isBlocked(hit.address)) {
       return { kind: "already-blocked", log: this.#firstInWindow(`b:${hit.address}`, hit.nowMs) };

@@ -85,12 +85,23 @@ export class ProtectedHosts {
     this.#refreshedAtMs = this.#monoClockMs();
   }
 
-  reason(address: string): string | undefined {
-    if (this.#monoClockMs() - this.#refreshedAtMs > this.#maxAgeMs) this.refresh();
+  /** An address of this host (ignored silently, like loopback). */
+  isOwn(address: string): boolean {
+    this.#refreshIfStale();
+    return this.#own.has(address);
+  }
+
+  /** Why a host whose probes are logged must never be blocked, or undefined. */
+  neverBlockReason(address: string): string | undefined {
+    this.#refreshIfStale();
     if (this.#own.has(address)) return "it is an address of this host";
     if (this.#gateways.has(address)) return "it is a default gateway";
     if (this.#nameServers.has(address)) return "it is a configured name server";
     return undefined;
+  }
+
+  #refreshIfStale(): void {
+    if (this.#monoClockMs() - this.#refreshedAtMs > this.#maxAgeMs) this.refresh();
   }
 
   ownAddresses(): ReadonlySet<string> {

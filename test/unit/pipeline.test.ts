@@ -65,7 +65,8 @@ async function setup(overrides: (dir: string) => Partial<Config>) {
     policy: new Policy({
       blockTcp: config.blockTcp,
       blockUdp: config.blockUdp,
-      isProtected: (a) => a === "192.0.2.1",
+      isIgnored: (a) => a === "192.0.2.1",
+      neverBlockReason: (a) => (a === "192.0.2.254" ? "it is a default gateway" : undefined),
       isBlocked: (a) => registry.has(a),
       maxBlocksPerMinute: 60,
       repeatLogWindowMs: 60_000,
@@ -168,4 +169,14 @@ test("a failing command is logged as an error with its exit status", async () =>
   await s.pipeline.settle();
   const err = s.log.lines.find((l) => l.level === "err");
   assert.match(err?.msg ?? "", /2001:db8::5.*exit status 1/);
+});
+
+test("forged probes from the gateway are logged and never blocked", async () => {
+  const s = await setup(() => ({}));
+  assert.equal(s.pipeline.onHit(hit("192.0.2.254")).kind, "protected");
+  await s.pipeline.settle();
+  assert.equal(s.firewall.banned.length, 0);
+  const msgs = s.log.messages();
+  assert.ok(msgs.includes("attackalert: Connect from host: 192.0.2.254/192.0.2.254 to TCP port: 143"));
+  assert.ok(msgs.some((m) => m.includes("192.0.2.254") && m.includes("default gateway")));
 });

@@ -10,7 +10,8 @@ function policy(over: Partial<PolicyOptions> = {}): Policy {
   return new Policy({
     blockTcp: 1,
     blockUdp: 1,
-    isProtected: (a) => a === "192.0.2.1",
+    isIgnored: (a) => a === "192.0.2.1",
+    neverBlockReason: (a) => (a === "192.0.2.254" ? "it is a default gateway" : undefined),
     isBlocked: () => false,
     maxBlocksPerMinute: 60,
     repeatLogWindowMs: 60_000,
@@ -59,4 +60,18 @@ test("the block rate limit holds back a forged sweep and refills over time", () 
     "respond",
     "one token back after 6 s",
   );
+});
+
+test("a gateway or name server reaching the trigger is never blocked, reported once per window", () => {
+  const p = policy();
+  assert.deepEqual(p.decide(hit("192.0.2.254", "stcp", 0), 1, true), {
+    kind: "protected",
+    reason: "it is a default gateway",
+    log: true,
+  });
+  assert.deepEqual(p.decide(hit("192.0.2.254", "stcp", 10), 2, true), {
+    kind: "protected",
+    reason: "it is a default gateway",
+    log: false,
+  });
 });
