@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 /** The `portsentry` command: the only place that exits (house style). */
 
+import { spawn } from "node:child_process";
 import { formatEffectiveConfig } from "../config/load.js";
 import { loadConfigOrThrow, StartError, startDaemon } from "../daemon.js";
+import { flushAll } from "../flush.js";
 import { VERSION } from "../version.js";
 import { type Command, parseArgs, usage } from "./args.js";
 import { runControlCommand } from "./control-commands.js";
@@ -10,6 +12,8 @@ import { runControlCommand } from "./control-commands.js";
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
+/** Set in the environment of the copy that --daemon starts. */
+const DETACHED_ENV = "PORTSENTRY_DETACHED";
 
 async function main(argv: readonly string[]): Promise<number> {
   const parsed = parseArgs(argv);
@@ -35,13 +39,22 @@ async function execute(command: Command): Promise<number> {
       return EXIT_OK;
     }
     case "run": {
-      if (command.daemonize) {
-        process.stderr.write("portsentry: --daemon is not available yet; run it under systemd or with &\n");
-        return EXIT_USAGE;
-      }
+      if (command.daemonize && process.env[DETACHED_ENV] !== "1") return detach();
       const daemon = await startDaemon(command);
+      if (process.env[DETACHED_ENV] === "1") {
+        // Tell the waiting parent we are armed, then let go of its pipe.
+        process.stdout.write("armed\n");
+        process.stdout.destroy();
+      }
       await daemon.stopped;
       return EXIT_OK;
+    }
+    case "flush": {
+      const report = await flushAll(command.configPath);
+      for (const e of report.errors) process.stderr.write(`portsentry: ${e}\n`);
+      const removed = report.firewall ? `; the ${report.firewall} table, chain or sets removed` : "";
+      process.stdout.write(`portsentry: ${report.lifted} blocks lifted${removed}\n`);
+      return report.errors.length === 0 ? EXIT_OK : EXIT_FAILURE;
     }
     case "status":
     case "blocked":
@@ -53,6 +66,37 @@ async function execute(command: Command): Promise<number> {
       process.stderr.write(`portsentry: ${command.kind} is not available in this version\n`);
       return EXIT_FAILURE;
   }
+}
+
+/**
+ * --daemon: start a copy of ourselves in a new session with no terminal, wait until it is
+ * armed (or has failed), print its pid and return. Node cannot fork, so the copy is spawned.
+ */
+function detach(): Promise<number> {
+  const child = spawn(process.execPath, process.argv.slice(1), {
+    detached: true,
+    stdio: ["ignore", "pipe", "ignore"],
+    env: { ...process.env, [DETACHED_ENV]: "1" },
+  });
+  return new Promise((resolve) => {
+    let output = "";
+    let armed = false;
+    child.stdout?.on("data", (chunk: Buffer) => {
+      output += chunk.toString("utf8");
+      if (!armed && output.includes("armed")) {
+        armed = true;
+        process.stdout.write(`portsentry: running in the background, pid ${child.pid}\n`);
+        child.unref();
+        child.stdout?.destroy();
+        resolve(EXIT_OK);
+      }
+    });
+    child.on("exit", (code) => {
+      if (armed) return;
+      process.stderr.write(`portsentry: failed to start (exit ${code}); see syslog\n`);
+      resolve(code === EXIT_USAGE ? EXIT_USAGE : EXIT_FAILURE);
+    });
+  });
 }
 
 main(process.argv.slice(2)).then(
