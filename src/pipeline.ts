@@ -10,8 +10,20 @@ import type { TriggerTable } from "./detect/trigger.js";
 import type { Log } from "./log/logger.js";
 import * as msg from "./log/messages.js";
 import type { Decision, Policy } from "./policy/policy.js";
-import type { Reactor } from "./respond/reactor.js";
-import type { BlockRecord, BlockRegistry } from "./state/blocks.js";
+import type { BlockRecord } from "./state/blocks.js";
+
+/** What the pipeline asks of a reactor: the daemon's `Reactor`, or replay's dry run. */
+export interface Reactions {
+  /** Reacts to `record` (already claimed); `name` is the host's display name. */
+  respond(record: BlockRecord, name: string): Promise<void>;
+}
+
+/** What the pipeline asks of the table of blocks: the daemon's `BlockRegistry`, or replay's. */
+export interface BlockClaims {
+  readonly full: boolean;
+  /** Claims the address at once; false when already blocked or the table is full. */
+  claim(record: BlockRecord): boolean;
+}
 
 export interface PipelineCounters {
   hits: number;
@@ -25,8 +37,8 @@ export interface PipelineDeps {
   readonly log: Log;
   readonly trigger: TriggerTable;
   readonly policy: Policy;
-  readonly registry: BlockRegistry;
-  readonly reactor: Reactor;
+  readonly registry: BlockClaims;
+  readonly reactor: Reactions;
   /** How long a new block of this host lasts, in seconds (0 = forever); counts the offence. */
   readonly banSeconds: (address: string) => number;
   readonly maxBlocksPerMinute: number;
