@@ -18,6 +18,7 @@ import type { Hit, Mode } from "./detect/events.js";
 import { TriggerTable } from "./detect/trigger.js";
 import { openLogger } from "./log/logger.js";
 import * as msg from "./log/messages.js";
+import { DEFAULT_RESOLVER, NameResolver } from "./log/resolver.js";
 import { Pipeline } from "./pipeline.js";
 import { banDurationSec } from "./policy/ban-duration.js";
 import { Policy } from "./policy/policy.js";
@@ -175,6 +176,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
     growth: config.blockTimeoutGrowth,
     maxSec: config.blockTimeoutMaxSec,
   };
+  const resolver = config.resolveHost ? new NameResolver({ ...DEFAULT_RESOLVER, monoClockMs }) : undefined;
   const pipeline = new Pipeline({
     log,
     trigger,
@@ -184,6 +186,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
     banSeconds: (address) => banDurationSec(banDuration, store.recordOffence(address, wallClockMs())),
     maxBlocksPerMinute: config.maxBlocksPerMinute,
     wallClockMs,
+    nameOf: resolver && ((address) => resolver.nameOf(address)),
   });
 
   // 8. Lifting blocks: expiry and `unblock` remove a host from everywhere it was blocked.

@@ -15,7 +15,7 @@ import type { BlockRecord } from "./state/blocks.js";
 /** What the pipeline asks of a reactor: the daemon's `Reactor`, or replay's dry run. */
 export interface Reactions {
   /** Reacts to `record` (already claimed); `name` is the host's display name. */
-  respond(record: BlockRecord, name: string): Promise<void>;
+  respond(record: BlockRecord, name: string | Promise<string>): Promise<void>;
 }
 
 /** What the pipeline asks of the table of blocks: the daemon's `BlockRegistry`, or replay's. */
@@ -43,6 +43,8 @@ export interface PipelineDeps {
   readonly banSeconds: (address: string) => number;
   readonly maxBlocksPerMinute: number;
   readonly wallClockMs: () => number;
+  /** RESOLVE_HOST: the host's display name, at once or later; absent: the address. */
+  readonly nameOf?: (address: string) => string | Promise<string>;
 }
 
 export class Pipeline {
@@ -68,9 +70,21 @@ export class Pipeline {
       return { kind: "ignored" };
     }
     const count = d.trigger.record(hit.address, hit.nowMs);
+    const decision = d.policy.decide(hit, count, d.trigger.reached(count));
+    if (decision.kind === "held-back") this.counters.heldBack++;
+    // RESOLVE_HOST never delays the decision or the block: only the log lines wait for a name.
+    const name = d.nameOf?.(hit.address) ?? hit.address;
+    if (decision.kind === "respond") this.#respond(hit, decision.level, name);
+    if (typeof name === "string") this.#log(hit, decision, name);
+    else void name.then((resolved) => this.#log(hit, decision, resolved));
+    return decision;
+  }
+
+  /** The hit's 1.2 line, and the decision's when it has one. */
+  #log(hit: Hit, decision: Decision, name: string): void {
+    const d = this.#d;
     const proto = protocolOf(hit.mode);
     const event = { ip: hit.address, port: hit.port, proto, mode: hit.mode, type: hit.classification };
-    const name = hit.address; // RESOLVE_HOST never delays the packet path: names only in later lines
     d.log.limited(
       hit.address,
       hit.classification === "Connect"
@@ -79,8 +93,6 @@ export class Pipeline {
       event,
     );
     if (hit.ipOptions) d.log.limited(hit.address, msg.ipOptions(name, hit.address, proto, hit.port), event);
-
-    const decision = d.policy.decide(hit, count, d.trigger.reached(count));
     switch (decision.kind) {
       case "log-only":
         d.log.limited(hit.address, msg.ignoringResponse(proto), event);
@@ -92,14 +104,9 @@ export class Pipeline {
         if (decision.log) d.log.notice(msg.alreadyBlocked(name, hit.address), event);
         break;
       case "held-back":
-        this.counters.heldBack++;
         if (decision.log) d.log.warn(msg.blockRateLimited(hit.address, d.maxBlocksPerMinute), event);
         break;
-      case "respond":
-        this.#respond(hit, decision.level, name);
-        break;
     }
-    return decision;
   }
 
   /** Resolves when every reaction started so far has finished (for shutdown and tests). */
@@ -107,7 +114,7 @@ export class Pipeline {
     while (this.#pending.size > 0) await Promise.all(this.#pending);
   }
 
-  #respond(hit: Hit, level: 1 | 2, name: string): void {
+  #respond(hit: Hit, level: 1 | 2, name: string | Promise<string>): void {
     const d = this.#d;
     const sinceMs = d.wallClockMs();
     if (d.registry.full) return;

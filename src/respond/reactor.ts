@@ -46,7 +46,7 @@ export class Reactor {
   }
 
   /** Reacts to `record` (already claimed in the registry); `name` is the host's display name. */
-  async respond(record: BlockRecord, name: string): Promise<void> {
+  async respond(record: BlockRecord, name: string | Promise<string>): Promise<void> {
     const { config } = this.#d;
     const target: BlockTarget = record;
     const runCmd = () => this.#runCommand(target);
@@ -63,7 +63,7 @@ export class Reactor {
       if (hasCmd && !config.killRunCmdFirst) (await runCmd())();
     }
     this.stats.blocks++;
-    const line = historyLineOf(record, name);
+    const line = historyLineOf(record, await name);
     try {
       await Promise.all([this.#d.history.append(line), this.#d.registry.recordInFile(record, line)]);
     } catch (err) {

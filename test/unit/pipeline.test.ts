@@ -41,7 +41,10 @@ class FakeFirewall implements Responder {
   async stop() {}
 }
 
-async function setup(overrides: (dir: string) => Partial<Config>) {
+async function setup(
+  overrides: (dir: string) => Partial<Config>,
+  nameOf?: (address: string) => string | Promise<string>,
+) {
   const dir = join(root, String(n++));
   await import("node:fs/promises").then((fs) => fs.mkdir(dir));
   const config = testConfig(dir, overrides(dir));
@@ -77,6 +80,7 @@ async function setup(overrides: (dir: string) => Partial<Config>) {
     banSeconds: () => 0,
     maxBlocksPerMinute: 60,
     wallClockMs: () => Date.now(),
+    nameOf,
   });
   return { dir, config, log, registry, firewall, pipeline };
 }
@@ -179,4 +183,30 @@ test("forged probes from the gateway are logged and never blocked", async () => 
   const msgs = s.log.messages();
   assert.ok(msgs.includes("attackalert: Connect from host: 192.0.2.254/192.0.2.254 to TCP port: 143"));
   assert.ok(msgs.some((m) => m.includes("192.0.2.254") && m.includes("default gateway")));
+});
+
+test("RESOLVE_HOST: lines and history carry the resolved name; the block does not wait for it", async () => {
+  let answer: (name: string) => void = () => {};
+  const s = await setup(
+    () => ({}),
+    () =>
+      new Promise<string>((resolve) => {
+        answer = resolve;
+      }),
+  );
+  assert.equal(s.pipeline.onHit(hit("198.51.100.20")).kind, "respond");
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(s.firewall.banned.length, 1, "blocked before the name is known");
+  assert.equal(s.log.messages().filter((m) => m.includes("Connect from")).length, 0);
+  answer("scanner.example");
+  await s.pipeline.settle();
+  assert.ok(
+    s.log
+      .messages()
+      .includes("attackalert: Connect from host: scanner.example/198.51.100.20 to TCP port: 143"),
+  );
+  assert.match(
+    await readFile(s.config.historyFile, "utf8"),
+    /Host: scanner\.example\/198\.51\.100\.20 Port: 143 TCP Blocked/,
+  );
 });
