@@ -4,7 +4,8 @@
  * changes. Ending the process is the only way to release a node_pcap capture (see capture.ts).
  *
  * Per frame, allocation-free: decode, drop what is not a probe candidate (bad packets by
- * decoder status, outgoing, from this host, port not watched, ACK/RST), append a 32-byte record
+ * decoder status; outgoing, from this host, port not watched, ACK/RST by the rules in
+ * probe-rules.ts, which replay shares), append a 32-byte record
  * (capture-protocol.ts) to the batch. A batch goes to the daemon once per libuv turn, so a flood
  * costs one IPC message per ring block, not per packet. Whether a port has a local listener is
  * decided in the daemon, which owns that state.
@@ -12,9 +13,7 @@
  * Started by stealth.ts with an IPC channel; the first message is the plan.
  */
 
-import { parseIp } from "../decode/address.js";
 import { DECODE_STATUSES, type DecodeStatus, decodeFrame, PacketFacts } from "../decode/packet.js";
-import { isProbe } from "../detect/classify.js";
 import { type LiveCapture, openLiveCapture } from "./capture.js";
 import {
   type CapturePlan,
@@ -25,14 +24,13 @@ import {
   type WorkerMessage,
 } from "./capture-protocol.js";
 import { emptyPorts, type PortBitmap } from "./port-set.js";
+import { ProbeSieve, replyMeansListening } from "./probe-rules.js";
 
 const RECORDS_PER_BATCH = 4096;
 /** TCP probes waiting for the kernel's answer; the oldest is sent unanswered when full. */
 const PENDING_PROBES = 16_384;
 /** The kernel answers within microseconds; past this a probe goes out unanswered. */
 const REPLY_WAIT_MS = 5;
-const TCP_RST = 0x04;
-const TCP_SYN_ACK = 0x12;
 /** IPC batches sent but not yet written; beyond it batches are dropped (and counted). */
 const MAX_BATCHES_IN_FLIGHT = 64;
 
@@ -115,7 +113,7 @@ class PendingProbes {
     }
     const width = f.family === 4 ? 4 : 16;
     for (let i = 0; i < width; i++) if (this.#src[slot * 16 + i] !== f.dst[i]) return false;
-    this.#release(slot, (f.tcpFlags & TCP_RST) !== 0 ? Verdict.Closed : Verdict.Listening);
+    this.#release(slot, replyMeansListening(f.tcpFlags) ? Verdict.Listening : Verdict.Closed);
     return true;
   }
 
@@ -175,10 +173,7 @@ class Worker {
   readonly #plan: CapturePlan;
   readonly #captures: LiveCapture[] = [];
   readonly #facts = new PacketFacts();
-  readonly #tcp: PortBitmap | undefined;
-  readonly #udp: PortBitmap | undefined;
-  readonly #ownV4 = new Set<number>();
-  readonly #ownV6: Uint8Array[] = [];
+  readonly #sieve: ProbeSieve;
   readonly #batch = Buffer.alloc(RECORDS_PER_BATCH * RECORD_BYTES);
   #records = 0;
   #flushScheduled = false;
@@ -194,17 +189,12 @@ class Worker {
 
   constructor(plan: CapturePlan) {
     this.#plan = plan;
-    this.#tcp = plan.tcpRanges && bitmapOf(plan.tcpRanges);
-    this.#udp = plan.udpRanges && bitmapOf(plan.udpRanges);
-    for (const text of plan.ownAddresses) {
-      const ip = parseIp(text);
-      if (ip === undefined) continue;
-      if (ip.family === 4)
-        this.#ownV4.add(
-          ((ip.bytes[0]! << 24) | (ip.bytes[1]! << 16) | (ip.bytes[2]! << 8) | ip.bytes[3]!) >>> 0,
-        );
-      else this.#ownV6.push(ip.bytes);
-    }
+    this.#sieve = new ProbeSieve({
+      tcp: plan.tcpRanges && bitmapOf(plan.tcpRanges),
+      udp: plan.udpRanges && bitmapOf(plan.udpRanges),
+      ownAddresses: plan.ownAddresses,
+      checkDestination: false, // the kernel filter only passes packets to our addresses
+    });
     // Every decoder status but "ok", then the worker's own reasons (the type checks all are here).
     const byStatus = Object.fromEntries(DECODE_STATUSES.filter((s) => s !== "ok").map((s) => [s, 0]));
     this.drops = {
@@ -258,27 +248,20 @@ class Worker {
       return;
     }
     this.decoded++;
-    if (f.outgoing) {
-      this.drops.outgoing++;
-      return;
-    }
-    if (this.#fromOwnAddress(f)) {
-      // The kernel's answer to a probe (the filter lets only RST and SYN+ACK from us through).
-      if (f.protocol === 6 && (f.tcpFlags & (TCP_RST | TCP_SYN_ACK)) !== 0 && this.#pending.reply(f)) {
-        this.replies++;
-      } else {
-        this.drops["own-source"]++;
-      }
-      return;
-    }
-    const watched = f.protocol === 6 ? this.#tcp : this.#udp;
-    if (watched === undefined || watched[f.dstPort] !== 1) {
-      this.drops["not-watched"]++;
-      return;
-    }
-    if (f.protocol === 6 && !isProbe(f.tcpFlags)) {
-      this.drops["not-probe"]++;
-      return;
+    const sifted = this.#sieve.sift(f);
+    switch (sifted) {
+      case "probe":
+        break;
+      case "reply":
+        // The kernel's answer to a probe (the filter lets only RST and SYN+ACK from us through).
+        if (this.#pending.reply(f)) this.replies++;
+        else this.drops["own-source"]++;
+        return;
+      case "not-local": // not asked for: the kernel filter did it
+        return;
+      default:
+        this.drops[sifted]++;
+        return;
     }
     this.candidates++;
     if (f.protocol === 6) {
@@ -321,17 +304,6 @@ class Worker {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
     setImmediate(() => this.#flush());
-  }
-
-  #fromOwnAddress(f: PacketFacts): boolean {
-    if (f.family === 4) return this.#ownV4.has(f.srcV4);
-    const src = f.src;
-    for (const own of this.#ownV6) {
-      let same = true;
-      for (let i = 0; i < 16 && same; i++) same = own[i] === src[i];
-      if (same) return true;
-    }
-    return false;
   }
 
   #flush(): void {

@@ -25,7 +25,6 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import type { Config } from "../config/types.js";
 import { formatIpv4, formatIpv6 } from "../decode/address.js";
-import { classifyTcp, UDP_SCAN } from "../detect/classify.js";
 import type { Hit, Mode } from "../detect/events.js";
 import type { Log } from "../log/logger.js";
 import * as msg from "../log/messages.js";
@@ -50,6 +49,7 @@ import {
   type StealthMode,
   withoutPorts,
 } from "./port-set.js";
+import { probeHit } from "./probe-rules.js";
 
 export interface SensorClocks {
   /** Monotonic milliseconds: `Hit.nowMs`, rate bounds. */
@@ -823,15 +823,16 @@ class StealthSensor implements CaptureSensor {
       this.#drops.listening++;
       return;
     }
-    const hit: Hit = {
+    const hit = probeHit(
       mode,
-      address: family === 4 ? formatIpv4(view, at + 16) : formatIpv6(view, at + 16),
       family,
+      family === 4 ? formatIpv4(view, at + 16) : formatIpv6(view, at + 16),
       port,
-      classification: protocol === 6 ? classifyTcp(view[at + 3]!).name : UDP_SCAN.name,
-      ipOptions: view[at + 4] === 1,
-      nowMs: this.#clocks.monoMs(),
-    };
+      protocol,
+      view[at + 3]!,
+      view[at + 4] === 1,
+      this.#clocks.monoMs(),
+    );
     this.#hits++;
     this.#latencyUs[this.#latencyCount++ % LATENCY_SAMPLES] = this.#clocks.wallMs() * 1000 - tsUs;
     try {

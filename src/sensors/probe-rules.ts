@@ -1,0 +1,148 @@
+/**
+ * The per-packet rules of the stealth and advanced modes, shared by the live capture worker
+ * (capture-worker.ts, stealth.ts) and by `portsentry replay` (replay.ts), so that a capture
+ * replayed offline is judged exactly as it was live. Pure and allocation-free per packet.
+ *
+ * After decoding, a packet is one of:
+ * - this host's own answer to a TCP probe: RST (no socket listened) or SYN+ACK (one did);
+ * - another packet from this host (never a probe);
+ * - a probe candidate: to a watched port and, for TCP, neither ACK nor RST set (spec §3);
+ * - something else, with the reason it is not a candidate.
+ */
+
+import { parseIp } from "../decode/address.js";
+import type { PacketFacts } from "../decode/packet.js";
+import { classifyTcp, isProbe, type ScanClass, TcpFlag, UDP_SCAN } from "../detect/classify.js";
+import type { Hit, Mode } from "../detect/events.js";
+import type { PortBitmap } from "./port-set.js";
+
+/** What a decoded packet is to the stealth sensor. */
+export type Sifted =
+  | "probe"
+  /** From this host, TCP, RST or SYN+ACK: may answer a pending probe. */
+  | "reply"
+  /** The link header says this host sent it (Linux cooked captures). */
+  | "outgoing"
+  /** From one of this host's addresses, and not a reply. */
+  | "own-source"
+  /** Not addressed to this host (only when destinations are checked: replay). */
+  | "not-local"
+  | "not-watched"
+  /** TCP with ACK or RST: part of a conversation. */
+  | "not-probe";
+
+/** The reasons a packet is not a candidate: every `Sifted` but "probe" and "reply". */
+export type SiftDrop = Exclude<Sifted, "probe" | "reply">;
+
+export interface ProbeSieveOptions {
+  /** Watched TCP ports; undefined when no TCP mode runs. */
+  readonly tcp: PortBitmap | undefined;
+  readonly udp: PortBitmap | undefined;
+  /** This host's addresses (text; unparsable entries are skipped). */
+  readonly ownAddresses: readonly string[];
+  /**
+   * Require the destination to be one of `ownAddresses`. Live, the kernel filter already did
+   * (so the worker leaves it off); a capture file may hold other hosts' traffic.
+   */
+  readonly checkDestination: boolean;
+}
+
+/** This host's addresses, for a per-packet membership test without allocation. */
+export class OwnAddresses {
+  readonly #v4 = new Set<number>();
+  readonly #v6: Uint8Array[] = [];
+
+  constructor(addresses: readonly string[]) {
+    for (const text of addresses) {
+      const ip = parseIp(text);
+      if (ip === undefined) continue;
+      if (ip.family === 4) {
+        const b = ip.bytes;
+        this.#v4.add(((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0);
+      } else {
+        this.#v6.push(ip.bytes);
+      }
+    }
+  }
+
+  /** The packet's source is ours. */
+  hasSource(f: PacketFacts): boolean {
+    return f.family === 4 ? this.#v4.has(f.srcV4) : this.#hasV6(f.src);
+  }
+
+  /** The packet's destination is ours. */
+  hasDestination(f: PacketFacts): boolean {
+    return f.family === 4 ? this.#v4.has(f.dstV4) : this.#hasV6(f.dst);
+  }
+
+  #hasV6(bytes: Uint8Array): boolean {
+    for (const own of this.#v6) {
+      let same = true;
+      for (let i = 0; i < 16 && same; i++) same = own[i] === bytes[i];
+      if (same) return true;
+    }
+    return false;
+  }
+}
+
+export class ProbeSieve {
+  readonly #tcp: PortBitmap | undefined;
+  readonly #udp: PortBitmap | undefined;
+  readonly #own: OwnAddresses;
+  readonly #checkDestination: boolean;
+
+  constructor(options: ProbeSieveOptions) {
+    this.#tcp = options.tcp;
+    this.#udp = options.udp;
+    this.#own = new OwnAddresses(options.ownAddresses);
+    this.#checkDestination = options.checkDestination;
+  }
+
+  /** Judges one decoded packet (decodeFrame said "ok"). */
+  sift(f: PacketFacts): Sifted {
+    if (f.outgoing) return "outgoing";
+    if (this.#own.hasSource(f)) return f.protocol === 6 && isReply(f.tcpFlags) ? "reply" : "own-source";
+    if (this.#checkDestination && !this.#own.hasDestination(f)) return "not-local";
+    const watched = f.protocol === 6 ? this.#tcp : this.#udp;
+    if (watched === undefined || watched[f.dstPort] !== 1) return "not-watched";
+    if (f.protocol === 6 && !isProbe(f.tcpFlags)) return "not-probe";
+    return "probe";
+  }
+}
+
+/** The kernel's verdict on a TCP probe: RST, or SYN and ACK together. */
+export function isReply(flags: number): boolean {
+  return (flags & TcpFlag.RST) !== 0 || (flags & (TcpFlag.SYN | TcpFlag.ACK)) === (TcpFlag.SYN | TcpFlag.ACK);
+}
+
+/** What a reply says about the probed port: RST = nothing listened; SYN+ACK = a socket did. */
+export function replyMeansListening(flags: number): boolean {
+  return (flags & TcpFlag.RST) === 0;
+}
+
+/** Spec §4: the 1.2 name of a probe by protocol and TCP flags. */
+export function probeClass(protocol: number, tcpFlags: number): ScanClass {
+  return protocol === 6 ? classifyTcp(tcpFlags) : UDP_SCAN;
+}
+
+/** A probe that passed the listener check, as the pipeline's `Hit`. */
+export function probeHit(
+  mode: Mode,
+  family: 4 | 6,
+  address: string,
+  port: number,
+  protocol: number,
+  tcpFlags: number,
+  ipOptions: boolean,
+  nowMs: number,
+): Hit {
+  return {
+    mode,
+    address,
+    family,
+    port,
+    classification: probeClass(protocol, tcpFlags).name,
+    ipOptions,
+    nowMs,
+  };
+}
