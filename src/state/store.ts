@@ -12,23 +12,14 @@
  */
 
 import Database from "better-sqlite3";
-import type { IpFamily } from "../decode/address.js";
 import type { Mode } from "../detect/events.js";
+import type { BlockRecord } from "./blocks.js";
 
-export interface StoredBlock {
-  readonly address: string;
-  readonly family: IpFamily;
-  readonly mode: Mode;
-  readonly port: number;
-  /** Wall-clock milliseconds. */
-  readonly sinceMs: number;
-  /** Wall-clock milliseconds; 0 = never. */
-  readonly expiresAtMs: number;
-  /** 1 = full block chain, 2 = KILL_RUN_CMD only. */
-  readonly level: 1 | 2;
+/** A block as stored: the record, and whether its history line was written. */
+export type StoredBlock = BlockRecord & {
   /** The history line was written. */
   readonly recorded: boolean;
-}
+};
 
 interface BlockRow {
   address: string;

@@ -74,3 +74,11 @@ export async function startDaemon(
   await lab.waitForOutput(proc, READY, timeoutMs);
   return proc;
 }
+
+/** A real TCP service ("hello\n" to every client) on `port`, IPv4 and IPv6, in `where`. */
+export async function startService(lab: Lab, where: NsRef, port: number): Promise<LabProcess> {
+  const js = `require("net").createServer((c) => c.end("hello\\n")).listen({ port: ${port}, host: "::" }, () => console.log("LISTENING"));`;
+  const service = lab.spawn(where, ["node", "-e", js]);
+  await lab.waitForOutput(service, "LISTENING", 10_000);
+  return service;
+}

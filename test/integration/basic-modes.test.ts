@@ -7,7 +7,13 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { after, before, describe, test } from "node:test";
-import { type DaemonFiles, startDaemon, TCP_CLIENT_JS, writeDaemonFiles } from "../helpers/daemon.js";
+import {
+  type DaemonFiles,
+  startDaemon,
+  startService,
+  TCP_CLIENT_JS,
+  writeDaemonFiles,
+} from "../helpers/daemon.js";
 import { createLab, type Lab, type LabProcess, rootSkip, type ScannerHost } from "../netns/netns.js";
 
 const TRAPS_TCP = [1, 11, 143, 2000, 31337];
@@ -18,8 +24,6 @@ const BANNER = "** UNAUTHORIZED ACCESS PROHIBITED **";
 const TRIGGER = 3;
 /** fail2ban's stock filter.d/portsentry.conf failregex with <HOST> expanded. */
 const FAIL2BAN = /\/(?<host>(?:::f{4,6}:)?[\w\-.^_:]*\w) Port: [0-9]+ (TCP|UDP) Blocked$/;
-
-const SERVICE_JS = `const net=require("net");const s=net.createServer(c=>{c.end("hello\\n")});s.listen({port:Number(process.argv[1]),host:"::"},()=>console.log("LISTENING"));`;
 
 describe("basic modes -tcp -udp", { skip: rootSkip() }, () => {
   let lab: Lab;
@@ -69,8 +73,7 @@ describe("basic modes -tcp -udp", { skip: rootSkip() }, () => {
       [`${ignored.v4} # trailing comment`, `${ignored.v6}/128`],
     );
     for (const port of [SERVICE_PORT, BUSY_PORT]) {
-      const service = lab.spawn(lab.target, ["node", "-e", SERVICE_JS, String(port)]);
-      await lab.waitForOutput(service, "LISTENING", 10_000);
+      await startService(lab, lab.target, port);
     }
     daemon = await startDaemon(lab, lab.target, files.conf, ["-tcp", "-udp"]);
   });

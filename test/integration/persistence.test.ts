@@ -14,6 +14,7 @@ import {
   type DaemonFiles,
   MAIN_JS,
   startDaemon,
+  startService,
   TCP_CLIENT_JS,
   writeDaemonFiles,
 } from "../helpers/daemon.js";
@@ -21,7 +22,6 @@ import { createLab, type Lab, type LabProcess, rootSkip, type ScannerHost } from
 
 const TRAP = 143;
 const SERVICE_PORT = 8080;
-const SERVICE_JS = `const net=require("net");net.createServer(c=>c.end("hello\\n")).listen({port:Number(process.argv[1]),host:"::"},()=>console.log("LISTENING"));`;
 
 async function readLines(path: string): Promise<string[]> {
   try {
@@ -79,8 +79,7 @@ describe("persistent blocks, expiry, crash safety", { skip: rootSkip() }, () => 
   before(async () => {
     lab = await createLab({ name: "persist", hosts: 2 });
     [scanner, other] = lab.scanners as [ScannerHost, ScannerHost];
-    const service = lab.spawn(lab.target, ["node", "-e", SERVICE_JS, String(SERVICE_PORT)]);
-    await lab.waitForOutput(service, "LISTENING", 10_000);
+    await startService(lab, lab.target, SERVICE_PORT);
   });
   after(async () => {
     await lab?.destroy();

@@ -12,6 +12,7 @@ import {
   type DaemonFiles,
   MAIN_JS,
   startDaemon,
+  startService,
   TCP_CLIENT_JS,
   writeDaemonFiles,
 } from "../helpers/daemon.js";
@@ -21,7 +22,6 @@ const SERVICE_PORT = 8080; // above ADVANCED_PORTS: never a trap
 const LOW_SERVICE_PORT = 515; // a real service below 1024: advanced mode must leave it alone
 const LATE_SERVICE_PORT = 516; // starts listening after the daemon
 const EXCLUDED_PORT = 113;
-const SERVICE_JS = `const net=require("net");net.createServer(c=>c.end("hello\\n")).listen({port:Number(process.argv[1]),host:"::"},()=>console.log("LISTENING"));`;
 
 const SCANS = [
   { flag: "-sS", line: "TCP SYN/Normal scan", proto: "TCP" },
@@ -101,8 +101,7 @@ describe("stealth and advanced modes", { skip: rootSkip() }, () => {
     lab = await createLab({ name: "stealth", hosts: 2 });
     [scanner, innocent] = lab.scanners as [ScannerHost, ScannerHost];
     for (const port of [SERVICE_PORT, LOW_SERVICE_PORT]) {
-      const service = lab.spawn(lab.target, ["node", "-e", SERVICE_JS, String(port)]);
-      await lab.waitForOutput(service, "LISTENING", 10_000);
+      await startService(lab, lab.target, port);
     }
   });
   after(async () => {
@@ -169,8 +168,7 @@ describe("stealth and advanced modes", { skip: rootSkip() }, () => {
     cleanup.push(files.remove);
     const daemon = await startDaemon(lab, lab.target, files.conf, ["-atcp"]);
     try {
-      const late = lab.spawn(lab.target, ["node", "-e", SERVICE_JS, String(LATE_SERVICE_PORT)]);
-      await lab.waitForOutput(late, "LISTENING", 10_000);
+      await startService(lab, lab.target, LATE_SERVICE_PORT);
       // An innocent host uses the low service and the late one; a scanner probes the excluded port.
       assert.equal(await canReach(innocent, lab.target.v4, LOW_SERVICE_PORT), true);
       assert.equal(await canReach(innocent, lab.target.v4, LATE_SERVICE_PORT), true);
