@@ -1,0 +1,260 @@
+/**
+ * The whole daemon (`portsentry -stcp -sudp`, log only) under a spoofed-source SYN flood, in a
+ * namespace lab (root only):
+ *
+ *   npx tsc -p . && node dist/bench/flood-daemon.bench.js [floodSeconds=6] [runs=3]
+ *   (DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the daemon)
+ *
+ * netns-bench's `flood` scenario samples the daemon process only and counts log lines, which
+ * the daemon rate-limits by design; this bench reads what the daemon itself counted (`status
+ * --json` over the control socket: hits, frames, kernelDrops...) and the CPU and memory of both
+ * the daemon and its capture worker (a child process) from /proc.
+ *
+ * Each run: `hping3 -S --flood --rand-source -p 1` for `floodSeconds`, twice per run: without a
+ * route out of the target (as in netns-bench: the kernel's RSTs to forged sources cannot be
+ * sent, so every probe is checked against /proc) and with a default route (the usual host: the
+ * kernel's RST tells the worker at once that nothing listens). Then benign traffic: a SYN flood
+ * to an unwatched port, which the kernel filter should keep away from the daemon entirely.
+ */
+
+import { readdirSync, readFileSync } from "node:fs";
+import { performance } from "node:perf_hooks";
+import { request } from "../src/control/client.js";
+import { socketPathFor } from "../src/control/protocol.js";
+import { MAIN_JS, READY, writeDaemonFiles } from "../test/helpers/daemon.js";
+import { createLab, type Lab, type LabProcess, type ScannerHost } from "../test/netns/netns.js";
+
+const floodSeconds = Math.min(10, Number(process.argv[2] ?? 6));
+const runs = Number(process.argv[3] ?? 3);
+const TRAP_PORT = 1;
+const BENIGN_PORT = 9999;
+const CLK_TCK = 100; // USER_HZ on Linux
+const SAMPLE_MS = 500;
+/** Extra node flags for the daemon, e.g. DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
+const nodeArgs = (process.env.DAEMON_NODE_ARGS ?? "").split(/\s+/).filter((a) => a !== "");
+
+interface ProcSample {
+  readonly cpuTicks: number;
+  readonly rssKiB: number;
+  readonly hwmKiB: number;
+}
+
+function sample(pid: number): ProcSample {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // After "pid (comm) ": utime and stime are fields 14 and 15, indexes 11 and 12 here.
+  const cpuTicks = Number(fields[11]) + Number(fields[12]);
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? 0);
+  return { cpuTicks, rssKiB: kib("VmRSS"), hwmKiB: kib("VmHWM") };
+}
+
+/** The capture worker: the daemon's child whose command line names capture-worker. */
+function workerOf(pid: number): number | undefined {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid !== pid) continue;
+      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").includes("capture-worker")) return Number(entry);
+    } catch {}
+  }
+  return undefined;
+}
+
+type Counters = Readonly<Record<string, number>>;
+
+async function counters(socketPath: string): Promise<Counters> {
+  const r = await request(socketPath, "status", [], 5000);
+  if (!r.ok) throw new Error(`status: ${r.error.message}`);
+  return r.result.counters;
+}
+
+async function rxPackets(lab: Lab, iface: string): Promise<number> {
+  const r = await lab.execOk(lab.target, ["cat", `/sys/class/net/${iface}/statistics/rx_packets`]);
+  return Number(r.stdout.trim());
+}
+
+interface Phase {
+  readonly phase: string;
+  readonly floodS: number;
+  readonly sent: number;
+  readonly offered: number;
+  readonly offeredPps: number;
+  readonly delta: Counters;
+  readonly daemonCpuPct: number;
+  readonly workerCpuPct: number;
+  readonly totalCpuPct: number;
+  readonly totalCpuPctInclDrain: number;
+  readonly daemonPeakRssMiB: number;
+  readonly workerPeakRssMiB: number;
+  readonly daemonRssEndMiB: number;
+  readonly workerRssEndMiB: number;
+}
+
+const mib = (kib: number) => Math.round((kib / 1024) * 10) / 10;
+const pct = (ticks: number, seconds: number) => Math.round(((100 * ticks) / CLK_TCK / seconds) * 10) / 10;
+
+/** Floods from `scanner` and measures the daemon and its worker; `args` are hping3's. */
+async function phase(
+  lab: Lab,
+  scanner: ScannerHost,
+  pids: { readonly daemon: number; readonly worker: number },
+  socketPath: string,
+  name: string,
+  args: readonly string[],
+): Promise<Phase> {
+  const before = await counters(socketPath);
+  const rx0 = await rxPackets(lab, scanner.peerIface);
+  const d0 = sample(pids.daemon);
+  const w0 = sample(pids.worker);
+  let peakDaemon = d0.rssKiB;
+  let peakWorker = w0.rssKiB;
+  const sampler = setInterval(() => {
+    try {
+      peakDaemon = Math.max(peakDaemon, sample(pids.daemon).rssKiB);
+      peakWorker = Math.max(peakWorker, sample(pids.worker).rssKiB);
+    } catch {}
+  }, SAMPLE_MS);
+  const t0 = performance.now();
+  const r = await lab.exec(
+    scanner,
+    ["timeout", "-s", "INT", String(floodSeconds), "hping3", ...args, lab.target.v4],
+    { timeoutMs: (floodSeconds + 10) * 1000 },
+  );
+  const floodS = (performance.now() - t0) / 1000;
+  const d1 = sample(pids.daemon);
+  const w1 = sample(pids.worker);
+  const rx = (await rxPackets(lab, scanner.peerIface)) - rx0;
+  // Drain: until the daemon's hit counter stops moving (at most 5 s).
+  let last = -1;
+  let after = await counters(socketPath);
+  const drainDeadline = performance.now() + 5000;
+  while (after.hits !== last && performance.now() < drainDeadline) {
+    last = after.hits ?? 0;
+    await new Promise((res) => setTimeout(res, 300));
+    after = await counters(socketPath);
+  }
+  const drainS = (performance.now() - t0) / 1000;
+  const d2 = sample(pids.daemon);
+  const w2 = sample(pids.worker);
+  clearInterval(sampler);
+  const delta: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) {
+    const dv = v - (before[k] ?? 0);
+    if (dv !== 0) delta[k] = dv;
+  }
+  return {
+    phase: name,
+    floodS: Math.round(floodS * 1000) / 1000,
+    sent: Number(/(\d+) packets transmitted/.exec(r.stdout + r.stderr)?.[1] ?? Number.NaN),
+    offered: rx,
+    offeredPps: Math.round(rx / floodS),
+    delta,
+    daemonCpuPct: pct(d1.cpuTicks - d0.cpuTicks, floodS),
+    workerCpuPct: pct(w1.cpuTicks - w0.cpuTicks, floodS),
+    totalCpuPct: pct(d1.cpuTicks - d0.cpuTicks + w1.cpuTicks - w0.cpuTicks, floodS),
+    totalCpuPctInclDrain: pct(d2.cpuTicks - d0.cpuTicks + w2.cpuTicks - w0.cpuTicks, drainS),
+    daemonPeakRssMiB: mib(Math.max(peakDaemon, d2.rssKiB)),
+    workerPeakRssMiB: mib(Math.max(peakWorker, w2.rssKiB)),
+    daemonRssEndMiB: mib(d2.rssKiB),
+    workerRssEndMiB: mib(w2.rssKiB),
+  };
+}
+
+function describe(p: Phase): string {
+  const d = p.delta;
+  return (
+    `${p.phase}: hping3 sent ${p.sent}, offered ${p.offered} (${p.offeredPps} pkt/s); ` +
+    `frames ${d.frames ?? 0}, hits ${d.hits ?? 0} (${((100 * (d.hits ?? 0)) / Math.max(1, p.offered)).toFixed(1)} % of offered), ` +
+    `kernel drops ${d.kernelDrops ?? 0}; CPU daemon ${p.daemonCpuPct} % + worker ${p.workerCpuPct} % = ${p.totalCpuPct} % of a core ` +
+    `(${p.totalCpuPctInclDrain} % incl. drain); peak RSS daemon ${p.daemonPeakRssMiB} MiB, worker ${p.workerPeakRssMiB} MiB`
+  );
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    console.log("flood-daemon: needs root (creates network namespaces); skipped");
+    return;
+  }
+  const lab = await createLab({ name: "psspflood", hosts: 2 });
+  const files = await writeDaemonFiles({
+    BLOCK_TCP: "0",
+    BLOCK_UDP: "0",
+    SCAN_TRIGGER: "0",
+    TCP_PORTS: "1,11,15,79,111,119,143,540,1080,2000,6667,12345,31337",
+    UDP_PORTS: "1,7,9,69,161,162,513,640,31337",
+  });
+  let daemon: LabProcess | undefined;
+  try {
+    const [scanner, other] = lab.scanners as [ScannerHost, ScannerHost];
+    const socketPath = socketPathFor(`${files.dir}/state`);
+    const results: Phase[] = [];
+    for (let run = 1; run <= runs; run++) {
+      // A fresh daemon per run, as netns-bench does.
+      daemon = lab.spawn(lab.target, ["node", ...nodeArgs, MAIN_JS, "-c", files.conf, "-stcp", "-sudp"]);
+      await lab.waitForOutput(daemon, READY, 20_000);
+      const pid = daemon.pid;
+      const worker = pid === undefined ? undefined : workerOf(pid);
+      if (pid === undefined || worker === undefined) throw new Error("daemon or capture worker not found");
+      const pids = { daemon: pid, worker };
+      const idle = { daemon: sample(pid), worker: sample(worker) };
+      console.log(
+        `run ${run}: daemon pid ${pid} (idle RSS ${mib(idle.daemon.rssKiB)} MiB), worker pid ${worker} (${mib(idle.worker.rssKiB)} MiB)`,
+      );
+      const flood = ["-q", "-S", "--flood", "--rand-source", "-p", String(TRAP_PORT)];
+      const noRoute = await phase(lab, scanner, pids, socketPath, `flood, no route (netns-bench)`, flood);
+      console.log(`  ${describe(noRoute)}`);
+      await lab.execOk(lab.target, ["ip", "route", "add", "default", "via", other.v4]);
+      const routed = await phase(lab, scanner, pids, socketPath, "flood, default route", flood);
+      await lab.execOk(lab.target, ["ip", "route", "del", "default"]);
+      console.log(`  ${describe(routed)}`);
+      const benign = await phase(lab, scanner, pids, socketPath, "benign SYN flood to an unwatched port", [
+        "-q",
+        "-S",
+        "--flood",
+        "-p",
+        String(BENIGN_PORT),
+      ]);
+      console.log(`  ${describe(benign)}`);
+      results.push(noRoute, routed, benign);
+      for (const p of [noRoute, routed, benign])
+        console.log(JSON.stringify({ bench: "flood-daemon", run, ...p }));
+      await daemon.stop(5000);
+    }
+    const phases = [...new Set(results.map((p) => p.phase))];
+    for (const name of phases) {
+      const of = results.filter((p) => p.phase === name);
+      const med = (f: (p: Phase) => number) => {
+        const v = of.map(f).sort((a, b) => a - b);
+        return v[Math.floor(v.length / 2)] ?? Number.NaN;
+      };
+      console.log(
+        JSON.stringify({
+          bench: "flood-daemon",
+          summary: "median",
+          phase: name,
+          runs: of.length,
+          offeredPps: med((p) => p.offeredPps),
+          hitsPerOffered: med((p) => (p.delta.hits ?? 0) / Math.max(1, p.offered)),
+          kernelDrops: med((p) => p.delta.kernelDrops ?? 0),
+          totalCpuPct: med((p) => p.totalCpuPct),
+          daemonCpuPct: med((p) => p.daemonCpuPct),
+          workerCpuPct: med((p) => p.workerCpuPct),
+          daemonPeakRssMiB: med((p) => p.daemonPeakRssMiB),
+          workerPeakRssMiB: med((p) => p.workerPeakRssMiB),
+        }),
+      );
+    }
+  } catch (err) {
+    console.error(err);
+    if (daemon) console.error(`daemon output:${daemon.tail(3000)}`);
+    process.exitCode = 1;
+  } finally {
+    await lab.destroy();
+    await files.remove();
+  }
+}
+
+await main();
