@@ -10,7 +10,12 @@
  * --json` over the control socket: hits, frames, kernelDrops...) and the CPU and memory of both
  * the daemon and its capture worker (a child process) from /proc.
  *
- * Each run: `hping3 -S --flood --rand-source -p 1` for `floodSeconds`, twice per run: without a
+ * Each run, on a fresh daemon: first the latency of single probes (the first one meets a cold
+ * daemon): the kernel's capture timestamp (tcpdump on the target's veth) to the moment the
+ * attackalert line reaches this process through the daemon's stderr pipe; 20 TCP SYNs and 20
+ * UDP datagrams, 20 ms apart, each from a new random forged source (per-source log limits never
+ * hold one back; a default route takes the kernel's answers to a scanner).
+ * Then `hping3 -S --flood --rand-source -p 1` for `floodSeconds`, twice: without a
  * route out of the target (as in netns-bench: the kernel's RSTs to forged sources cannot be
  * sent, so every probe is checked against /proc) and with a default route (the usual host: the
  * kernel's RST tells the worker at once that nothing listens). Then benign traffic: a SYN flood
@@ -163,6 +168,96 @@ async function phase(
   };
 }
 
+const LATENCY_PROBES = 20;
+const UDP_TRAP_PORT = 7;
+
+interface Latency {
+  /** The very first probe the daemon sees (TCP): cold code paths. */
+  readonly firstMs: number;
+  readonly tcpMedianMs: number;
+  readonly tcpP90Ms: number;
+  readonly udpMedianMs: number;
+  readonly udpP90Ms: number;
+  readonly maxMs: number;
+  readonly measured: number;
+  readonly missing: number;
+}
+
+/** Realtime clock with sub-millisecond resolution, comparable to tcpdump's timestamps. */
+const realtimeMs = () => performance.timeOrigin + performance.now();
+
+/**
+ * Kernel capture time → attackalert line on the daemon's stderr, per probe: LATENCY_PROBES
+ * TCP SYNs, then as many UDP datagrams, 20 ms apart, each from a new random source (so that
+ * per-source log limits hold none back). Needs a default route in the target: the worker
+ * pairs a TCP probe with the kernel's RST, which must be able to go out.
+ */
+async function latency(lab: Lab, scanner: ScannerHost, daemon: LabProcess): Promise<Latency> {
+  const filter = `dst host ${lab.target.v4} and ((tcp[13] = 2 and dst port ${TRAP_PORT}) or (udp and dst port ${UDP_TRAP_PORT}))`;
+  const tcpdump = lab.spawn(lab.target, [
+    "tcpdump",
+    ...["-i", scanner.peerIface, "-n", "-l", "-tt", "--time-stamp-precision=micro", filter],
+  ]);
+  const logged = new Map<string, number>();
+  let scanned = daemon.stderr.length;
+  const onOutput = (): void => {
+    const now = realtimeMs();
+    const text = daemon.stderr;
+    for (const m of text.slice(Math.max(0, scanned - 200)).matchAll(/ from host: (\d+\.\d+\.\d+\.\d+)\//g)) {
+      if (m[1] !== undefined && !logged.has(m[1])) logged.set(m[1], now);
+    }
+    scanned = text.length;
+  };
+  daemon.events.on("output", onOutput);
+  try {
+    await lab.waitForOutput(tcpdump, /listening on/, 5000, "stderr");
+    for (const kind of [
+      ["-S", "-p", String(TRAP_PORT)],
+      ["-2", "-p", String(UDP_TRAP_PORT)],
+    ]) {
+      const argv = ["hping3", "-q", "--rand-source", ...kind, "-i", "u20000", "-c", String(LATENCY_PROBES)];
+      await lab.exec(scanner, ["timeout", "10", ...argv, lab.target.v4], { timeoutMs: 15_000 });
+    }
+    await lab
+      .waitFor(() => logged.size >= 2 * LATENCY_PROBES, { timeoutMs: 2000, what: "log lines" })
+      .catch(() => undefined);
+  } finally {
+    daemon.events.off("output", onOutput);
+    await tcpdump.stop(2000);
+  }
+  const tcp: number[] = [];
+  const udp: number[] = [];
+  let firstMs = Number.NaN;
+  let missing = 0;
+  for (const line of tcpdump.stdout.split("\n")) {
+    const m = /^(\d+\.\d+) IP (\d+\.\d+\.\d+\.\d+)\.\d+ > \S+ (\S+)/.exec(line);
+    if (m === null) continue;
+    const loggedMs = logged.get(m[2] ?? "");
+    if (loggedMs === undefined) {
+      missing++; // a random source the daemon ignores (loopback, multicast...) or a lost line
+      continue;
+    }
+    const ms = loggedMs - Number(m[1]) * 1000;
+    const isUdp = m[3] === "UDP,";
+    if (Number.isNaN(firstMs)) firstMs = ms;
+    else (isUdp ? udp : tcp).push(ms);
+  }
+  const q = (v: number[], at: number) =>
+    r3([...v].sort((a, b) => a - b)[Math.min(v.length - 1, Math.floor(at * v.length))] ?? Number.NaN);
+  return {
+    firstMs: r3(firstMs),
+    tcpMedianMs: q(tcp, 0.5),
+    tcpP90Ms: q(tcp, 0.9),
+    udpMedianMs: q(udp, 0.5),
+    udpP90Ms: q(udp, 0.9),
+    maxMs: r3(Math.max(...tcp, ...udp)),
+    measured: tcp.length + udp.length + 1,
+    missing,
+  };
+}
+
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
+
 function describe(p: Phase): string {
   const d = p.delta;
   return (
@@ -191,6 +286,7 @@ async function main(): Promise<void> {
     const [scanner, other] = lab.scanners as [ScannerHost, ScannerHost];
     const socketPath = socketPathFor(`${files.dir}/state`);
     const results: Phase[] = [];
+    const latencies: Latency[] = [];
     for (let run = 1; run <= runs; run++) {
       // A fresh daemon per run, as netns-bench does.
       daemon = lab.spawn(lab.target, ["node", ...nodeArgs, MAIN_JS, "-c", files.conf, "-stcp", "-sudp"]);
@@ -203,6 +299,16 @@ async function main(): Promise<void> {
       console.log(
         `run ${run}: daemon pid ${pid} (idle RSS ${mib(idle.daemon.rssKiB)} MiB), worker pid ${worker} (${mib(idle.worker.rssKiB)} MiB)`,
       );
+      await lab.execOk(lab.target, ["ip", "route", "add", "default", "via", other.v4]);
+      const lat = await latency(lab, scanner, daemon);
+      await lab.execOk(lab.target, ["ip", "route", "del", "default"]);
+      latencies.push(lat);
+      console.log(
+        `  latency, capture → log line: first probe ${lat.firstMs} ms; then TCP median ${lat.tcpMedianMs} ms ` +
+          `(p90 ${lat.tcpP90Ms}), UDP median ${lat.udpMedianMs} ms (p90 ${lat.udpP90Ms}), max ${lat.maxMs} ms ` +
+          `(${lat.measured} probes measured, ${lat.missing} not logged)`,
+      );
+      console.log(JSON.stringify({ bench: "flood-daemon", run, phase: "latency", ...lat }));
       const flood = ["-q", "-S", "--flood", "--rand-source", "-p", String(TRAP_PORT)];
       const noRoute = await phase(lab, scanner, pids, socketPath, `flood, no route (netns-bench)`, flood);
       console.log(`  ${describe(noRoute)}`);
@@ -223,6 +329,20 @@ async function main(): Promise<void> {
         console.log(JSON.stringify({ bench: "flood-daemon", run, ...p }));
       await daemon.stop(5000);
     }
+    const medianOf = (v: readonly number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+    console.log(
+      JSON.stringify({
+        bench: "flood-daemon",
+        summary: "median",
+        phase: "latency",
+        runs: latencies.length,
+        firstMs: medianOf(latencies.map((l) => l.firstMs)),
+        tcpMedianMs: medianOf(latencies.map((l) => l.tcpMedianMs)),
+        tcpP90Ms: medianOf(latencies.map((l) => l.tcpP90Ms)),
+        udpMedianMs: medianOf(latencies.map((l) => l.udpMedianMs)),
+        udpP90Ms: medianOf(latencies.map((l) => l.udpP90Ms)),
+      }),
+    );
     const phases = [...new Set(results.map((p) => p.phase))];
     for (const name of phases) {
       const of = results.filter((p) => p.phase === name);
