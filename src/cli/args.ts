@@ -7,6 +7,7 @@ import {
   controlCommand,
   type PlainControlCommand,
 } from "../control/protocol.js";
+import { canonicalIp } from "../decode/address.js";
 import type { Mode } from "../detect/events.js";
 
 export const DEFAULT_CONFIG_PATH = "/etc/portsentry/portsentry.conf";
@@ -47,6 +48,10 @@ export type Command =
       readonly configPath: string;
       readonly pcapFile: string;
       readonly json: boolean;
+      /** Stealth/advanced modes to replay; empty: those whose ports the config lists (-stcp -sudp). */
+      readonly modes: readonly Mode[];
+      /** `--local ADDR` (canonical); empty: inferred from the hosts that answered probes. */
+      readonly localAddresses: readonly string[];
     }
   | { readonly kind: "flush"; readonly configPath: string };
 
@@ -93,13 +98,16 @@ MODE is one TCP mode and/or one UDP mode:
   -stcp -sudp   stealth: watch raw packets to the listed ports without binding
   -atcp -audp   advanced: watch every unused port below ADVANCED_PORTS_*
 
+replay FILE.pcap takes stealth/advanced MODEs (default: -stcp -sudp) and --local ADDR,
+an address of the captured host (repeatable; default: the hosts that answered probes).
+
 Options:
   -c FILE       config file (default ${DEFAULT_CONFIG_PATH})
   -i IFACE      capture on IFACE (repeatable; default all but loopback)
   -v            verbose: more log lines
   -d            debug: log every decision to stderr
   --daemon      detach from the terminal (default: stay in the foreground)
-  --json        control commands: print JSON
+  --json        control commands and replay: print JSON
 
 Exit status: 0 clean stop, 1 failure to start, 2 usage or config error.`;
 }
@@ -111,6 +119,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   const modes: Mode[] = [];
   const interfaces: string[] = [];
   const positional: string[] = [];
+  const localAddresses: string[] = [];
   let verbose = false;
   let debug = false;
   let daemonize = false;
@@ -140,7 +149,13 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     else if (arg === "-d" || arg === "--debug") debug = true;
     else if (arg === "--daemon" || arg === "-D") daemonize = true;
     else if (arg === "--json") json = true;
-    else if (arg in MODE_FLAGS) {
+    else if (arg === "--local") {
+      const v = value();
+      if (v === undefined) return fail("--local needs an IP address");
+      const address = canonicalIp(v);
+      if (address === undefined) return fail(`--local: "${printable(v)}" is not an IP address`);
+      if (!localAddresses.includes(address)) localAddresses.push(address);
+    } else if (arg in MODE_FLAGS) {
       const mode = MODE_FLAGS[arg]!;
       if (modes.includes(mode)) return fail(`${arg} given twice`);
       modes.push(mode);
@@ -153,6 +168,8 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     }
   }
 
+  if (subcommand === "replay") return parseReplay(positional, configPath, json, modes, localAddresses);
+  if (localAddresses.length > 0) return fail("--local is an option of replay");
   if (subcommand !== undefined) {
     if (modes.length > 0) return fail(`${subcommand} takes no mode flags`);
     return parseSubcommand(subcommand, positional, configPath, json);
@@ -192,12 +209,36 @@ function parseSubcommand(
     case "flush":
       if (args.length > 0) return fail(`${name} takes no arguments`);
       return { ok: true, command: { kind: name, configPath } };
-    case "replay":
-      if (args.length !== 1) return fail("replay needs exactly one capture file");
-      return { ok: true, command: { kind: "replay", configPath, pcapFile: args[0]!, json } };
     default:
       return fail(`unknown command ${name}`);
   }
+}
+
+/** `replay FILE [MODE]... [--local ADDR]...`: only the capture modes, one TCP and one UDP. */
+function parseReplay(
+  args: readonly string[],
+  configPath: string,
+  json: boolean,
+  modes: readonly Mode[],
+  localAddresses: readonly string[],
+): ParsedArgs {
+  if (args.length !== 1) return fail("replay needs exactly one capture file");
+  const basic = modes.filter((m) => m === "tcp" || m === "udp");
+  if (basic.length > 0) {
+    return fail(
+      `replay runs the stealth and advanced modes (-stcp -sudp -atcp -audp) only: ${basic.map((m) => `-${m}`).join(" ")} binds ports, which a capture cannot replay`,
+    );
+  }
+  const tcp = modes.filter((m) => TCP_MODES.includes(m));
+  if (tcp.length > 1)
+    return fail(`only one TCP mode at a time: ${tcp.map((m) => `-${m}`).join(" and ")} given`);
+  const udp = modes.filter((m) => !TCP_MODES.includes(m));
+  if (udp.length > 1)
+    return fail(`only one UDP mode at a time: ${udp.map((m) => `-${m}`).join(" and ")} given`);
+  return {
+    ok: true,
+    command: { kind: "replay", configPath, pcapFile: args[0]!, json, modes, localAddresses },
+  };
 }
 
 function fail(error: string): ParsedArgs {

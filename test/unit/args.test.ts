@@ -66,3 +66,45 @@ test("usage names every mode and subcommand", () => {
     assert.ok(usage().includes(word), word);
   }
 });
+
+test("replay: capture file, capture modes, --local (repeatable, canonical), --json", () => {
+  assert.deepEqual(command(["replay", "x.pcap"]), {
+    kind: "replay",
+    configPath: DEFAULT_CONFIG_PATH,
+    pcapFile: "x.pcap",
+    json: false,
+    modes: [],
+    localAddresses: [],
+  });
+  assert.deepEqual(
+    command([
+      "-c",
+      "a.conf",
+      "replay",
+      "x.pcapng",
+      "-atcp",
+      "-audp",
+      "--local",
+      "2001:DB8:0::1",
+      "--local",
+      "192.0.2.1",
+      "--json",
+    ]),
+    {
+      kind: "replay",
+      configPath: "a.conf",
+      pcapFile: "x.pcapng",
+      json: true,
+      modes: ["atcp", "audp"],
+      localAddresses: ["2001:db8::1", "192.0.2.1"],
+    },
+  );
+  assert.match(error(["replay"]), /exactly one capture file/);
+  assert.match(error(["replay", "a.pcap", "b.pcap"]), /exactly one capture file/);
+  assert.match(error(["replay", "a.pcap", "-tcp"]), /stealth and advanced modes/);
+  assert.match(error(["replay", "a.pcap", "-stcp", "-atcp"]), /only one TCP mode/);
+  assert.match(error(["replay", "a.pcap", "--local", "host.example"]), /not an IP address/);
+  assert.match(error(["replay", "a.pcap", "--local"]), /needs an IP address/);
+  assert.match(error(["--local", "192.0.2.1", "-stcp"]), /option of replay/);
+  assert.match(error(["status", "--local", "192.0.2.1"]), /option of replay/);
+});

@@ -1,0 +1,753 @@
+/**
+ * `portsentry replay`: the stealth and advanced modes run offline over a capture file. Each
+ * frame goes through the live path's own rules (decodeFrame, then probe-rules.ts: own source,
+ * reply, watched port, ACK/RST), then the real TriggerTable, Policy and Pipeline, with time
+ * taken from the packets. The reactor only records what it would do: no command runs, no
+ * firewall or file is touched. No I/O here: frames come in, events and a summary go out.
+ *
+ * What the capture itself must tell (see docs/replay.md):
+ * - Listeners. Live, a TCP probe answered by this host's RST is a trap, one answered by
+ *   SYN+ACK met a listener; an unanswered one is checked in /proc. Here the answer is looked
+ *   for in the capture within `replyWindowMs` of capture time; an unanswered probe is a trap
+ *   marked unverified, unless the last answer from that port said a socket listened. A UDP
+ *   probe is answered by a datagram back from the probed port (a listener), else unverified.
+ * - This host's addresses: given (`--local`), or inferred as the hosts that answered a TCP
+ *   probe with RST or SYN+ACK from the probed port (`inferLocalAddresses`).
+ *
+ * Hits reach the pipeline in capture order (a probe waits for its answer, and those behind it
+ * wait for it), at their capture times, kept monotonic as a live clock would be.
+ */
+
+import type { Config } from "./config/types.js";
+import type { IpFamily } from "./decode/address.js";
+import {
+  DECODE_STATUSES,
+  type DecodeStatus,
+  decodeFrame,
+  formatDestination,
+  formatSource,
+  PacketFacts,
+} from "./decode/packet.js";
+import { isProbe, type ScanKind } from "./detect/classify.js";
+import { type Hit, type Mode, type Protocol, protocolOf } from "./detect/events.js";
+import { TriggerTable } from "./detect/trigger.js";
+import type { Log, LogEvent, LogLevelName } from "./log/logger.js";
+import * as msg from "./log/messages.js";
+import { type BlockClaims, Pipeline, type Reactions } from "./pipeline.js";
+import { banDurationSec } from "./policy/ban-duration.js";
+import { type Decision, Policy } from "./policy/policy.js";
+import { HostsDenyResponder } from "./respond/hosts-deny.js";
+import { expandMacros } from "./respond/template.js";
+import type { CapturedFrame } from "./sensors/pcap-file.js";
+import { candidatePorts, type StealthMode } from "./sensors/port-set.js";
+import {
+  isReply,
+  ProbeSieve,
+  probeClass,
+  probeHit,
+  replyMeansListening,
+  type SiftDrop,
+} from "./sensors/probe-rules.js";
+import type { BlockRecord } from "./state/blocks.js";
+
+/** The daemon's table sizes and log windows (daemon.ts `LIMITS`), passed in so both agree. */
+export interface ReplayLimits {
+  readonly maxSources: number;
+  readonly maxBlocks: number;
+  readonly repeatLogWindowMs: number;
+  readonly maxRepeatEntries: number;
+}
+
+export interface ReplayOptions {
+  readonly config: Config;
+  /** At most one TCP and one UDP stealth/advanced mode. */
+  readonly modes: readonly StealthMode[];
+  /** The ignore file and loopback (this host's addresses are added here). */
+  readonly isIgnored: (address: string) => boolean;
+  /** This host's addresses; undefined: inferred from the capture. */
+  readonly localAddresses: readonly string[] | undefined;
+  readonly limits: ReplayLimits;
+  /** How long (capture time) a probe waits for this host's answer; default 1000 ms. */
+  readonly replyWindowMs?: number;
+  /** Probes waiting for an answer; beyond it the oldest goes on unanswered. Default 65 536. */
+  readonly maxPendingProbes?: number;
+  /** Cap on inferred local addresses. Default 256 (the live filter's cap per family). */
+  readonly maxInferredAddresses?: number;
+}
+
+/** What this host answered to a probe, as far as the capture tells. */
+export type Answer = "rst" | "none";
+
+export type ReplayEvent =
+  /** An admitted hit: the live `attackalert` line, and what policy decided. */
+  | {
+      readonly type: "detection";
+      readonly tsUs: number;
+      readonly address: string;
+      readonly family: IpFamily;
+      readonly mode: Mode;
+      readonly proto: Protocol;
+      readonly port: number;
+      readonly classification: string;
+      readonly scan: ScanKind;
+      readonly ipOptions: boolean;
+      /** "rst": the host's RST proves no listener; "none": no answer in the capture. */
+      readonly answer: Answer;
+      readonly verified: boolean;
+      readonly decision: Decision["kind"];
+      readonly message: string;
+    }
+  /** Any other line the live daemon would log for the hit (IP options, already blocked, …). */
+  | { readonly type: "log"; readonly tsUs: number; readonly level: LogLevelName; readonly message: string }
+  /** A block the live daemon would have put in force. */
+  | {
+      readonly type: "block";
+      readonly tsUs: number;
+      readonly address: string;
+      readonly family: IpFamily;
+      readonly mode: Mode;
+      readonly port: number;
+      /** 1: the block chain; 2: KILL_RUN_CMD only. */
+      readonly level: 1 | 2;
+      /** 0: forever. */
+      readonly banSec: number;
+      readonly steps: readonly PlannedStep[];
+      readonly message: string;
+    }
+  /** A block that BLOCK_TIMEOUT would have lifted before a later hit. */
+  | { readonly type: "expiry"; readonly tsUs: number; readonly address: string; readonly message: string };
+
+/** One step of the reaction chain, in the order the live reactor would run it. */
+export type PlannedStep =
+  | { readonly method: "hosts.deny"; readonly file: string; readonly line: string }
+  | { readonly method: "nftables" | "iptables" | "ipset" }
+  | { readonly method: "route" | "command"; readonly command: string }
+  | { readonly method: "route" | "command" | "hosts.deny"; readonly error: string };
+
+type BlockEventBody = Omit<Extract<ReplayEvent, { type: "block" }>, "tsUs">;
+
+/** Reasons a frame or probe did not become a hit, besides the decoder's statuses. */
+export type ReplayDrop =
+  | SiftDrop
+  /** This host's SYN+ACK (or a UDP datagram back) answered the probe: a listener, not a trap. */
+  | "answered-by-listener"
+  /** Unanswered, to a port whose last answer was SYN+ACK: taken for a listener. */
+  | "listener-inferred"
+  /** From this host and answering no pending probe. */
+  | "own-unpaired";
+
+export interface ReplaySummary {
+  readonly modes: readonly StealthMode[];
+  readonly localAddresses: readonly string[];
+  readonly localFrom: "option" | "inferred";
+  readonly frames: number;
+  readonly decoded: number;
+  /** Probe candidates: to a watched port of this host, not part of a conversation. */
+  readonly probes: number;
+  /** Candidates paired with this host's RST or SYN+ACK (or UDP answer). */
+  readonly answered: number;
+  /** Probes that reached the pipeline (not a listener's). */
+  readonly hits: number;
+  /** Hits from ignored sources (ignore file, loopback, this host). */
+  readonly ignored: number;
+  /** Admitted hits: one `attackalert` line each. */
+  readonly detections: number;
+  /** Detections with no answer in the capture. */
+  readonly unverified: number;
+  readonly wouldBlock: number;
+  /** New blocks refused by MAX_BLOCKS_PER_MINUTE. */
+  readonly heldBack: number;
+  readonly expiries: number;
+  /** Hosts blocked at the end of the capture. */
+  readonly blocked: readonly string[];
+  readonly drops: Readonly<Record<string, number>>;
+  readonly firstTsUs: number | undefined;
+  readonly lastTsUs: number | undefined;
+}
+
+const DEFAULTS = { replyWindowMs: 1000, maxPendingProbes: 65_536, maxInferredAddresses: 256 } as const;
+
+/**
+ * This host's addresses as the capture shows them: every address that answered a TCP probe
+ * (no ACK, no RST) with RST or SYN+ACK from the probed port to the probing one. A scanner's own
+ * RSTs (to our SYN+ACK) answer no probe, so scanners are not taken for us; servers this host
+ * connected to are (their SYN+ACK answers our SYN): harmless, since their packets to us are
+ * not probes, but pass `--local` for captures of other traffic.
+ */
+export function inferLocalAddresses(
+  frames: Iterable<CapturedFrame>,
+  maxAddresses: number = DEFAULTS.maxInferredAddresses,
+  maxTracked = 65_536,
+): string[] {
+  const f = new PacketFacts();
+  const probes = new Map<string, true>();
+  const found = new Set<string>();
+  for (const frame of frames) {
+    if (decodeFrame(frame.data, frame.linkType, f, frame.wireLength) !== "ok" || f.protocol !== 6) continue;
+    if (isProbe(f.tcpFlags)) {
+      const key = `${formatSource(f)} ${f.srcPort} ${formatDestination(f)} ${f.dstPort}`;
+      probes.delete(key);
+      if (probes.size >= maxTracked) {
+        const oldest = probes.keys().next().value;
+        if (oldest !== undefined) probes.delete(oldest);
+      }
+      probes.set(key, true);
+    } else if (isReply(f.tcpFlags)) {
+      const local = formatSource(f);
+      if (found.has(local) || found.size >= maxAddresses) continue;
+      if (probes.has(`${formatDestination(f)} ${f.dstPort} ${local} ${f.srcPort}`)) found.add(local);
+    }
+  }
+  return [...found];
+}
+
+/** Runs the replay: `frames()` is called once, or twice when local addresses are inferred. */
+export function replayCapture(
+  frames: () => Iterable<CapturedFrame>,
+  options: ReplayOptions,
+  onEvent: (event: ReplayEvent) => void,
+): ReplaySummary {
+  const given = options.localAddresses;
+  const locals =
+    given !== undefined && given.length > 0
+      ? given
+      : inferLocalAddresses(frames(), options.maxInferredAddresses ?? DEFAULTS.maxInferredAddresses);
+  const engine = new ReplayEngine(options, locals, onEvent);
+  for (const frame of frames()) engine.frame(frame);
+  return engine.finish(given !== undefined && given.length > 0 ? "option" : "inferred");
+}
+
+interface Pending {
+  readonly key: string;
+  readonly tsUs: number;
+  readonly family: IpFamily;
+  readonly source: string;
+  readonly local: string;
+  readonly protocol: 6 | 17;
+  readonly port: number;
+  readonly flags: number;
+  readonly ipOptions: boolean;
+  /** undefined while waiting. */
+  verdict: "closed" | "listening" | "unanswered" | undefined;
+}
+
+class ReplayEngine {
+  readonly #o: ReplayOptions;
+  readonly #onEvent: (event: ReplayEvent) => void;
+  readonly #locals: readonly string[];
+  readonly #sieve: ProbeSieve;
+  readonly #tcpMode: StealthMode | undefined;
+  readonly #udpMode: StealthMode | undefined;
+  readonly #facts = new PacketFacts();
+  readonly #replyWindowUs: number;
+  readonly #maxPending: number;
+  /** Probes in capture order; `#head` is the next to leave. */
+  #queue: Pending[] = [];
+  #head = 0;
+  /** Unresolved probes by conversation, oldest first. */
+  readonly #byKey = new Map<string, Pending[]>();
+  /** What the last paired answer said of `proto local port`. */
+  readonly #portState = new Map<string, "closed" | "listening">();
+  readonly #blocks: DryRunBlocks;
+  readonly #pipeline: Pipeline;
+  readonly #log = new CollectingLog();
+  readonly #reactor: DryRunReactor;
+  /** Blocks the reactor recorded during the current hit, sent after its detection line. */
+  readonly #pendingBlocks: BlockEventBody[] = [];
+  /** Capture time now (max seen), and the pipeline's clock (monotonic). */
+  #nowUs = Number.NEGATIVE_INFINITY;
+  #clockMs = Number.NEGATIVE_INFINITY;
+  #firstTsUs: number | undefined;
+  #lastTsUs: number | undefined;
+  readonly #c = {
+    frames: 0,
+    decoded: 0,
+    probes: 0,
+    answered: 0,
+    hits: 0,
+    ignored: 0,
+    detections: 0,
+    unverified: 0,
+    wouldBlock: 0,
+    heldBack: 0,
+    expiries: 0,
+  };
+  readonly #drops: Record<string, number>;
+
+  constructor(o: ReplayOptions, locals: readonly string[], onEvent: (event: ReplayEvent) => void) {
+    this.#o = o;
+    this.#onEvent = onEvent;
+    this.#locals = locals;
+    this.#tcpMode = o.modes.find((m) => m === "stcp" || m === "atcp");
+    this.#udpMode = o.modes.find((m) => m === "sudp" || m === "audp");
+    this.#sieve = new ProbeSieve({
+      tcp: this.#tcpMode && candidatePorts(this.#tcpMode, o.config),
+      udp: this.#udpMode && candidatePorts(this.#udpMode, o.config),
+      ownAddresses: locals,
+      checkDestination: true,
+    });
+    this.#replyWindowUs = (o.replyWindowMs ?? DEFAULTS.replyWindowMs) * 1000;
+    this.#maxPending = Math.max(1, o.maxPendingProbes ?? DEFAULTS.maxPendingProbes);
+    const byStatus = Object.fromEntries(DECODE_STATUSES.filter((s) => s !== "ok").map((s) => [s, 0]));
+    this.#drops = byStatus;
+
+    const config = o.config;
+    const own = new Set(locals);
+    const isIgnored = (a: string) => own.has(a) || o.isIgnored(a);
+    this.#blocks = new DryRunBlocks(o.limits.maxBlocks);
+    this.#reactor = new DryRunReactor(config, (e) => this.#blockEvent(e));
+    const trigger = new TriggerTable({
+      scanTrigger: config.scanTrigger,
+      maxSources: o.limits.maxSources,
+      windowMs: config.triggerWindowSec * 1000,
+    });
+    const policy = new Policy({
+      blockTcp: config.blockTcp,
+      blockUdp: config.blockUdp,
+      isIgnored,
+      // Gateways and name servers are facts of the host at run time, not of the capture.
+      neverBlockReason: () => undefined,
+      isBlocked: (a) => this.#blocks.has(a),
+      maxBlocksPerMinute: config.maxBlocksPerMinute,
+      repeatLogWindowMs: o.limits.repeatLogWindowMs,
+      maxRepeatEntries: o.limits.maxRepeatEntries,
+    });
+    const banDuration = {
+      baseSec: config.blockTimeoutSec,
+      growth: config.blockTimeoutGrowth,
+      maxSec: config.blockTimeoutMaxSec,
+    };
+    this.#pipeline = new Pipeline({
+      log: this.#log,
+      trigger,
+      policy,
+      registry: this.#blocks,
+      reactor: this.#reactor,
+      banSeconds: (address) => banDurationSec(banDuration, this.#blocks.offence(address)),
+      maxBlocksPerMinute: config.maxBlocksPerMinute,
+      wallClockMs: () => this.#clockMs,
+    });
+  }
+
+  frame(frame: CapturedFrame): void {
+    this.#c.frames++;
+    const tsUs = frame.timestampUs;
+    this.#firstTsUs ??= tsUs;
+    this.#lastTsUs = tsUs;
+    if (tsUs > this.#nowUs) this.#nowUs = tsUs;
+    this.#expirePending();
+    const f = this.#facts;
+    const status = decodeFrame(frame.data, frame.linkType, f, frame.wireLength);
+    if (status !== "ok") {
+      this.#drop(status);
+      return;
+    }
+    this.#c.decoded++;
+    const sifted = this.#sieve.sift(f);
+    switch (sifted) {
+      case "probe":
+        this.#c.probes++;
+        this.#addPending(f, tsUs);
+        break;
+      case "reply":
+        this.#reply(f, replyMeansListening(f.tcpFlags) ? "listening" : "closed");
+        break;
+      case "own-source":
+        // A datagram back from a probed UDP port: a service answered.
+        if (f.protocol === 17) this.#reply(f, "listening");
+        else this.#drop("own-source");
+        break;
+      default:
+        this.#drop(sifted);
+    }
+    this.#emitReady();
+  }
+
+  finish(localFrom: "option" | "inferred"): ReplaySummary {
+    for (let i = this.#head; i < this.#queue.length; i++) this.#queue[i]!.verdict ??= "unanswered";
+    this.#emitReady();
+    const c = this.#c;
+    return {
+      modes: this.#o.modes,
+      localAddresses: this.#locals,
+      localFrom,
+      ...c,
+      blocked: this.#blocks.addresses(),
+      drops: Object.fromEntries(Object.entries(this.#drops).filter(([, n]) => n > 0)),
+      firstTsUs: this.#firstTsUs,
+      lastTsUs: this.#lastTsUs,
+    };
+  }
+
+  #drop(reason: DecodeStatus | ReplayDrop): void {
+    this.#drops[reason] = (this.#drops[reason] ?? 0) + 1;
+  }
+
+  #addPending(f: PacketFacts, tsUs: number): void {
+    if (this.#queue.length - this.#head >= this.#maxPending) {
+      // Full: the oldest goes on unanswered (the live worker's ring does the same).
+      this.#queue[this.#head]!.verdict ??= "unanswered";
+      this.#emitReady();
+    }
+    const source = formatSource(f);
+    const local = formatDestination(f);
+    const key = `${f.protocol} ${source} ${f.srcPort} ${local} ${f.dstPort}`;
+    const p: Pending = {
+      key,
+      tsUs,
+      family: f.family,
+      source,
+      local,
+      protocol: f.protocol,
+      port: f.dstPort,
+      flags: f.tcpFlags,
+      ipOptions: f.ipOptions,
+      verdict: undefined,
+    };
+    this.#queue.push(p);
+    const same = this.#byKey.get(key);
+    if (same === undefined) this.#byKey.set(key, [p]);
+    else same.push(p);
+  }
+
+  /** This host's packet `f` answers the oldest waiting probe of its conversation, if any. */
+  #reply(f: PacketFacts, verdict: "closed" | "listening"): void {
+    const local = formatSource(f);
+    const key = `${f.protocol} ${formatDestination(f)} ${f.dstPort} ${local} ${f.srcPort}`;
+    const waiting = this.#byKey.get(key);
+    const p = waiting?.shift();
+    if (waiting !== undefined && waiting.length === 0) this.#byKey.delete(key);
+    if (p === undefined) {
+      this.#drop("own-unpaired");
+      return;
+    }
+    p.verdict = verdict;
+    this.#c.answered++;
+    this.#setPortState(`${f.protocol} ${local} ${f.srcPort}`, verdict);
+  }
+
+  #setPortState(key: string, state: "closed" | "listening"): void {
+    const states = this.#portState;
+    states.delete(key);
+    if (states.size >= 262_144) {
+      const oldest = states.keys().next().value;
+      if (oldest !== undefined) states.delete(oldest);
+    }
+    states.set(key, state);
+  }
+
+  /** Probes older than the reply window (capture time) go on unanswered. */
+  #expirePending(): void {
+    for (let i = this.#head; i < this.#queue.length; i++) {
+      const p = this.#queue[i]!;
+      if (this.#nowUs - p.tsUs <= this.#replyWindowUs) break;
+      if (p.verdict === undefined) this.#unwait(p);
+    }
+  }
+
+  #unwait(p: Pending): void {
+    p.verdict = "unanswered";
+    const waiting = this.#byKey.get(p.key);
+    if (waiting === undefined) return;
+    const at = waiting.indexOf(p);
+    if (at >= 0) waiting.splice(at, 1);
+    if (waiting.length === 0) this.#byKey.delete(p.key);
+  }
+
+  /** Sends resolved probes from the head of the queue into the pipeline, in capture order. */
+  #emitReady(): void {
+    const q = this.#queue;
+    while (this.#head < q.length) {
+      const p = q[this.#head]!;
+      if (p.verdict === undefined) break;
+      if (p.verdict === "unanswered") this.#unwait(p);
+      this.#head++;
+      this.#emit(p);
+    }
+    if (this.#head > 4096 && this.#head * 2 > q.length) {
+      this.#queue = q.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  #emit(p: Pending): void {
+    if (p.verdict === "listening") {
+      this.#drop("answered-by-listener");
+      return;
+    }
+    if (
+      p.verdict === "unanswered" &&
+      this.#portState.get(`${p.protocol} ${p.local} ${p.port}`) === "listening"
+    ) {
+      this.#drop("listener-inferred");
+      return;
+    }
+    const mode = p.protocol === 6 ? this.#tcpMode : this.#udpMode;
+    if (mode === undefined) return; // the sieve watched no port of this protocol
+    const ms = p.tsUs / 1000;
+    if (ms > this.#clockMs) this.#clockMs = ms;
+    this.#expireBlocks();
+    const hit: Hit = probeHit(
+      mode,
+      p.family,
+      p.source,
+      p.port,
+      p.protocol,
+      p.flags,
+      p.ipOptions,
+      this.#clockMs,
+    );
+    this.#c.hits++;
+    this.#log.lines.length = 0;
+    this.#pendingBlocks.length = 0;
+    const decision = this.#pipeline.onHit(hit);
+    if (decision.kind === "ignored") {
+      this.#c.ignored++;
+      return;
+    }
+    this.#c.detections++;
+    const answer: Answer = p.verdict === "closed" ? "rst" : "none";
+    if (answer === "none") this.#c.unverified++;
+    if (decision.kind === "held-back") this.#c.heldBack++;
+    const [first, ...rest] = this.#log.lines;
+    const cls = probeClass(p.protocol, p.flags);
+    this.#onEvent({
+      type: "detection",
+      tsUs: p.tsUs,
+      address: p.source,
+      family: p.family,
+      mode,
+      proto: protocolOf(mode),
+      port: p.port,
+      classification: cls.name,
+      scan: cls.kind,
+      ipOptions: p.ipOptions,
+      answer,
+      verified: answer === "rst",
+      decision: decision.kind,
+      message: first?.message ?? msg.scanFrom(cls.name, p.source, p.source, protocolOf(mode), p.port),
+    });
+    for (const line of rest)
+      this.#onEvent({ type: "log", tsUs: p.tsUs, level: line.level, message: line.message });
+    for (const b of this.#pendingBlocks) this.#onEvent({ ...b, tsUs: p.tsUs });
+  }
+
+  #blockEvent(e: BlockEventBody): void {
+    this.#c.wouldBlock++;
+    this.#pendingBlocks.push(e);
+  }
+
+  /** Lifts the blocks BLOCK_TIMEOUT ends before now, as the daemon's expiry timer would. */
+  #expireBlocks(): void {
+    for (const record of this.#blocks.expire(this.#clockMs)) {
+      this.#c.expiries++;
+      this.#onEvent({
+        type: "expiry",
+        tsUs: record.expiresAtMs * 1000,
+        address: record.address,
+        message: msg.blockExpired(record.address),
+      });
+    }
+  }
+}
+
+/** Collects what the pipeline logs for one hit. */
+class CollectingLog implements Log {
+  readonly lines: { level: LogLevelName; message: string }[] = [];
+  notice(message: string, _event?: LogEvent): void {
+    this.lines.push({ level: "notice", message });
+  }
+  warn(message: string, _event?: LogEvent): void {
+    this.lines.push({ level: "warning", message });
+  }
+  error(message: string, _event?: LogEvent): void {
+    this.lines.push({ level: "err", message });
+  }
+  /** Live, the logger holds back repeats per source; replay shows every line. */
+  limited(_key: string, message: string, _event?: LogEvent): void {
+    this.lines.push({ level: "notice", message });
+  }
+}
+
+/** The table of blocks in memory, with expiry by capture time. Bounded like the registry. */
+class DryRunBlocks implements BlockClaims {
+  readonly #records = new Map<string, BlockRecord>();
+  /** Blocks per host so far (BLOCK_TIMEOUT_GROWTH); bounded, oldest forgotten first. */
+  readonly #offences = new Map<string, number>();
+  readonly #maxBlocks: number;
+  /** Min-heap of [expiresAtMs, address]; stale entries are skipped when popped. */
+  readonly #heap: [number, string][] = [];
+
+  constructor(maxBlocks: number) {
+    this.#maxBlocks = Math.max(1, maxBlocks);
+  }
+
+  get full(): boolean {
+    return this.#records.size >= this.#maxBlocks;
+  }
+
+  has(address: string): boolean {
+    return this.#records.has(address);
+  }
+
+  claim(record: BlockRecord): boolean {
+    if (this.#records.has(record.address) || this.full) return false;
+    this.#records.set(record.address, record);
+    if (record.expiresAtMs !== 0) heapPush(this.#heap, [record.expiresAtMs, record.address]);
+    return true;
+  }
+
+  /** Counts one more block of `address`; returns its number (1 = first). */
+  offence(address: string): number {
+    const n = (this.#offences.get(address) ?? 0) + 1;
+    this.#offences.delete(address);
+    if (this.#offences.size >= this.#maxBlocks) {
+      const oldest = this.#offences.keys().next().value;
+      if (oldest !== undefined) this.#offences.delete(oldest);
+    }
+    this.#offences.set(address, n);
+    return n;
+  }
+
+  /** Removes and returns the blocks expired at `nowMs`. */
+  expire(nowMs: number): BlockRecord[] {
+    const out: BlockRecord[] = [];
+    const heap = this.#heap;
+    while (heap.length > 0 && heap[0]![0] <= nowMs) {
+      const [at, address] = heapPop(heap)!;
+      const record = this.#records.get(address);
+      if (record === undefined || record.expiresAtMs !== at) continue;
+      this.#records.delete(address);
+      out.push(record);
+    }
+    return out;
+  }
+
+  addresses(): string[] {
+    return [...this.#records.keys()];
+  }
+}
+
+function heapPush(heap: [number, string][], item: [number, string]): void {
+  heap.push(item);
+  for (let i = heap.length - 1; i > 0; ) {
+    const parent = (i - 1) >> 1;
+    if (heap[parent]![0] <= heap[i]![0]) break;
+    [heap[parent], heap[i]] = [heap[i]!, heap[parent]!];
+    i = parent;
+  }
+}
+
+function heapPop(heap: [number, string][]): [number, string] | undefined {
+  const top = heap[0];
+  const last = heap.pop();
+  if (top === undefined || last === undefined || heap.length === 0) return top;
+  heap[0] = last;
+  for (let i = 0; ; ) {
+    const l = 2 * i + 1;
+    const r = l + 1;
+    let m = i;
+    if (l < heap.length && heap[l]![0] < heap[m]![0]) m = l;
+    if (r < heap.length && heap[r]![0] < heap[m]![0]) m = r;
+    if (m === i) break;
+    [heap[m], heap[i]] = [heap[i]!, heap[m]!];
+    i = m;
+  }
+  return top;
+}
+
+/** Records the reaction the live Reactor would run (same steps, same order), runs nothing. */
+class DryRunReactor implements Reactions {
+  readonly #config: Config;
+  readonly #record: (e: BlockEventBody) => void;
+  readonly #hostsDeny: HostsDenyResponder | undefined;
+
+  constructor(config: Config, record: (e: BlockEventBody) => void) {
+    this.#config = config;
+    this.#record = record;
+    // Only for `lineFor`: the line the live responder would write. Nothing is opened.
+    this.#hostsDeny =
+      config.killHostsDeny !== undefined
+        ? new HostsDenyResponder(config.wrapperHostsDeny, config.killHostsDeny)
+        : undefined;
+  }
+
+  respond(record: BlockRecord, _name: string): Promise<void> {
+    const steps = planSteps(this.#config, record, this.#hostsDeny);
+    const banSec = record.expiresAtMs === 0 ? 0 : Math.round((record.expiresAtMs - record.sinceMs) / 1000);
+    this.#record({
+      type: "block",
+      address: record.address,
+      family: record.family,
+      mode: record.mode,
+      port: record.port,
+      level: record.level,
+      banSec,
+      steps,
+      message: wouldBlockLine(record, banSec, steps),
+    });
+    return Promise.resolve();
+  }
+}
+
+/** The live Reactor's steps for `record`, in its order (spec §6). */
+export function planSteps(
+  config: Config,
+  record: BlockRecord,
+  hostsDeny: HostsDenyResponder | undefined,
+): PlannedStep[] {
+  const command = (method: "route" | "command", template: string): PlannedStep => {
+    try {
+      return { method, command: expandMacros(template, record) };
+    } catch (err) {
+      return { method, error: (err as Error).message };
+    }
+  };
+  const cmd = config.killRunCmd === undefined ? [] : [command("command", config.killRunCmd)];
+  if (record.level === 2) return cmd;
+  const steps: PlannedStep[] = [];
+  if (config.killRunCmdFirst) steps.push(...cmd);
+  if (hostsDeny !== undefined) {
+    try {
+      steps.push({ method: "hosts.deny", file: config.wrapperHostsDeny, line: hostsDeny.lineFor(record) });
+    } catch (err) {
+      steps.push({ method: "hosts.deny", error: (err as Error).message });
+    }
+  }
+  if (config.killFirewall !== "none") steps.push({ method: config.killFirewall });
+  if (config.killRoute !== undefined) steps.push(command("route", config.killRoute));
+  if (!config.killRunCmdFirst) steps.push(...cmd);
+  return steps;
+}
+
+/** `would block 192.0.2.2 (stcp, port 143) for 24h via hosts.deny "ALL: 192.0.2.2", nftables` */
+export function wouldBlockLine(record: BlockRecord, banSec: number, steps: readonly PlannedStep[]): string {
+  const what = `${record.address} (${record.mode}, port ${record.port})`;
+  const via = steps.map((s) => {
+    if ("error" in s) return `${s.method} (not possible: ${s.error})`;
+    if (s.method === "hosts.deny") return `hosts.deny "${s.line}"`;
+    if (s.method === "route" || s.method === "command") return `${s.method} "${s.command}"`;
+    return s.method;
+  });
+  if (record.level === 2) {
+    return via.length > 0
+      ? `would run for ${what}: ${via.join(", ")}`
+      : `would run nothing for ${what}: KILL_RUN_CMD is not set`;
+  }
+  const how =
+    via.length > 0
+      ? `via ${via.join(", ")}`
+      : "in the history and blocked files only (no blocking step configured)";
+  return `would block ${what} ${banSec === 0 ? "forever" : `for ${formatDuration(banSec)}`} ${how}`;
+}
+
+export function formatDuration(seconds: number): string {
+  for (const [unit, size] of [
+    ["d", 86_400],
+    ["h", 3600],
+    ["m", 60],
+  ] as const) {
+    if (seconds >= size && seconds % size === 0) return `${seconds / size}${unit}`;
+  }
+  return `${seconds}s`;
+}
