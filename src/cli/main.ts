@@ -8,6 +8,7 @@ import { flushAll } from "../flush.js";
 import { VERSION } from "../version.js";
 import { type Command, parseArgs, usage } from "./args.js";
 import { runControlCommand } from "./control-commands.js";
+import { runReplay } from "./replay.js";
 
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
@@ -49,6 +50,8 @@ async function execute(command: Command): Promise<number> {
       await daemon.stopped;
       return EXIT_OK;
     }
+    case "replay":
+      return runReplay(command);
     case "flush": {
       const report = await flushAll(command.configPath);
       for (const e of report.errors) process.stderr.write(`portsentry: ${e}\n`);
@@ -62,9 +65,6 @@ async function execute(command: Command): Promise<number> {
     case "block":
     case "metrics":
       return runControlCommand(command);
-    default:
-      process.stderr.write(`portsentry: ${command.kind} is not available in this version\n`);
-      return EXIT_FAILURE;
   }
 }
 
