@@ -22,4 +22,9 @@ export interface Hit {
   readonly ipOptions: boolean;
   /** Monotonic milliseconds (for windows), injected by the caller. */
   readonly nowMs: number;
+  /**
+   * KERNEL_TRAP: the kernel already dropped this probe and put the source into the blocked
+   * set (learnt through NFLOG). The block exists: it is to be recorded, not decided upon.
+   */
+  readonly kernelBlocked?: boolean;
 }
