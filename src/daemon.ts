@@ -18,6 +18,7 @@ import type { Hit, Mode } from "./detect/events.js";
 import { TriggerTable } from "./detect/trigger.js";
 import { openLogger } from "./log/logger.js";
 import * as msg from "./log/messages.js";
+import { DEFAULT_RATE_LIMIT } from "./log/ratelimit.js";
 import { DEFAULT_RESOLVER, NameResolver } from "./log/resolver.js";
 import { Pipeline } from "./pipeline.js";
 import { banDurationSec } from "./policy/ban-duration.js";
@@ -95,6 +96,8 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
     level: config.syslogLevel,
     syslogPath: config.syslogSocket,
     foreground: !options.daemonize,
+    // -v: every hit line of a source (the total cap still holds against floods).
+    rateLimit: options.verbose || options.debug ? { perKey: DEFAULT_RATE_LIMIT.total } : undefined,
   });
   log.notice(msg.starting(VERSION));
   const monoClockMs = () => performance.now();
@@ -187,6 +190,8 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
     maxBlocksPerMinute: config.maxBlocksPerMinute,
     wallClockMs,
     nameOf: resolver && ((address) => resolver.nameOf(address)),
+    // -d: every decision, on stderr only (never to syslog).
+    trace: options.debug ? (line) => process.stderr.write(`debug: ${line}\n`) : undefined,
   });
 
   // 8. Lifting blocks: expiry and `unblock` remove a host from everywhere it was blocked.

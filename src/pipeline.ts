@@ -45,6 +45,8 @@ export interface PipelineDeps {
   readonly wallClockMs: () => number;
   /** RESOLVE_HOST: the host's display name, at once or later; absent: the address. */
   readonly nameOf?: (address: string) => string | Promise<string>;
+  /** -d: one line per decision. */
+  readonly trace?: (line: string) => void;
 }
 
 export class Pipeline {
@@ -72,6 +74,9 @@ export class Pipeline {
     const count = d.trigger.record(hit.address, hit.nowMs);
     const decision = d.policy.decide(hit, count, d.trigger.reached(count));
     if (decision.kind === "held-back") this.counters.heldBack++;
+    d.trace?.(
+      `${hit.mode} ${hit.address} port ${hit.port} ${hit.classification}: hit ${count}, ${decision.kind}`,
+    );
     // RESOLVE_HOST never delays the decision or the block: only the log lines wait for a name.
     const name = d.nameOf?.(hit.address) ?? hit.address;
     if (decision.kind === "respond") this.#respond(hit, decision.level, name);

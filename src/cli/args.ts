@@ -104,8 +104,8 @@ an address of the captured host (repeatable; default: the hosts that answered pr
 Options:
   -c FILE       config file (default ${DEFAULT_CONFIG_PATH})
   -i IFACE      capture on IFACE (repeatable; default all but loopback)
-  -v            verbose: more log lines
-  -d            debug: log every decision to stderr
+  -v            verbose: every hit line of a source (no per-source log limit)
+  -d            debug: -v, and every decision on stderr
   --daemon      detach from the terminal (default: stay in the foreground)
   --json        control commands and replay: print JSON
 

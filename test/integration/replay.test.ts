@@ -40,7 +40,7 @@ import {
 } from "../helpers/daemon.js";
 import { createLab, type Lab, type LabProcess, rootSkip, type ScannerHost } from "../netns/netns.js";
 
-const REPLAY_JS = join(REPO_ROOT, "dist/test/helpers/replay-runner.js");
+const REPLAY_JS = join(REPO_ROOT, "dist/src/cli/main.js");
 const SERVICE_JS = `const net=require("net");net.createServer(c=>c.end("hello\\n")).listen({port:Number(process.argv[1]),host:"::"},()=>console.log("LISTENING"));`;
 /** The daemon's per-source cap on scan lines (log/ratelimit.ts DEFAULT_RATE_LIMIT.perKey). */
 const LOG_LINES_PER_SOURCE = 10;

@@ -10,7 +10,7 @@ import { isoMicros, runReplay } from "../../src/cli/replay.js";
 import { REPO_ROOT } from "../helpers/daemon.js";
 import { ACK, ethernetFrame, PcapngWriter, pcapFile, RST, SYN } from "../helpers/pcap-builder.js";
 
-const RUNNER = join(REPO_ROOT, "dist/test/helpers/replay-runner.js");
+const RUNNER = join(REPO_ROOT, "dist/src/cli/main.js");
 const T0 = 1_700_000_000;
 
 let dir: string;
