@@ -103,13 +103,15 @@ export class Pipeline {
         d.log.limited(hit.address, msg.ignoringResponse(proto), event);
         break;
       case "protected":
-        if (decision.log) d.log.warn(msg.neverBlock(hit.address, decision.reason), event);
+        if (decision.log) d.log.limited(hit.address, msg.neverBlock(hit.address, decision.reason), event);
         break;
       case "already-blocked":
         if (decision.log) d.log.notice(msg.alreadyBlocked(name, hit.address), event);
         break;
       case "held-back":
-        if (decision.log) d.log.warn(msg.blockRateLimited(hit.address, d.maxBlocksPerMinute), event);
+        // A forged sweep holds back a block per packet: these lines share one budget.
+        if (decision.log)
+          d.log.limited("held-back", msg.blockRateLimited(hit.address, d.maxBlocksPerMinute), event);
         break;
     }
   }

@@ -2,9 +2,11 @@
  * Per-source hit counting for SCAN_TRIGGER (spec §4). Pure: time is an argument.
  *
  * The table is keyed by an attacker-chosen value (the source address), so it has a hard cap:
- * a Map kept in least-recently-hit order; when full, the least recently hit source is evicted
- * and counted. Counts are forgotten after `windowMs` without a hit from that source.
+ * an LRU (lru-cache: O(1) per hit); when full, the least recently hit source is evicted and
+ * counted. Counts are forgotten after `windowMs` without a hit from that source.
  */
+
+import { LRUCache } from "lru-cache";
 
 export interface TriggerOptions {
   /** SCAN_TRIGGER: 0 and 1 both react on the first hit. */
@@ -27,35 +29,32 @@ interface Entry {
 
 export class TriggerTable {
   readonly #threshold: number;
-  readonly #maxSources: number;
   readonly #windowMs: number;
-  readonly #entries = new Map<string, Entry>();
+  /** Least-recently-hit eviction in O(1) (a Map alone costs a walk over deleted slots). */
+  readonly #entries: LRUCache<string, Entry>;
   #evictions = 0;
 
   constructor(options: TriggerOptions) {
     this.#threshold = Math.max(1, options.scanTrigger);
-    this.#maxSources = Math.max(1, options.maxSources);
     this.#windowMs = options.windowMs;
+    this.#entries = new LRUCache<string, Entry>({
+      max: Math.max(1, options.maxSources),
+      dispose: (_entry, _source, reason) => {
+        if (reason === "evict") this.#evictions++;
+      },
+    });
   }
 
   /** Records one hit; returns the source's count including this hit. */
   record(source: string, nowMs: number): number {
-    const entries = this.#entries;
-    let entry = entries.get(source);
-    if (entry !== undefined) {
-      entries.delete(source); // re-inserted below: Map order is recency order
-      if (nowMs - entry.lastMs > this.#windowMs) entry.count = 0;
-    } else {
-      if (entries.size >= this.#maxSources) {
-        const oldest = entries.keys().next().value;
-        if (oldest !== undefined) entries.delete(oldest);
-        this.#evictions++;
-      }
-      entry = { count: 0, lastMs: nowMs };
+    const entry = this.#entries.get(source); // marks it most recently hit
+    if (entry === undefined) {
+      this.#entries.set(source, { count: 1, lastMs: nowMs });
+      return 1;
     }
+    if (nowMs - entry.lastMs > this.#windowMs) entry.count = 0;
     entry.count++;
     entry.lastMs = nowMs;
-    entries.set(source, entry);
     return entry.count;
   }
 
@@ -75,8 +74,9 @@ export class TriggerTable {
 
   /** Drops entries idle for longer than the window (call now and then, not per hit). */
   sweep(nowMs: number): void {
-    for (const [source, entry] of this.#entries) {
-      if (nowMs - entry.lastMs <= this.#windowMs) break; // the rest are more recent
+    for (const source of [...this.#entries.rkeys()]) {
+      const entry = this.#entries.peek(source);
+      if (entry !== undefined && nowMs - entry.lastMs <= this.#windowMs) break; // the rest are more recent
       this.#entries.delete(source);
     }
   }

@@ -6,6 +6,8 @@
  * Pure: time is an argument.
  */
 
+import { LRUCache } from "lru-cache";
+
 export interface RateLimitOptions {
   readonly windowMs?: number;
   readonly perKey?: number;
@@ -35,9 +37,8 @@ export class RateLimiter {
   readonly #windowMs: number;
   readonly #perKey: number;
   readonly #total: number;
-  readonly #maxKeys: number;
-  /** Insertion order = recency order: a touched key is moved to the end. */
-  readonly #entries = new Map<string, Entry>();
+  /** Least recently used key evicted first, in O(1). */
+  readonly #entries: LRUCache<string, Entry>;
   #totalWindowStartMs = Number.NEGATIVE_INFINITY;
   #totalCount = 0;
   #suppressed = 0;
@@ -47,7 +48,12 @@ export class RateLimiter {
     this.#windowMs = o.windowMs ?? DEFAULT_RATE_LIMIT.windowMs;
     this.#perKey = o.perKey ?? DEFAULT_RATE_LIMIT.perKey;
     this.#total = o.total ?? DEFAULT_RATE_LIMIT.total;
-    this.#maxKeys = Math.max(1, o.maxKeys ?? DEFAULT_RATE_LIMIT.maxKeys);
+    this.#entries = new LRUCache<string, Entry>({
+      max: Math.max(1, o.maxKeys ?? DEFAULT_RATE_LIMIT.maxKeys),
+      dispose: (_entry, _key, reason) => {
+        if (reason === "evict") this.#evicted++;
+      },
+    });
   }
 
   check(key: string, nowMs: number): RateDecision {
@@ -77,17 +83,8 @@ export class RateLimiter {
   }
 
   #touch(key: string, nowMs: number): Entry {
-    const found = this.#entries.get(key);
-    if (found !== undefined) {
-      this.#entries.delete(key);
-      this.#entries.set(key, found);
-      return found;
-    }
-    if (this.#entries.size >= this.#maxKeys) {
-      const oldest = this.#entries.keys().next();
-      if (!oldest.done) this.#entries.delete(oldest.value);
-      this.#evicted++;
-    }
+    const found = this.#entries.get(key); // marks it most recently used
+    if (found !== undefined) return found;
     const entry: Entry = { windowStartMs: nowMs, count: 0, suppressed: 0 };
     this.#entries.set(key, entry);
     return entry;

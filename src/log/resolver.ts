@@ -7,6 +7,7 @@
  */
 
 import { reverse } from "node:dns/promises";
+import { LRUCache } from "lru-cache";
 
 const HOST_NAME =
   /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.?$/;
@@ -35,11 +36,12 @@ export function safeHostName(name: string): string | undefined {
 
 export class NameResolver {
   readonly #o: ResolverOptions;
-  readonly #cache = new Map<string, { name: string; atMs: number }>();
+  readonly #cache: LRUCache<string, { name: string; atMs: number }>;
   readonly #pending = new Map<string, Promise<string>>();
 
   constructor(options: ResolverOptions) {
     this.#o = options;
+    this.#cache = new LRUCache({ max: Math.max(1, options.maxCached) });
   }
 
   /** The cached name (synchronously), or a promise of it; always settles to a name or `address`. */
@@ -74,11 +76,6 @@ export class NameResolver {
   }
 
   #remember(address: string, name: string): void {
-    this.#cache.delete(address);
-    if (this.#cache.size >= this.#o.maxCached) {
-      const oldest = this.#cache.keys().next().value;
-      if (oldest !== undefined) this.#cache.delete(oldest);
-    }
     this.#cache.set(address, { name, atMs: this.#o.monoClockMs() });
   }
 }

@@ -4,6 +4,7 @@
  * Pure: no clock, no I/O; every table keyed by an attacker's address is bounded.
  */
 
+import { LRUCache } from "lru-cache";
 import type { BlockLevel } from "../config/types.js";
 import type { Hit } from "../detect/events.js";
 import { protocolOf } from "../detect/events.js";
@@ -47,12 +48,13 @@ export class Policy {
   readonly #opts: PolicyOptions;
   #tokens: number;
   #tokensAtMs: number | undefined;
-  readonly #lastLogged = new Map<string, number>();
+  readonly #lastLogged: LRUCache<string, number>;
   #heldBack = 0;
 
   constructor(options: PolicyOptions) {
     this.#opts = options;
     this.#tokens = options.maxBlocksPerMinute;
+    this.#lastLogged = new LRUCache<string, number>({ max: Math.max(1, options.maxRepeatEntries) });
   }
 
   /** Whether a hit from this source is looked at at all. */
@@ -99,11 +101,6 @@ export class Policy {
   #firstInWindow(key: string, nowMs: number): boolean {
     const last = this.#lastLogged.get(key);
     if (last !== undefined && nowMs - last < this.#opts.repeatLogWindowMs) return false;
-    this.#lastLogged.delete(key);
-    if (this.#lastLogged.size >= this.#opts.maxRepeatEntries) {
-      const oldest = this.#lastLogged.keys().next().value;
-      if (oldest !== undefined) this.#lastLogged.delete(oldest);
-    }
     this.#lastLogged.set(key, nowMs);
     return true;
   }
