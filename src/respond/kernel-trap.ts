@@ -10,8 +10,10 @@
  *
  *   table inet portsentry {
  *     set blocked4/blocked6            the responder's sets; the trap adds to them
- *     set protect4 { type ipv4_addr; flags interval; }    never trapped: ignore list, this
- *     set protect6 { type ipv6_addr; flags interval; }    host, loopback, gateways, name servers
+ *     set protect4/protect6 { type ipv4_addr; flags interval; }   never trapped: the ignore
+ *                                  list with loopback (set at start and on SIGHUP)
+ *     set hosts4/hosts6 { ... flags interval; }   never trapped: this host's addresses, default
+ *                                  gateways, name servers (followed every few seconds)
  *     set trap_tcp_ports / trap_udp_ports { type inet_service; flags interval; }
  *     limit trap_limit { rate N/minute burst N packets }  one bucket for every trap rule
  *     counter trap_over_limit                              probes the limit let through
@@ -25,8 +27,8 @@
  *       meta iiftype loopback return
  *       fib daddr type != local return           only probes to this host's addresses
  *       socket transparent { 0, 1 } return      a local socket owns the port: a real service
- *       ip saddr @protect4 return
- *       ip6 saddr @protect6 return
+ *       ip saddr @protect4 return                ip6 saddr @protect6 return
+ *       ip saddr @hosts4 return                  ip6 saddr @hosts6 return
  *       meta nfproto ipv4 limit name "trap_limit" add @blocked4 { ip saddr timeout 1d }
  *           log prefix "portsentry:stcp" group G snaplen 256 queue-threshold 1 drop
  *       meta nfproto ipv6 ... add @blocked6 { ip6 saddr timeout 1d } log ... drop
@@ -55,7 +57,7 @@
 import type { IpPrefix } from "../config/ignore.js";
 import type { Config } from "../config/types.js";
 import { formatIpv4, formatIpv6, type IpFamily, parseIp } from "../decode/address.js";
-import type { Mode } from "../detect/events.js";
+import type { Hit, Mode } from "../detect/events.js";
 import {
   candidatePorts,
   isCaptureMode,
@@ -82,6 +84,8 @@ export const TRAP_TCP_CHAIN = "trap_tcp";
 export const TRAP_UDP_CHAIN = "trap_udp";
 export const PROTECT_SET4 = "protect4";
 export const PROTECT_SET6 = "protect6";
+export const HOSTS_SET4 = "hosts4";
+export const HOSTS_SET6 = "hosts6";
 export const TRAP_TCP_PORTS = "trap_tcp_ports";
 export const TRAP_UDP_PORTS = "trap_udp_ports";
 export const TRAP_LIMIT = "trap_limit";
@@ -154,6 +158,10 @@ export function kernelTrapPlan(config: Config, modes: readonly Mode[]): KernelTr
   for (const k of kernel) {
     const proto = k.mode === "stcp" || k.mode === "atcp" ? "TCP" : "UDP";
     const count = k.ports.reduce((n, v) => n + v, 0);
+    if (count === 0) {
+      lines.push(`adminalert: Kernel trap for ${k.mode}: no ${proto} port to watch`);
+      continue;
+    }
     lines.push(
       `adminalert: Kernel trap for ${k.mode}: the first probe to any of ${count} ${proto} ports without a local listener is dropped and its source blocked by the kernel (${limit}; ${ban})`,
     );
@@ -239,12 +247,18 @@ export function isSafeInterfaceName(name: string): boolean {
  * the responder's next `add set ... { flags timeout; }` then fails with "File exists". A set
  * that already exists is used as it is.
  */
-export function kernelTrapScript(spec: KernelTrapSpec, protect: ProtectedRanges): string {
+export function kernelTrapScript(
+  spec: KernelTrapSpec,
+  protect: ProtectedRanges,
+  hosts: ProtectedRanges = { v4: [], v6: [] },
+): string {
   const t = `inet ${spec.table}`;
   const out: string[] = [`add table ${t}`];
   out.push(
     `add set ${t} ${PROTECT_SET4} { type ipv4_addr; flags interval; }`,
     `add set ${t} ${PROTECT_SET6} { type ipv6_addr; flags interval; }`,
+    `add set ${t} ${HOSTS_SET4} { type ipv4_addr; flags interval; }`,
+    `add set ${t} ${HOSTS_SET6} { type ipv6_addr; flags interval; }`,
     `add set ${t} ${TRAP_TCP_PORTS} { type inet_service; flags interval; }`,
     `add set ${t} ${TRAP_UDP_PORTS} { type inet_service; flags interval; }`,
     `add counter ${t} ${TRAP_OVER_LIMIT}`,
@@ -264,7 +278,8 @@ export function kernelTrapScript(spec: KernelTrapSpec, protect: ProtectedRanges)
     const n = spec.maxBlocksPerMinute;
     out.push(`add limit ${t} ${TRAP_LIMIT} { rate ${n}/minute burst ${n} packets }`);
   }
-  out.push(...protectLines(spec.table, protect));
+  out.push(...replaceLines(spec.table, PROTECT_SET4, PROTECT_SET6, protect));
+  out.push(...replaceLines(spec.table, HOSTS_SET4, HOSTS_SET6, hosts));
   for (const [proto, setName, chain] of [
     ["tcp", TRAP_TCP_PORTS, TRAP_TCP_CHAIN],
     ["udp", TRAP_UDP_PORTS, TRAP_UDP_CHAIN],
@@ -289,6 +304,8 @@ export function kernelTrapScript(spec: KernelTrapSpec, protect: ProtectedRanges)
     rule("socket transparent { 0, 1 } return");
     rule(`ip saddr @${PROTECT_SET4} return`);
     rule(`ip6 saddr @${PROTECT_SET6} return`);
+    rule(`ip saddr @${HOSTS_SET4} return`);
+    rule(`ip6 saddr @${HOSTS_SET6} return`);
     const limit = limited ? `limit name "${TRAP_LIMIT}" ` : "";
     const timeout = elementTimeout(spec.timeoutSec);
     // queue-threshold 1: each message goes to the reader at once (the kernel's default batches
@@ -305,17 +322,25 @@ function elementTimeout(timeoutSec: number): string {
   return timeoutSec > 0 && timeoutSec <= NFT_MAX_TIMEOUT_SEC ? ` timeout ${nftDuration(timeoutSec)}` : "";
 }
 
-/** Replaces the protected prefixes in one transaction (no moment with an empty set). */
-export function protectScript(table: string, protect: ProtectedRanges): string {
-  return `${protectLines(table, protect).join("\n")}\n`;
+/**
+ * Replaces the content of a pair of never-trapped sets (`protect4/6` or `hosts4/6`) in one
+ * transaction: there is no moment with an empty set.
+ */
+export function replaceSetsScript(
+  table: string,
+  set4: string,
+  set6: string,
+  ranges: ProtectedRanges,
+): string {
+  return `${replaceLines(table, set4, set6, ranges).join("\n")}\n`;
 }
 
-function protectLines(table: string, protect: ProtectedRanges): string[] {
+function replaceLines(table: string, set4: string, set6: string, protect: ProtectedRanges): string[] {
   const t = `inet ${table}`;
   const out: string[] = [];
   for (const [set, ranges] of [
-    [PROTECT_SET4, protect.v4],
-    [PROTECT_SET6, protect.v6],
+    [set4, protect.v4],
+    [set6, protect.v6],
   ] as const) {
     out.push(`flush set ${t} ${set}`);
     // Long lists go in chunks: one huge command line is slow to parse.
@@ -351,6 +376,8 @@ export function disarmScript(table: string): string {
   for (const [set, type] of [
     [PROTECT_SET4, "ipv4_addr"],
     [PROTECT_SET6, "ipv6_addr"],
+    [HOSTS_SET4, "ipv4_addr"],
+    [HOSTS_SET6, "ipv6_addr"],
     [TRAP_TCP_PORTS, "inet_service"],
     [TRAP_UDP_PORTS, "inet_service"],
   ] as const) {
@@ -441,13 +468,17 @@ export type SetProtectedResult =
   | { readonly ok: true; readonly changed: boolean }
   | { readonly ok: false; readonly error: string };
 
+const EMPTY_RANGES: ProtectedRanges = { v4: [], v6: [] };
+
 export class KernelTrap {
   readonly spec: KernelTrapSpec;
   readonly #command: readonly string[];
   readonly #timeoutMs: number;
-  /** What the kernel holds (or will, once start() runs). */
-  #protect: ProtectedRanges = { v4: [], v6: [] };
-  #protectKey = "";
+  /** What the kernel holds (or will, once start() runs), and its text for cheap comparison. */
+  readonly #sets = {
+    protect: { ranges: EMPTY_RANGES, key: "", set4: PROTECT_SET4, set6: PROTECT_SET6 },
+    hosts: { ranges: EMPTY_RANGES, key: "", set4: HOSTS_SET4, set6: HOSTS_SET6 },
+  };
   #armed = false;
   #serialTail: Promise<unknown> = Promise.resolve();
 
@@ -475,38 +506,50 @@ export class KernelTrap {
   }
 
   /**
-   * Creates or replaces the trap, with the protected prefixes last given to setProtected
-   * (give them first: before that, only loopback is protected by the loopback check).
-   * Start the NFLOG reader before this: a block logged to a group nobody reads is lost.
+   * Creates or replaces the trap, with the prefixes last given to setProtected and
+   * setHostAddresses (give them first). Start the NFLOG reader before this: a block logged to
+   * a group nobody reads is lost.
    */
   start(): Promise<ResponderResult> {
     return this.#serial(async () => {
       // The responder's table and sets first, in a transaction of their own (see kernelTrapScript).
       const setup = await this.#exec(`${nftSetupLine(this.spec.table, this.spec.maxSetElements)}\n`);
       if (!setup.ok) return { ok: false, error: `kernel trap: cannot create the table: ${setup.error}` };
-      const r = await this.#exec(kernelTrapScript(this.spec, this.#protect));
+      const script = kernelTrapScript(this.spec, this.#sets.protect.ranges, this.#sets.hosts.ranges);
+      const r = await this.#exec(script);
       if (r.ok) this.#armed = true;
       return r.ok ? r : { ok: false, error: `kernel trap: cannot arm: ${r.error}` };
     });
   }
 
   /**
-   * Replaces the never-trapped prefixes (ignore list, loopback, this host's addresses, default
-   * gateways, name servers) atomically. Cheap to call often: unchanged content runs nothing.
+   * Replaces the never-trapped networks of the ignore list (with loopback) atomically: at
+   * start and on SIGHUP. A long list costs a merge (~130 ms for 100 000 networks), which is why
+   * the host's own facts have a set of their own.
    */
   setProtected(prefixes: readonly IpPrefix[]): Promise<SetProtectedResult> {
-    const protect = mergePrefixes(prefixes);
-    const key = `${protect.v4.join(",")}|${protect.v6.join(",")}`;
+    return this.#replace("protect", mergePrefixes(prefixes));
+  }
+
+  /**
+   * Replaces the never-trapped host addresses: this host's own, default gateways, name
+   * servers. Cheap when unchanged (no nft run): call it every few seconds.
+   */
+  setHostAddresses(addresses: Iterable<string>): Promise<SetProtectedResult> {
+    return this.#replace("hosts", mergePrefixes(hostPrefixes(addresses)));
+  }
+
+  #replace(which: "protect" | "hosts", ranges: ProtectedRanges): Promise<SetProtectedResult> {
+    const key = `${ranges.v4.join(",")}|${ranges.v6.join(",")}`;
     return this.#serial(async () => {
-      if (key === this.#protectKey) return { ok: true, changed: false };
-      this.#protect = protect;
-      if (!this.#armed) {
-        this.#protectKey = key;
-        return { ok: true, changed: true };
+      const current = this.#sets[which];
+      if (key === current.key) return { ok: true, changed: false };
+      if (this.#armed) {
+        const r = await this.#exec(replaceSetsScript(this.spec.table, current.set4, current.set6, ranges));
+        if (!r.ok) return { ok: false, error: `kernel trap: cannot set the ${which} sets: ${r.error}` };
       }
-      const r = await this.#exec(protectScript(this.spec.table, protect));
-      if (!r.ok) return { ok: false, error: `kernel trap: cannot set protected hosts: ${r.error}` };
-      this.#protectKey = key;
+      current.ranges = ranges;
+      current.key = key;
       return { ok: true, changed: true };
     });
   }
@@ -551,6 +594,30 @@ export class KernelTrap {
     this.#serialTail = next.catch(() => {});
     return next;
   }
+}
+
+/** Classification of a kernel block found in the set but never reported through NFLOG. */
+export const UNREPORTED_KERNEL_BLOCK = "Kernel trap block (found in the blocked set)";
+
+/**
+ * The hit that records a kernel block found by reconciliation (its probe is unknown: port 0).
+ * `mode` is the kernel TCP mode if any, else the UDP one.
+ */
+export function reconciledHit(
+  entry: { readonly address: string; readonly family: IpFamily },
+  mode: StealthMode,
+  nowMs: number,
+): Hit {
+  return {
+    mode,
+    address: entry.address,
+    family: entry.family,
+    port: 0,
+    classification: UNREPORTED_KERNEL_BLOCK,
+    ipOptions: false,
+    nowMs,
+    kernelBlocked: true,
+  };
 }
 
 /**

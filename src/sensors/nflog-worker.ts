@@ -64,7 +64,13 @@ class Worker {
       (frame, linkType, _wireLength, timestampUs) => this.#onFrame(frame, linkType, timestampUs),
     );
     if (!r.ok) {
-      send({ t: "ready", ok: false, error: r.error, permission: r.permission }, () => process.exit(1));
+      // The kernel refuses a group another socket has bound with EPERM, the same answer as to
+      // a process without CAP_NET_ADMIN: say both.
+      const busy = /listen on group/i.test(r.error);
+      const error = busy
+        ? `${r.error.replace(/ \(needs CAP_NET_RAW\)$/, "")}: another process (ulogd, another portsentry) reads this NFLOG group, or CAP_NET_ADMIN is missing`
+        : r.error;
+      send({ t: "ready", ok: false, error, permission: busy ? false : r.permission }, () => process.exit(1));
       return;
     }
     this.#capture = r.capture;

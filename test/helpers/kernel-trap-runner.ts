@@ -7,8 +7,8 @@
  * Order as the daemon must do it: open the NFLOG sensor, set the protected prefixes, arm.
  * stderr: plan lines, then `kernel-trap-runner: armed` (or `... failed: ...`, exit 1).
  * stdout: one JSON object per hit; `{"stats": ...}` on SIGUSR2.
- * SIGUSR1: re-reads `protectFile` (a JSON array of prefixes) as the extra protected prefixes
- * and answers `{"protected": result}` on stdout.
+ * SIGUSR1: re-reads `protectFile` (`{"ignore": [...], "nameServers": [...]}`), which replaces
+ * `ignore` and `nameServers`, and answers `{"protected": result}` on stdout.
  * SIGTERM: disarm, close the sensor, exit 0.
  */
 
@@ -17,7 +17,7 @@ import { type IpPrefix, parsePrefix } from "../../src/config/ignore.js";
 import type { Config } from "../../src/config/types.js";
 import type { Hit, Mode } from "../../src/detect/events.js";
 import type { Log, LogEvent } from "../../src/log/logger.js";
-import { hostPrefixes, KernelTrap, kernelTrapPlan } from "../../src/respond/kernel-trap.js";
+import { KernelTrap, kernelTrapPlan } from "../../src/respond/kernel-trap.js";
 import { openKernelTrapSensor } from "../../src/sensors/kernel-trap-sensor.js";
 import { defaultGateways, ownAddresses } from "../../src/sensors/local-addresses.js";
 import { testConfig } from "./config.js";
@@ -26,10 +26,13 @@ export interface KernelTrapRunnerSpec {
   readonly modes: readonly Mode[];
   readonly config?: Partial<Config>;
   readonly group?: number;
-  /** Ignore-list entries and name servers: protected besides this host and its gateways. */
-  readonly protect?: readonly string[];
+  /** Ignore-list entries (loopback is added): the protect sets. */
+  readonly ignore?: readonly string[];
+  /** Name servers (resolv.conf is per mount namespace): the hosts sets, with this host's
+   *  addresses and default gateways. */
+  readonly nameServers?: readonly string[];
   readonly interfaces?: readonly string[];
-  /** Read again on SIGUSR1: a JSON array of prefixes that replaces `protect`. */
+  /** Read again on SIGUSR1. */
   readonly protectFile?: string;
   /** Hits are only counted (benchmarks). */
   readonly quiet?: boolean;
@@ -57,6 +60,10 @@ function prefixesOf(texts: readonly string[]): IpPrefix[] {
     if (r.ok) out.push(r.prefix);
   }
   return out;
+}
+
+function strings(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((x): x is string => typeof x === "string") : [];
 }
 
 async function main(): Promise<void> {
@@ -93,12 +100,14 @@ async function main(): Promise<void> {
     return;
   }
   const sensor = opened.sensor;
-  let extra = spec.protect ?? [];
-  const protect = () =>
-    trap.setProtected([
-      ...prefixesOf(["127.0.0.0/8", "::1", ...extra]),
-      ...hostPrefixes([...ownAddresses(), ...defaultGateways()]),
-    ]);
+  let ignore = spec.ignore ?? [];
+  let nameServers = spec.nameServers ?? [];
+  const protect = async () => {
+    const r = await trap.setProtected(prefixesOf(["127.0.0.0/8", "::1", ...ignore]));
+    if (!r.ok) return r;
+    const h = await trap.setHostAddresses([...ownAddresses(), ...defaultGateways(), ...nameServers]);
+    return h.ok ? { ok: true as const, changed: r.changed || h.changed } : h;
+  };
   const p = await protect();
   const armed = p.ok ? await trap.start() : p;
   if (!armed.ok) {
@@ -110,8 +119,9 @@ async function main(): Promise<void> {
   process.on("SIGUSR1", () => {
     void (async () => {
       try {
-        const list: unknown = JSON.parse(await readFile(spec.protectFile ?? "", "utf8"));
-        if (Array.isArray(list)) extra = list.filter((x): x is string => typeof x === "string");
+        const doc = JSON.parse(await readFile(spec.protectFile ?? "", "utf8")) as Record<string, unknown>;
+        ignore = strings(doc.ignore);
+        nameServers = strings(doc.nameServers);
       } catch (err) {
         process.stderr.write(`kernel-trap-runner: protect file: ${(err as Error).message}\n`);
       }

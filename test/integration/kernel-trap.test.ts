@@ -257,14 +257,18 @@ describe("kernel trap", { skip: rootSkip() }, () => {
       const trap = await startTrap({
         modes: ["stcp"],
         config: { tcpPorts: [79] },
-        protect: ["198.51.100.0/24", "203.0.113.53"],
+        ignore: ["198.51.100.0/24"],
+        nameServers: ["203.0.113.53"],
         protectFile,
       });
       for (const forged of ["198.51.100.7", lab.target.v4, "127.0.0.1", "192.0.2.254", "203.0.113.53"]) {
         await hping(scanner, ["-S", "-p", "79", "-a", forged]);
       }
       // Added while running (a name server that appeared): in force before the next probe.
-      await writeFile(protectFile, JSON.stringify(["198.51.100.0/24", "203.0.113.53", "203.0.113.77"]));
+      await writeFile(
+        protectFile,
+        JSON.stringify({ ignore: ["198.51.100.0/24"], nameServers: ["203.0.113.53", "203.0.113.77"] }),
+      );
       trap.kill("SIGUSR1");
       await lab.waitForOutput(trap, '{"protected":{"ok":true,"changed":true}}', 10_000, "stdout");
       await hping(scanner, ["-S", "-p", "79", "-a", "203.0.113.77"]);

@@ -15,9 +15,11 @@ import {
   kernelTrapScript,
   mergePrefixes,
   modeOfPrefix,
-  protectScript,
+  reconciledHit,
+  replaceSetsScript,
   TRAP_PRIORITY,
   trapPrefix,
+  UNREPORTED_KERNEL_BLOCK,
   unrecordedBlocks,
 } from "../../src/respond/kernel-trap.js";
 import { candidatePorts } from "../../src/sensors/port-set.js";
@@ -109,6 +111,12 @@ test("plan: what the kernel cannot express stays in userspace, with the reason",
     assert.equal(kernelTrapPlan(trapConfig({ scanTrigger }), ["stcp"]).kernel.length, 1);
 });
 
+test("plan: a mode with no port says so", () => {
+  const plan = kernelTrapPlan(trapConfig({ udpPorts: [] }), ["sudp"]);
+  assert.deepEqual(plan.lines, ["adminalert: Kernel trap for sudp: no UDP port to watch"]);
+  assert.ok(!/jump trap_udp/.test(kernelTrapScript(spec({ modes: plan.kernel }), mergePrefixes([]))));
+});
+
 test("plan: repeat-offender growth is the daemon's to apply, and says so", () => {
   const plan = kernelTrapPlan(trapConfig({ blockTimeoutGrowth: 2 }), ["stcp"]);
   assert.ok(plan.lines.some((l) => /repeat offender/.test(l)));
@@ -118,7 +126,11 @@ test("plan: repeat-offender growth is the daemon's to apply, and says so", () =>
 // ---- nft text ---------------------------------------------------------------------------
 
 test("script: rules in a chain of their own after the blocked-set drop, flushed and refilled", () => {
-  const text = kernelTrapScript(spec(), mergePrefixes(prefixes("127.0.0.0/8", "::1", "192.0.2.1")));
+  const text = kernelTrapScript(
+    spec(),
+    mergePrefixes(prefixes("127.0.0.0/8", "::1", "198.51.100.0/24")),
+    mergePrefixes(hostPrefixes(["192.0.2.1", "2001:db8::1"])),
+  );
   const lines = text.trim().split("\n");
   assert.ok(
     lines.includes(
@@ -159,13 +171,21 @@ test("script: rules in a chain of their own after the blocked-set drop, flushed 
       "socket transparent { 0, 1 } return",
       "ip saddr @protect4 return",
       "ip6 saddr @protect6 return",
+      "ip saddr @hosts4 return",
+      "ip6 saddr @hosts6 return",
       `meta nfproto ipv4 limit name "trap_limit" add @blocked4 { ip saddr timeout 1d } log prefix "portsentry:${mode}" group 42 snaplen 256 queue-threshold 1 drop`,
       `meta nfproto ipv6 limit name "trap_limit" add @blocked6 { ip6 saddr timeout 1d } log prefix "portsentry:${mode}" group 42 snaplen 256 queue-threshold 1 drop`,
       'counter name "trap_over_limit"',
     ]);
   }
-  assert.ok(lines.includes("add element inet portsentry protect4 { 127.0.0.0-127.255.255.255, 192.0.2.1 }"));
+  assert.ok(
+    lines.includes(
+      "add element inet portsentry protect4 { 127.0.0.0-127.255.255.255, 198.51.100.0-198.51.100.255 }",
+    ),
+  );
   assert.ok(lines.includes("add element inet portsentry protect6 { ::1 }"));
+  assert.ok(lines.includes("add element inet portsentry hosts4 { 192.0.2.1 }"));
+  assert.ok(lines.includes("add element inet portsentry hosts6 { 2001:db8::1 }"));
 });
 
 test("script: no limit at 0, no timeout at 0 or past the kernel's range, -i interfaces, one mode", () => {
@@ -190,7 +210,12 @@ test("script: no limit at 0, no timeout at 0 or past the kernel's range, -i inte
 });
 
 test("protect and disarm scripts", () => {
-  const p = protectScript("portsentry", mergePrefixes(prefixes("203.0.113.53", "2001:db8::/32")));
+  const p = replaceSetsScript(
+    "portsentry",
+    "protect4",
+    "protect6",
+    mergePrefixes(prefixes("203.0.113.53", "2001:db8::/32")),
+  );
   assert.equal(
     p,
     [
@@ -204,6 +229,7 @@ test("protect and disarm scripts", () => {
   const d = disarmScript("portsentry");
   assert.ok(/delete chain inet portsentry trap\n/.test(d));
   assert.ok(/delete set inet portsentry protect4/.test(d));
+  assert.ok(/delete set inet portsentry hosts6/.test(d));
   // Leaves the responder's sets and chain.
   assert.ok(!/blocked|prerouting (?!priority)/.test(d.replaceAll("hook prerouting", "")));
 });
@@ -237,6 +263,16 @@ test("prefixes and modes", () => {
     unrecordedBlocks([{ address: "192.0.2.2" }, { address: "192.0.2.3" }], (a) => a === "192.0.2.2"),
     [{ address: "192.0.2.3" }],
   );
+  assert.deepEqual(reconciledHit({ address: "2001:db8::9", family: 6 }, "atcp", 5), {
+    mode: "atcp",
+    address: "2001:db8::9",
+    family: 6,
+    port: 0,
+    classification: UNREPORTED_KERNEL_BLOCK,
+    ipOptions: false,
+    nowMs: 5,
+    kernelBlocked: true,
+  });
 });
 
 // ---- merging ----------------------------------------------------------------------------

@@ -1,0 +1,142 @@
+/**
+ * KERNEL_TRAP="1" through the real daemon (spec §2, §6): a -T5 SYN scan gets no answer after
+ * the first trap probe, and the kernel's block is recorded like any other (history, blocked
+ * file, the ban's own timeout in the set, status counters); stopping the daemon removes the
+ * trap and keeps the block; a kill -9 leaves the trap armed, and the blocks it makes meanwhile
+ * are recorded at the next start. Skipped while the daemon does not wire the kernel trap.
+ */
+
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { candidatePorts } from "../../src/sensors/port-set.js";
+import { testConfig } from "../helpers/config.js";
+import { type DaemonFiles, MAIN_JS, READY, writeDaemonFiles } from "../helpers/daemon.js";
+import { countProbeAnswers } from "../helpers/probe-answers.js";
+import { createLab, type Lab, type LabProcess, rootSkip } from "../netns/netns.js";
+
+const NOT_WIRED = "KERNEL_TRAP is not available in this version";
+
+describe("kernel trap in the daemon", { skip: rootSkip() }, () => {
+  let lab: Lab;
+  let files: DaemonFiles;
+
+  before(async () => {
+    lab = await createLab({ name: "psktd", hosts: 2 });
+    files = await writeDaemonFiles({
+      KILL_FIREWALL: "nftables",
+      KERNEL_TRAP: "1",
+      BLOCK_TCP: "1",
+      BLOCK_UDP: "0",
+      BLOCK_TIMEOUT: "3600",
+      BLOCK_TIMEOUT_GROWTH: "2",
+    });
+  });
+  after(async () => {
+    await lab?.destroy();
+    await files?.remove();
+  });
+
+  const startDaemon = async (): Promise<LabProcess | undefined> => {
+    const daemon = lab.spawn(lab.target, ["node", MAIN_JS, "-c", files.conf, "-atcp"]);
+    await lab.waitForOutput(daemon, new RegExp(`${READY}|ERROR`), 20_000, "stderr");
+    assert.match(daemon.stderr, new RegExp(READY), daemon.tail());
+    if (daemon.stderr.includes(NOT_WIRED)) {
+      await daemon.stop();
+      return undefined;
+    }
+    return daemon;
+  };
+  const nftTable = async () =>
+    (await lab.exec(lab.target, ["nft", "list", "table", "inet", "portsentry"])).stdout;
+
+  test("a -T5 SYN scan: no answer after the first trap probe; the kernel's block recorded everywhere", async (t) => {
+    const daemon = await startDaemon();
+    if (daemon === undefined) {
+      t.skip("the daemon does not wire KERNEL_TRAP yet");
+      return;
+    }
+    const scanner = lab.scanner(1);
+    assert.match(daemon.stderr, /Kernel trap for atcp/);
+    assert.match(await nftTable(), /chain trap \{/);
+    const pcapFile = join(files.dir, "scan.pcap");
+    const dump = lab.spawn(lab.target, [
+      "tcpdump",
+      "-i",
+      lab.target.iface,
+      "-n",
+      "--immediate-mode",
+      "-U",
+      "-w",
+      pcapFile,
+      "host",
+      scanner.v4,
+    ]);
+    await lab.waitForOutput(dump, "listening on", 10_000, "stderr");
+    await lab.exec(
+      scanner,
+      [
+        "timeout",
+        "60",
+        "nmap",
+        "-sS",
+        "-T5",
+        "--min-rate",
+        "3000",
+        "--max-retries",
+        "0",
+        "-Pn",
+        "-n",
+        "-p",
+        "1-20000",
+        lab.target.v4,
+      ],
+      { timeoutMs: 90_000 },
+    );
+    dump.kill("SIGINT");
+    await dump.exited;
+    const traps = candidatePorts("atcp", testConfig("/x"));
+    const count = countProbeAnswers(
+      new Uint8Array(await readFile(pcapFile)),
+      lab.target.v4,
+      scanner.v4,
+      (proto, port) => proto === 6 && traps[port] === 1,
+    );
+    assert.equal(count.answersAfterTrap, 0, JSON.stringify(count));
+    await lab.waitForFileContains(files.history, `Host: ${scanner.v4}/${scanner.v4} Port: `, 10_000);
+    await lab.waitForFileContains(`${files.blocked}.atcp`, scanner.v4, 5_000);
+    // The daemon set the ban's own timeout (3600 s) on the kernel's element.
+    const set = (await lab.execOk(lab.target, ["nft", "-j", "list", "set", "inet", "portsentry", "blocked4"]))
+      .stdout;
+    assert.match(set, new RegExp(`"val": "${scanner.v4}", "timeout": 3600`));
+    const status = await lab.exec(lab.target, ["node", MAIN_JS, "-c", files.conf, "status", "--json"]);
+    assert.match(status.stdout, /"kernelTrapHits": ?1/);
+    // Stop: the trap goes, the block stays.
+    daemon.kill("SIGTERM");
+    await daemon.exited;
+    const table = await nftTable();
+    assert.doesNotMatch(table, /chain trap \{/);
+    assert.match(table, new RegExp(scanner.v4.replaceAll(".", "\\.")));
+  });
+
+  test("kill -9 leaves the trap armed; its blocks are recorded at the next start", async (t) => {
+    const daemon = await startDaemon();
+    if (daemon === undefined) {
+      t.skip("the daemon does not wire KERNEL_TRAP yet");
+      return;
+    }
+    const late = lab.scanner(2);
+    daemon.kill("SIGKILL");
+    await daemon.exited;
+    await lab.exec(late, ["timeout", "5", "hping3", "-c", "1", "-S", "-p", "22", lab.target.v4]);
+    const set = (await lab.execOk(lab.target, ["nft", "list", "set", "inet", "portsentry", "blocked4"]))
+      .stdout;
+    assert.match(set, new RegExp(late.v4.replaceAll(".", "\\.")), "blocked by the kernel while nobody read");
+    const again = await startDaemon();
+    assert.ok(again);
+    await lab.waitForFileContains(files.history, `Host: ${late.v4}/${late.v4} Port: 0 TCP Blocked`, 10_000);
+    again.kill("SIGTERM");
+    await again.exited;
+  });
+});
