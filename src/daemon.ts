@@ -22,13 +22,16 @@ import { DEFAULT_RATE_LIMIT } from "./log/ratelimit.js";
 import { DEFAULT_RESOLVER, NameResolver } from "./log/resolver.js";
 import { Pipeline } from "./pipeline.js";
 import { banDurationSec } from "./policy/ban-duration.js";
-import { Policy } from "./policy/policy.js";
+import { type Decision, Policy } from "./policy/policy.js";
 import { createFirewall } from "./respond/firewall.js";
 import { HostsDenyResponder } from "./respond/hosts-deny.js";
+import { KernelTrap, kernelTrapPlan, reconciledHit, unrecordedBlocks } from "./respond/kernel-trap.js";
+import { NftablesResponder } from "./respond/nftables.js";
 import { Reactor } from "./respond/reactor.js";
 import { openBasicSensor } from "./sensors/basic.js";
 import { describeMissing, neededCapabilities, readUnprivilegedPortStart } from "./sensors/capabilities.js";
-import { ProtectedHosts } from "./sensors/local-addresses.js";
+import { type KernelTrapSensor, openKernelTrapSensor } from "./sensors/kernel-trap-sensor.js";
+import { defaultGateways, nameServers, ownAddresses, ProtectedHosts } from "./sensors/local-addresses.js";
 import { candidatePorts, isCaptureMode, portList } from "./sensors/port-set.js";
 import { type CaptureSensor, openCaptureSensor } from "./sensors/stealth.js";
 import { type BlockRecord, BlockRegistry } from "./state/blocks.js";
@@ -179,6 +182,21 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
     growth: config.blockTimeoutGrowth,
     maxSec: config.blockTimeoutMaxSec,
   };
+  // KERNEL_TRAP: a kernel block the pipeline does not record as a new one. An already blocked
+  // host gets its recorded ban back (its expiry, not the kernel's base timeout); anyone else is
+  // let go at once: the protected sets lagged behind a change (ignore file, host addresses).
+  const settleKernelBlock = async (hit: Hit, decision: Decision): Promise<void> => {
+    const record = registry.get(hit.address);
+    if (decision.kind === "already-blocked" && record !== undefined) {
+      await reactor.reapply(record);
+      return;
+    }
+    const r = await firewall?.unban(hit);
+    if (r !== undefined && !r.ok) log.error(msg.unblockFailed(hit.address, firewall?.name ?? "", r.error));
+    const why = decision.kind === "protected" ? decision.reason : "it is never acted on";
+    log.warn(`adminalert: kernel trap blocked ${hit.address}, but ${why}: block lifted`);
+    await Promise.all([refreshIgnored(), refreshHostFacts()]);
+  };
   const resolver = config.resolveHost ? new NameResolver({ ...DEFAULT_RESOLVER, monoClockMs }) : undefined;
   const pipeline = new Pipeline({
     log,
@@ -192,6 +210,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
     nameOf: resolver && ((address) => resolver.nameOf(address)),
     // -d: every decision, on stderr only (never to syslog).
     trace: options.debug ? (line) => process.stderr.write(`debug: ${line}\n`) : undefined,
+    onKernelBlock: (hit, decision) => void settleKernelBlock(hit, decision),
   });
 
   // 8. Lifting blocks: expiry and `unblock` remove a host from everywhere it was blocked.
@@ -239,6 +258,38 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
     return d.kind !== "ignored" && d.kind !== "counted" ? banner : undefined;
   };
   let capture: CaptureSensor | undefined;
+  const trapPlan = kernelTrapPlan(config, options.modes);
+  let kernelTrap: KernelTrap | undefined;
+  let kernelSensor: KernelTrapSensor | undefined;
+  const kernelTimers: NodeJS.Timeout[] = [];
+  // Never trapped: the ignore list with loopback (start, SIGHUP), and this host's addresses,
+  // gateways and name servers (every 2 s; no nft run when unchanged).
+  const refreshIgnored = async (): Promise<void> => {
+    const r = await kernelTrap?.setProtected(ignore.prefixes());
+    if (r !== undefined && !r.ok) log.error(`adminalert: ERROR: ${r.error}`);
+  };
+  const refreshHostFacts = async (): Promise<void> => {
+    const r = await kernelTrap?.setHostAddresses([...ownAddresses(), ...defaultGateways(), ...nameServers()]);
+    if (r !== undefined && !r.ok) log.error(`adminalert: ERROR: ${r.error}`);
+  };
+  const reconcileKernel = async (): Promise<void> => {
+    const mode = trapPlan.kernel[0]?.mode;
+    if (!(firewall instanceof NftablesResponder) || mode === undefined) return;
+    const listed = await firewall.listBlocked();
+    if (!listed.ok) {
+      log.error(`adminalert: ERROR: kernel trap: ${listed.error}`);
+      return;
+    }
+    for (const entry of unrecordedBlocks(listed.entries, (a) => registry.has(a))) {
+      onHit(reconciledHit(entry, mode, monoClockMs()));
+    }
+  };
+  const rearmKernelTrap = async (): Promise<void> => {
+    if (kernelTrap === undefined || (await kernelTrap.present()) !== false) return;
+    log.warn("adminalert: kernel trap rules were removed from nftables; putting them back");
+    const r = await kernelTrap.start();
+    if (!r.ok) log.error(`adminalert: ERROR: ${r.error}`);
+  };
   for (const mode of options.modes) {
     if (mode !== "tcp" && mode !== "udp") continue;
     const proto = mode === "tcp" ? "TCP" : "UDP";
@@ -263,7 +314,48 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
       sensors.push({ mode, ports: portList(candidatePorts(mode, config)), close: () => {} });
     }
   }
-  if (config.kernelTrap) log.notice("adminalert: KERNEL_TRAP is not available in this version; ignored");
+
+  // 10b. KERNEL_TRAP: the kernel drops the first probe to a trap port and blocks its source;
+  //      the NFLOG sensor reports each such block through onHit (flagged kernelBlocked). Order:
+  //      the reader first (a block logged to a group nobody reads is lost), the protected
+  //      prefixes, the rules; then the blocks the kernel made while nobody listened (kill -9).
+  for (const line of trapPlan.lines) log.notice(line);
+  if (trapPlan.kernel.length > 0) {
+    const trap = new KernelTrap({
+      modes: trapPlan.kernel,
+      timeoutSec: config.blockTimeoutSec,
+      maxBlocksPerMinute: config.maxBlocksPerMinute,
+      interfaces: options.interfaces,
+    });
+    const opened = await openKernelTrapSensor({
+      group: trap.spec.group,
+      onHit: (hit) => void onHit(hit),
+      onGap: () => void reconcileKernel(),
+      log,
+      monoMs: monoClockMs,
+    });
+    if (!opened.ok) await fail(`kernel trap: ${opened.error}`, 1);
+    kernelSensor = opened.ok ? opened.sensor : undefined;
+    cleanups.push(() => kernelSensor?.close());
+    kernelTrap = trap;
+    await refreshIgnored();
+    await refreshHostFacts();
+    const armed = await trap.start();
+    if (!armed.ok) await fail(armed.error, 1);
+    cleanups.push(async () => {
+      await trap.disarm();
+    });
+    await reconcileKernel();
+    kernelTimers.push(
+      // Host facts (addresses, gateways, name servers) change: the kernel follows within 2 s.
+      setInterval(() => void refreshHostFacts(), 2 * LIMITS.hostFactsMaxAgeMs),
+      // `nft flush ruleset` removes the trap; the responder recreates only its own table.
+      setInterval(() => void rearmKernelTrap(), 10_000),
+    );
+    cleanups.push(() => {
+      for (const t of kernelTimers) clearInterval(t);
+    });
+  }
 
   // 11. Control: unblock and block by hand.
   const unblock = async (text: string): Promise<ControlResult> => {
@@ -339,6 +431,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
         logSuppressed: logStats.rateLimit.suppressed,
         syslogDropped: logStats.syslog?.dropped ?? 0,
         ...captureCounters(capture),
+        ...kernelTrapCounters(kernelSensor),
       },
     };
   };
@@ -363,6 +456,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
     try {
       const next = await loadConfigOrThrow(options.configPath);
       ignore = next.ignore;
+      await refreshIgnored();
       log.notice(msg.reloaded(options.configPath));
       const changed = changedKeys(config, next.config);
       if (changed.length > 0) {
@@ -378,6 +472,10 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
       process.off("SIGINT", onStop);
       process.off("SIGHUP", onReload);
       for (const line of msg.shuttingDown()) log.notice(line);
+      // The trap first: from here on no block happens that the reader could miss.
+      for (const t of kernelTimers) clearInterval(t);
+      await kernelTrap?.disarm();
+      await kernelSensor?.close();
       for (const s of sensors) s.close();
       await capture?.close();
       await controlServer?.close();
@@ -421,4 +519,17 @@ function captureCounters(capture: CaptureSensor | undefined): Record<string, num
     out[`drop${reason.replace(/(^|-)([a-z])/g, (_, _d: string, c: string) => c.toUpperCase())}`] = n;
   }
   return out;
+}
+
+/** The kernel trap's counters for `status`. */
+function kernelTrapCounters(sensor: KernelTrapSensor | undefined): Record<string, number> {
+  if (sensor === undefined) return {};
+  const st = sensor.stats();
+  return {
+    kernelTrapHits: st.hits,
+    kernelTrapGaps: st.gaps,
+    kernelTrapUndecoded: st.undecoded,
+    nflogDrops: st.kernelDropped + st.ipcDropped,
+    nflogWorkerRestarts: st.workerRestarts,
+  };
 }

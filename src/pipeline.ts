@@ -47,6 +47,11 @@ export interface PipelineDeps {
   readonly nameOf?: (address: string) => string | Promise<string>;
   /** -d: one line per decision. */
   readonly trace?: (line: string) => void;
+  /**
+   * KERNEL_TRAP: a kernel block that is not recorded as a new block (the source is ignored,
+   * protected or already blocked): the daemon lifts or re-applies the kernel's element.
+   */
+  readonly onKernelBlock?: (hit: Hit, decision: Decision) => void;
 }
 
 export class Pipeline {
@@ -69,6 +74,7 @@ export class Pipeline {
     this.counters.hits++;
     if (!d.policy.admits(hit.address)) {
       this.counters.ignored++;
+      if (hit.kernelBlocked) d.onKernelBlock?.(hit, { kind: "ignored" });
       return { kind: "ignored" };
     }
     const count = d.trigger.record(hit.address, hit.nowMs);
@@ -80,6 +86,7 @@ export class Pipeline {
     // RESOLVE_HOST never delays the decision or the block: only the log lines wait for a name.
     const name = d.nameOf?.(hit.address) ?? hit.address;
     if (decision.kind === "respond") this.#respond(hit, decision.level, name);
+    else if (hit.kernelBlocked) d.onKernelBlock?.(hit, decision);
     if (typeof name === "string") this.#log(hit, decision, name);
     else void name.then((resolved) => this.#log(hit, decision, resolved));
     return decision;

@@ -64,17 +64,20 @@ export class Policy {
 
   /** Decides on a hit whose source has made `count` hits, `reached` meaning SCAN_TRIGGER is met. */
   decide(hit: Hit, count: number, reached: boolean): Decision {
-    if (!reached) return { kind: "counted", count };
+    // KERNEL_TRAP: the kernel has blocked already; the block is recorded, not decided upon.
+    const kernel = hit.kernelBlocked === true;
+    if (!reached && !kernel) return { kind: "counted", count };
     const reason = this.#opts.neverBlockReason(hit.address);
     if (reason !== undefined) {
       return { kind: "protected", reason, log: this.#firstInWindow(`p:${hit.address}`, hit.nowMs) };
     }
-    const level = protocolOf(hit.mode) === "TCP" ? this.#opts.blockTcp : this.#opts.blockUdp;
+    const level = kernel ? 1 : protocolOf(hit.mode) === "TCP" ? this.#opts.blockTcp : this.#opts.blockUdp;
     if (this.#opts.isBlocked(hit.address)) {
       return { kind: "already-blocked", log: this.#firstInWindow(`b:${hit.address}`, hit.nowMs) };
     }
     if (level === 0) return { kind: "log-only" };
-    if (!this.#takeToken(hit.nowMs)) {
+    // A kernel block takes a token (one budget for both paths) but is never held back.
+    if (!this.#takeToken(hit.nowMs) && !kernel) {
       this.#heldBack++;
       return { kind: "held-back", log: this.#firstInWindow(`h:${hit.address}`, hit.nowMs) };
     }
