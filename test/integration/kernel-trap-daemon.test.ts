@@ -112,6 +112,18 @@ describe("kernel trap in the daemon", { skip: rootSkip() }, () => {
     assert.match(set, new RegExp(`"val": "${scanner.v4}", "timeout": 3600`));
     const status = await lab.exec(lab.target, ["node", MAIN_JS, "-c", files.conf, "status", "--json"]);
     assert.match(status.stdout, /"kernelTrapHits": ?1/);
+    // Logged with its classification, and listed by `portsentry blocked`.
+    assert.ok(
+      daemon.stderr.includes(
+        `attackalert: TCP SYN/Normal scan from host: ${scanner.v4}/${scanner.v4} to TCP port: `,
+      ),
+      daemon.tail(),
+    );
+    const blocked = await lab.exec(lab.target, ["node", MAIN_JS, "-c", files.conf, "blocked", "--json"]);
+    assert.match(
+      blocked.stdout,
+      new RegExp(`"address":"${scanner.v4.replaceAll(".", "\\.")}","mode":"atcp"`),
+    );
     // Stop: the trap goes, the block stays.
     daemon.kill("SIGTERM");
     await daemon.exited;

@@ -142,7 +142,10 @@ describe("persistent blocks, expiry, crash safety", { skip: rootSkip() }, () => 
       what: "the expiry line",
     });
     const liftedAfterMs = Date.now() - blockedAt;
-    assert.ok(liftedAfterMs < 2000 + 1500, `lifted ${liftedAfterMs} ms after the block`);
+    assert.ok(
+      liftedAfterMs < 2000 + 1000,
+      `lifted ${liftedAfterMs} ms after the block: within a second of its time`,
+    );
     assert.equal(await canReachService(scanner), true);
     assert.deepEqual(await nftElements(), []);
     assert.deepEqual(await readLines(files.hostsDeny), []);
