@@ -53,6 +53,8 @@ export interface WorkerCounters {
 export type WorkerMessage =
   | { readonly t: "ready"; readonly opened: readonly string[]; readonly failed: readonly OpenFailure[] }
   | { readonly t: "hits"; readonly b: Uint8Array; readonly n: number }
+  /** Sent once before "ready": runs the batch (de)serialization once; carries nothing. */
+  | { readonly t: "warm"; readonly b: Uint8Array }
   | {
       readonly t: "stats";
       readonly counters: WorkerCounters;
@@ -80,6 +82,8 @@ export function isWorkerMessage(m: unknown): m is WorkerMessage {
       );
     case "hits":
       return (m as { b?: unknown }).b instanceof Uint8Array && typeof (m as { n?: unknown }).n === "number";
+    case "warm":
+      return (m as { b?: unknown }).b instanceof Uint8Array;
     case "stats":
       return typeof (m as { counters?: unknown }).counters === "object";
     case "fatal":

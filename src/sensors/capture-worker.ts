@@ -169,6 +169,96 @@ function keyOf(
   return h | 0;
 }
 
+/** Rounds of synthetic frames run through the per-frame path before the captures open. */
+const WARM_UP_ROUNDS = 300;
+
+/**
+ * A synthetic Ethernet frame: IPv4 or IPv6 (documentation addresses), TCP or UDP, to `dstPort`
+ * from `srcPort`. `reply` swaps the addresses (this host's answer to the probe).
+ */
+function syntheticFrame(family: 4 | 6, protocol: 6 | 17, flags: number, reply: boolean): Uint8Array {
+  const probeSrc =
+    family === 4 ? [192, 0, 2, 1] : [0x20, 0x01, 0x0d, 0xb8, ...new Array<number>(11).fill(0), 1];
+  const probeDst =
+    family === 4 ? [192, 0, 2, 2] : [0x20, 0x01, 0x0d, 0xb8, ...new Array<number>(11).fill(0), 2];
+  const [src, dst] = reply ? [probeDst, probeSrc] : [probeSrc, probeDst];
+  const [srcPort, dstPort] = reply ? [1, 40000] : [40000, 1];
+  const l4 = protocol === 6 ? 20 : 8;
+  const ipHeader = family === 4 ? 20 : 40;
+  const b = Buffer.alloc(14 + ipHeader + l4);
+  b.writeUInt16BE(family === 4 ? 0x0800 : 0x86dd, 12);
+  if (family === 4) {
+    b[14] = 0x45;
+    b.writeUInt16BE(ipHeader + l4, 16);
+    b[22] = 64;
+    b[23] = protocol;
+    b.set(src, 26);
+    b.set(dst, 30);
+  } else {
+    b[14] = 0x60;
+    b.writeUInt16BE(l4, 18);
+    b[20] = protocol;
+    b[21] = 64;
+    b.set(src, 22);
+    b.set(dst, 38);
+  }
+  const at = 14 + ipHeader;
+  b.writeUInt16BE(srcPort, at);
+  b.writeUInt16BE(dstPort, at + 2);
+  if (protocol === 6) {
+    b[at + 12] = 0x50;
+    b[at + 13] = flags;
+  } else {
+    b.writeUInt16BE(l4, at + 4);
+  }
+  return b;
+}
+
+/**
+ * Runs the pure per-frame path (decode, sieve, pairing, record writing) on synthetic frames
+ * with throwaway state, so that the first real probe meets compiled code instead of paying for
+ * lazy compilation (measured: ~1 ms of a fresh worker's first probe). Touches no counters, no
+ * real state, sends nothing.
+ */
+function warmUp(): void {
+  const tcp = emptyPorts();
+  const udp = emptyPorts();
+  tcp[1] = 1;
+  udp[1] = 1;
+  const sieve = new ProbeSieve({
+    tcp,
+    udp,
+    ownAddresses: ["192.0.2.2", "2001:db8::2"],
+    checkDestination: false,
+  });
+  const scratch = Buffer.alloc(RECORD_BYTES);
+  const pending = new PendingProbes((p, slot, verdict) => p.write(slot, scratch, 0, verdict));
+  const facts = new PacketFacts();
+  const frames: Uint8Array[] = [];
+  for (const family of [4, 6] as const) {
+    frames.push(syntheticFrame(family, 6, 0x02, false)); // SYN
+    frames.push(syntheticFrame(family, 6, 0x14, true)); // RST+ACK: closed
+    frames.push(syntheticFrame(family, 6, 0x02, false));
+    frames.push(syntheticFrame(family, 6, 0x12, true)); // SYN+ACK: listening
+    frames.push(syntheticFrame(family, 6, 0x01, false)); // FIN, left unanswered
+    frames.push(syntheticFrame(family, 17, 0, false));
+  }
+  for (let round = 0; round < WARM_UP_ROUNDS; round++) {
+    for (const frame of frames) {
+      if (decodeFrame(frame, 1, facts, frame.length) !== "ok") continue;
+      const sifted = sieve.sift(facts);
+      if (sifted === "reply") pending.reply(facts);
+      else if (sifted === "probe" && facts.protocol === 6) pending.add(0, facts, 0, 0);
+      else if (sifted === "probe") {
+        scratch.writeUInt16LE(facts.dstPort, 6);
+        scratch.writeDoubleLE(0, 8);
+        scratch.set(facts.src, 16);
+      }
+    }
+    pending.expire(Number.POSITIVE_INFINITY);
+  }
+}
+
 class Worker {
   readonly #plan: CapturePlan;
   readonly #captures: LiveCapture[] = [];
@@ -209,6 +299,7 @@ class Worker {
   }
 
   open(): void {
+    warmUp();
     const opened: string[] = [];
     const failed: OpenFailure[] = [];
     const options = {
@@ -228,6 +319,8 @@ class Worker {
         failed.push({ name, error: r.error, permission: r.permission });
       }
     });
+    // The first batch's IPC path (serializing a Uint8Array; the daemon's deserializing) is cold.
+    send({ t: "warm", b: new Uint8Array(RECORD_BYTES) });
     send({ t: "ready", opened, failed });
     const timer = setInterval(() => this.#sendStats(), this.#plan.statsIntervalMs);
     timer.unref();
