@@ -414,7 +414,9 @@ class StealthSensor implements CaptureSensor {
     const child = fork(this.#workerPath, [], {
       serialization: "advanced",
       stdio: ["ignore", "ignore", "pipe", "ipc"],
-      execArgv: [],
+      // The worker allocates little per batch: V8's default young generation (2 × 16 MiB) only
+      // adds RSS under a flood (measured: ~5 MiB less at 160 kpps, CPU unchanged within noise).
+      execArgv: ["--max-semi-space-size=1"],
     });
     let resolveExited: () => void = () => {};
     const gen: Generation = {
