@@ -14,46 +14,17 @@
  *    the sensor's CPU (target ≤ 1 %).
  */
 
-import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { CaptureSensorStats } from "../src/sensors/stealth.js";
 import { REPO_ROOT } from "../test/helpers/daemon.js";
 import { createLab, type Lab, type LabProcess, type ScannerHost } from "../test/netns/netns.js";
+import { CLK_TCK, childOf, type ProcSample, sampleProc } from "./proc-sample.js";
 
 const RUNNER_JS = join(REPO_ROOT, "dist/test/helpers/capture-runner.js");
 const floodSeconds = Number(process.argv[2] ?? 5);
 const WATCHED = 1;
-const CLK_TCK = 100; // USER_HZ on Linux
 const SINK_JS = `require("net").createServer(c=>{c.resume();c.on("error",()=>{})}).listen(8080,()=>console.log("LISTENING"))`;
 const BULK_JS = `const c=require("net").connect(8080,process.argv[1]);const b=Buffer.alloc(1<<16);const end=Date.now()+Number(process.argv[2]);let n=0;const w=()=>{while(Date.now()<end){n+=b.length;if(!c.write(b))return c.once("drain",w)}c.end(()=>console.log("BYTES",n))};c.on("connect",w);c.on("error",e=>console.log("ERROR",e.code))`;
-
-interface ProcSample {
-  readonly cpuTicks: number;
-  readonly rssKiB: number;
-  readonly peakKiB: number;
-}
-
-function sample(pid: number): ProcSample {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // After "pid (comm) ": state is field 3, utime 14, stime 15 → indexes 11 and 12 here.
-  const cpuTicks = Number(fields[11]) + Number(fields[12]);
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? 0);
-  return { cpuTicks, rssKiB: kib("VmRSS"), peakKiB: kib("VmHWM") };
-}
-
-function childOf(pid: number): number | undefined {
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === pid) return Number(entry);
-    } catch {}
-  }
-  return undefined;
-}
 
 async function stats(lab: Lab, runner: LabProcess): Promise<CaptureSensorStats> {
   await new Promise((r) => setTimeout(r, 500)); // the worker reports every 200 ms
@@ -84,13 +55,13 @@ interface Window {
 
 async function measure(pids: { runner: number; worker: number }, work: () => Promise<void>): Promise<Window> {
   pids.worker = childOf(pids.runner) ?? pids.worker;
-  const r0 = sample(pids.runner);
-  const w0 = sample(pids.worker);
+  const r0 = sampleProc(pids.runner);
+  const w0 = sampleProc(pids.worker);
   const t0 = performance.now();
   await work();
   const seconds = (performance.now() - t0) / 1000;
-  const r1 = sample(pids.runner);
-  const w1 = sample(pids.worker);
+  const r1 = sampleProc(pids.runner);
+  const w1 = sampleProc(pids.worker);
   const pct = (a: ProcSample, b: ProcSample) => (100 * (b.cpuTicks - a.cpuTicks)) / CLK_TCK / seconds;
   return { seconds, runnerCpuPct: pct(r0, r1), workerCpuPct: pct(w0, w1), runner: r1, worker: w1 };
 }
@@ -125,7 +96,7 @@ async function main(): Promise<void> {
     const worker = childOf(runner.pid!);
     if (worker === undefined) throw new Error("capture worker process not found");
     const pids = { runner: runner.pid!, worker };
-    const idle = { runner: sample(pids.runner), worker: sample(pids.worker) };
+    const idle = { runner: sampleProc(pids.runner), worker: sampleProc(pids.worker) };
     console.log(
       `capture-flood: sensor armed; idle RSS daemon-side ${mib(idle.runner.rssKiB)}, worker ${mib(idle.worker.rssKiB)}`,
     );
@@ -210,7 +181,7 @@ async function main(): Promise<void> {
           `ipc-backlog ${(after.drops["ipc-backlog"] ?? 0) - (before.drops["ipc-backlog"] ?? 0)}, ` +
           `/proc reads ${after.listenerReads - before.listenerReads}; ` +
           `CPU over ${w.seconds.toFixed(1)} s: daemon-side ${w.runnerCpuPct.toFixed(1)} %, worker ${w.workerCpuPct.toFixed(1)} % of a core; ` +
-          `RSS daemon-side ${mib(w.runner.rssKiB)} (peak ${mib(w.runner.peakKiB)}), worker ${mib(w.worker.rssKiB)} (peak ${mib(w.worker.peakKiB)}); ` +
+          `RSS daemon-side ${mib(w.runner.rssKiB)} (peak ${mib(w.runner.hwmKiB)}), worker ${mib(w.worker.rssKiB)} (peak ${mib(w.worker.hwmKiB)}); ` +
           `latency under flood median ${(after.latency.p50Us / 1000).toFixed(1)} ms, p99 ${(after.latency.p99Us / 1000).toFixed(1)} ms`,
       );
       if (routed) await lab.execOk(lab.target, ["ip", "route", "del", "default"]);

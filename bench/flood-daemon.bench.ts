@@ -22,51 +22,20 @@
  * to an unwatched port, which the kernel filter should keep away from the daemon entirely.
  */
 
-import { readdirSync, readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { request } from "../src/control/client.js";
 import { socketPathFor } from "../src/control/protocol.js";
 import { MAIN_JS, READY, writeDaemonFiles } from "../test/helpers/daemon.js";
 import { createLab, type Lab, type LabProcess, type ScannerHost } from "../test/netns/netns.js";
+import { CLK_TCK, childOf, sampleProc } from "./proc-sample.js";
 
 const floodSeconds = Math.min(10, Number(process.argv[2] ?? 6));
 const runs = Number(process.argv[3] ?? 3);
 const TRAP_PORT = 1;
 const BENIGN_PORT = 9999;
-const CLK_TCK = 100; // USER_HZ on Linux
 const SAMPLE_MS = 500;
 /** Extra node flags for the daemon, e.g. DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
 const nodeArgs = (process.env.DAEMON_NODE_ARGS ?? "").split(/\s+/).filter((a) => a !== "");
-
-interface ProcSample {
-  readonly cpuTicks: number;
-  readonly rssKiB: number;
-  readonly hwmKiB: number;
-}
-
-function sample(pid: number): ProcSample {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // After "pid (comm) ": utime and stime are fields 14 and 15, indexes 11 and 12 here.
-  const cpuTicks = Number(fields[11]) + Number(fields[12]);
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? 0);
-  return { cpuTicks, rssKiB: kib("VmRSS"), hwmKiB: kib("VmHWM") };
-}
-
-/** The capture worker: the daemon's child whose command line names capture-worker. */
-function workerOf(pid: number): number | undefined {
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid !== pid) continue;
-      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").includes("capture-worker")) return Number(entry);
-    } catch {}
-  }
-  return undefined;
-}
 
 type Counters = Readonly<Record<string, number>>;
 
@@ -112,14 +81,14 @@ async function phase(
 ): Promise<Phase> {
   const before = await counters(socketPath);
   const rx0 = await rxPackets(lab, scanner.peerIface);
-  const d0 = sample(pids.daemon);
-  const w0 = sample(pids.worker);
+  const d0 = sampleProc(pids.daemon);
+  const w0 = sampleProc(pids.worker);
   let peakDaemon = d0.rssKiB;
   let peakWorker = w0.rssKiB;
   const sampler = setInterval(() => {
     try {
-      peakDaemon = Math.max(peakDaemon, sample(pids.daemon).rssKiB);
-      peakWorker = Math.max(peakWorker, sample(pids.worker).rssKiB);
+      peakDaemon = Math.max(peakDaemon, sampleProc(pids.daemon).rssKiB);
+      peakWorker = Math.max(peakWorker, sampleProc(pids.worker).rssKiB);
     } catch {}
   }, SAMPLE_MS);
   const t0 = performance.now();
@@ -129,8 +98,8 @@ async function phase(
     { timeoutMs: (floodSeconds + 10) * 1000 },
   );
   const floodS = (performance.now() - t0) / 1000;
-  const d1 = sample(pids.daemon);
-  const w1 = sample(pids.worker);
+  const d1 = sampleProc(pids.daemon);
+  const w1 = sampleProc(pids.worker);
   const rx = (await rxPackets(lab, scanner.peerIface)) - rx0;
   // Drain: until the daemon's hit counter stops moving (at most 5 s).
   let last = -1;
@@ -142,8 +111,8 @@ async function phase(
     after = await counters(socketPath);
   }
   const drainS = (performance.now() - t0) / 1000;
-  const d2 = sample(pids.daemon);
-  const w2 = sample(pids.worker);
+  const d2 = sampleProc(pids.daemon);
+  const w2 = sampleProc(pids.worker);
   clearInterval(sampler);
   const delta: Record<string, number> = {};
   for (const [k, v] of Object.entries(after)) {
@@ -292,10 +261,10 @@ async function main(): Promise<void> {
       daemon = lab.spawn(lab.target, ["node", ...nodeArgs, MAIN_JS, "-c", files.conf, "-stcp", "-sudp"]);
       await lab.waitForOutput(daemon, READY, 20_000);
       const pid = daemon.pid;
-      const worker = pid === undefined ? undefined : workerOf(pid);
+      const worker = pid === undefined ? undefined : childOf(pid, "capture-worker");
       if (pid === undefined || worker === undefined) throw new Error("daemon or capture worker not found");
       const pids = { daemon: pid, worker };
-      const idle = { daemon: sample(pid), worker: sample(worker) };
+      const idle = { daemon: sampleProc(pid), worker: sampleProc(worker) };
       console.log(
         `run ${run}: daemon pid ${pid} (idle RSS ${mib(idle.daemon.rssKiB)} MiB), worker pid ${worker} (${mib(idle.worker.rssKiB)} MiB)`,
       );

@@ -25,6 +25,7 @@ import {
 } from "./capture-protocol.js";
 import { emptyPorts, type PortBitmap } from "./port-set.js";
 import { ProbeSieve, replyMeansListening } from "./probe-rules.js";
+import { sendToParent, serveParent } from "./worker-process.js";
 
 const RECORDS_PER_BATCH = 4096;
 /** TCP probes waiting for the kernel's answer; the oldest is sent unanswered when full. */
@@ -466,35 +467,15 @@ function bitmapOf(ranges: readonly (readonly [number, number])[]): PortBitmap {
   return out;
 }
 
-function send(message: WorkerMessage, done?: () => void): void {
-  try {
-    process.send?.(message, undefined, undefined, (err: Error | null) => {
-      if (err) process.exit(0); // the daemon is gone
-      done?.();
-    });
-  } catch {
-    process.exit(0);
-  }
-}
+const send: (message: WorkerMessage, done?: () => void) => void = sendToParent;
 
 function main(): void {
-  if (process.send === undefined) {
-    process.stderr.write("capture-worker: must be started by the portsentry daemon (no IPC channel)\n");
-    process.exit(2);
-  }
-  let worker: Worker | undefined;
-  process.on("disconnect", () => process.exit(0));
-  process.on("message", (m: unknown) => {
-    if (!isParentMessage(m)) return;
-    if (m.t === "open" && worker === undefined) {
-      worker = new Worker(m.plan);
-      worker.open();
-    } else if (m.t === "stop") {
-      if (worker === undefined) process.exit(0);
-      worker.stop();
-    }
+  const current = serveParent("capture-worker", isParentMessage, (plan) => new Worker(plan));
+  process.on("SIGTERM", () => {
+    const worker = current();
+    if (worker) worker.stop();
+    else process.exit(0);
   });
-  process.on("SIGTERM", () => (worker ? worker.stop() : process.exit(0)));
   process.on("uncaughtException", (err) => {
     try {
       process.send?.({ t: "fatal", error: err.message } satisfies WorkerMessage);

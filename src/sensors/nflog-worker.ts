@@ -24,6 +24,7 @@ import {
   type NflogPlan,
   type NflogWorkerMessage,
 } from "./nflog-protocol.js";
+import { sendToParent, serveParent } from "./worker-process.js";
 
 /** Events per IPC message; more wait for the next one. */
 const EVENTS_PER_BATCH = 1024;
@@ -178,34 +179,10 @@ class Worker {
   }
 }
 
-function send(message: NflogWorkerMessage, done?: () => void): void {
-  try {
-    process.send?.(message, undefined, undefined, (err: Error | null) => {
-      if (err) process.exit(0); // the daemon is gone
-      done?.();
-    });
-  } catch {
-    process.exit(0);
-  }
-}
+const send: (message: NflogWorkerMessage, done?: () => void) => void = sendToParent;
 
 function main(): void {
-  if (process.send === undefined) {
-    process.stderr.write("nflog-worker: must be started by the portsentry daemon (no IPC channel)\n");
-    process.exit(2);
-  }
-  let worker: Worker | undefined;
-  process.on("disconnect", () => process.exit(0));
-  process.on("message", (m: unknown) => {
-    if (!isNflogParentMessage(m)) return;
-    if (m.t === "open" && worker === undefined) {
-      worker = new Worker(m.plan);
-      worker.open();
-    } else if (m.t === "stop") {
-      if (worker === undefined) process.exit(0);
-      worker.stop();
-    }
-  });
+  serveParent("nflog-worker", isNflogParentMessage, (plan) => new Worker(plan));
   // The daemon ends us (IPC "stop", or its exit closes the channel) after it has disarmed the
   // trap; a signal to the whole process group (systemd's SIGTERM, Ctrl-C) must not end us
   // first, or blocks made in between would go unrecorded.

@@ -1,0 +1,45 @@
+/** CPU and memory of a process from /proc, for the benchmarks. */
+
+import { readdirSync, readFileSync } from "node:fs";
+
+/** USER_HZ on Linux: the unit of utime/stime in /proc/PID/stat. */
+export const CLK_TCK = 100;
+
+export interface ProcSample {
+  /** utime + stime. */
+  readonly cpuTicks: number;
+  readonly rssKiB: number;
+  /** Peak RSS (VmHWM). */
+  readonly hwmKiB: number;
+}
+
+/** Fields after "pid (comm) ": the command may hold spaces, so split after its last ")". */
+function statFields(pid: number | string): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
+export function sampleProc(pid: number): ProcSample {
+  const fields = statFields(pid);
+  // utime and stime are fields 14 and 15, indexes 11 and 12 after "pid (comm) ".
+  const cpuTicks = Number(fields[11]) + Number(fields[12]);
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? 0);
+  return { cpuTicks, rssKiB: kib("VmRSS"), hwmKiB: kib("VmHWM") };
+}
+
+/** A child of `pid` (whose command line contains `cmdline`, when given). */
+export function childOf(pid: number, cmdline?: string): number | undefined {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (Number(statFields(entry)[1]) !== pid) continue;
+      if (cmdline !== undefined && !readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(cmdline))
+        continue;
+      return Number(entry);
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return undefined;
+}
