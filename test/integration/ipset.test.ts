@@ -5,30 +5,22 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { IPSET_MAX_TIMEOUT_SEC, IpsetResponder } from "../../src/respond/ipset.js";
-import type { BlockTarget } from "../../src/respond/responder.js";
 import { run } from "../../src/respond/run.js";
 import {
   CLIENT4,
   CLIENT6,
+  CONNECT_TIMEOUT_MS,
   createPair,
   inNs,
   type NetnsPair,
   ROOT_SKIP,
+  rules,
   TARGET4,
   TARGET6,
+  target,
 } from "./psfw-netns.js";
 
 const CHAIN = "PORTSENTRY";
-const CONNECT_TIMEOUT_MS = 1500;
-
-function target(address: string): BlockTarget {
-  return { address, family: address.includes(":") ? 6 : 4, port: 1, mode: "tcp" };
-}
-
-async function rules(ns: string, tool: "iptables" | "ip6tables", chain: string): Promise<string[]> {
-  const r = await run(inNs(ns, [tool, "-w", "5", "-S", chain]), { timeoutMs: 10_000 });
-  return r.code === 0 ? r.stdout.split("\n").filter((l) => l.startsWith("-A ")) : [];
-}
 
 /** Set members straight from the kernel: address → timeout left (0: forever); undefined: no set. */
 async function members(ns: string, set: string): Promise<Map<string, number> | undefined> {

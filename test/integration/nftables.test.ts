@@ -11,11 +11,11 @@ import {
   NFT_SET6,
   NftablesResponder,
 } from "../../src/respond/nftables.js";
-import type { BlockTarget } from "../../src/respond/responder.js";
 import { run } from "../../src/respond/run.js";
 import {
   CLIENT4,
   CLIENT6,
+  CONNECT_TIMEOUT_MS,
   createNamespace,
   createPair,
   inNs,
@@ -24,14 +24,10 @@ import {
   ROOT_SKIP,
   TARGET4,
   TARGET6,
+  target,
 } from "./psfw-netns.js";
 
 const TABLE = "portsentry";
-const CONNECT_TIMEOUT_MS = 1500;
-
-function target(address: string): BlockTarget {
-  return { address, family: address.includes(":") ? 6 : 4, port: 1, mode: "tcp" };
-}
 
 /** Elements of one set straight from the kernel: address → timeout in seconds (0: none). */
 async function kernelSet(ns: string, set: string): Promise<Map<string, number>> {

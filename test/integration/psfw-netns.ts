@@ -6,6 +6,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import type { BlockTarget } from "../../src/respond/responder.js";
 import { describeFailure, type RunResult, run, succeeded } from "../../src/respond/run.js";
 
 export const TARGET4 = "192.0.2.1";
@@ -13,6 +14,8 @@ export const CLIENT4 = "192.0.2.2";
 export const TARGET6 = "2001:db8::1";
 export const CLIENT6 = "2001:db8::2";
 export const LISTEN_PORT = 8080;
+/** How long a client tries before a blocked connection counts as failed. */
+export const CONNECT_TIMEOUT_MS = 1500;
 
 const CMD_TIMEOUT_MS = 10_000;
 
@@ -130,4 +133,15 @@ export async function createPair(tag: string): Promise<NetnsPair> {
   };
 
   return { target, client, listen, canConnect, cleanup };
+}
+
+/** A block target for `address` (TCP port 1, mode tcp). */
+export function target(address: string): BlockTarget {
+  return { address, family: address.includes(":") ? 6 : 4, port: 1, mode: "tcp" };
+}
+
+/** `-S` lines of an iptables/ip6tables chain in `ns`, or [] when it does not exist. */
+export async function rules(ns: string, tool: "iptables" | "ip6tables", chain: string): Promise<string[]> {
+  const r = await run(inNs(ns, [tool, "-w", "5", "-S", chain]), { timeoutMs: 10_000 });
+  return r.code === 0 ? r.stdout.split("\n").filter((l) => l.startsWith("-A ")) : [];
 }
