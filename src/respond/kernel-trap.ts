@@ -262,14 +262,9 @@ export function kernelTrapScript(
     `add set ${t} ${TRAP_TCP_PORTS} { type inet_service; flags interval; }`,
     `add set ${t} ${TRAP_UDP_PORTS} { type inet_service; flags interval; }`,
     `add counter ${t} ${TRAP_OVER_LIMIT}`,
-    `add chain ${t} ${TRAP_CHAIN} { type filter hook prerouting priority ${TRAP_PRIORITY}; policy accept; }`,
-    `add chain ${t} ${TRAP_TCP_CHAIN}`,
-    `add chain ${t} ${TRAP_UDP_CHAIN}`,
     // Emptied first: the rules below are the only ones (idempotent), and nothing refers to
     // the limit while it is replaced (a changed rate takes effect).
-    `flush chain ${t} ${TRAP_CHAIN}`,
-    `flush chain ${t} ${TRAP_TCP_CHAIN}`,
-    `flush chain ${t} ${TRAP_UDP_CHAIN}`,
+    ...emptyTrapChains(t),
     `add limit ${t} ${TRAP_LIMIT} { rate 1/minute burst 1 packets }`,
     `delete limit ${t} ${TRAP_LIMIT}`,
   );
@@ -351,6 +346,18 @@ function replaceLines(table: string, set4: string, set6: string, protect: Protec
   return out;
 }
 
+/** The trap's three chains, created if missing and emptied (`t` is "inet TABLE"). */
+function emptyTrapChains(t: string): string[] {
+  return [
+    `add chain ${t} ${TRAP_CHAIN} { type filter hook prerouting priority ${TRAP_PRIORITY}; policy accept; }`,
+    `add chain ${t} ${TRAP_TCP_CHAIN}`,
+    `add chain ${t} ${TRAP_UDP_CHAIN}`,
+    `flush chain ${t} ${TRAP_CHAIN}`,
+    `flush chain ${t} ${TRAP_TCP_CHAIN}`,
+    `flush chain ${t} ${TRAP_UDP_CHAIN}`,
+  ];
+}
+
 /**
  * Removes the trap (chains, its sets, limit and counter) and leaves the table, the blocked
  * sets and their blocks: the daemon's stop, so that no block happens while nobody records it.
@@ -359,12 +366,8 @@ export function disarmScript(table: string): string {
   const t = `inet ${table}`;
   const lines = [
     `add table ${t}`,
-    `add chain ${t} ${TRAP_CHAIN} { type filter hook prerouting priority ${TRAP_PRIORITY}; policy accept; }`,
-    `add chain ${t} ${TRAP_TCP_CHAIN}`,
-    `add chain ${t} ${TRAP_UDP_CHAIN}`,
-    `flush chain ${t} ${TRAP_CHAIN}`,
-    `flush chain ${t} ${TRAP_TCP_CHAIN}`,
-    `flush chain ${t} ${TRAP_UDP_CHAIN}`,
+    // Created if missing and emptied, so that the deletes below cannot fail.
+    ...emptyTrapChains(t),
     `delete chain ${t} ${TRAP_CHAIN}`,
     `delete chain ${t} ${TRAP_TCP_CHAIN}`,
     `delete chain ${t} ${TRAP_UDP_CHAIN}`,
