@@ -237,7 +237,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
     }
     await reactor.reapply(b);
     if (!b.recorded) {
-      await history.append(historyLineOf(b));
+      if (!(await history.hasLineOf(b))) await history.append(historyLineOf(b));
       store.markRecorded(b.address);
     }
   }

@@ -65,7 +65,10 @@ export class Reactor {
     this.stats.blocks++;
     const line = historyLineOf(record, await name);
     try {
-      await Promise.all([this.#d.history.append(line), this.#d.registry.recordInFile(record, line)]);
+      // The `recorded` mark follows the history append at once: the narrower the gap, the
+      // rarer a history line written twice after a crash (the restart also looks for it).
+      const appended = this.#d.history.append(line).then(() => this.#d.registry.markRecorded(record.address));
+      await Promise.all([appended, this.#d.registry.recordInFile(record, line)]);
     } catch (err) {
       this.stats.failures++;
       this.#d.log.error(

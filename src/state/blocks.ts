@@ -79,7 +79,11 @@ export class BlockRegistry {
   /** Writes the host's line into `<BLOCKED_FILE>.<mode>` once the reaction has run. */
   async recordInFile(record: BlockRecord, line: string): Promise<void> {
     await this.#file(record.mode).add(record.address, line);
-    this.#store?.markRecorded(record.address);
+  }
+
+  /** Notes that the block's history line is on disk, so a restart does not write it again. */
+  markRecorded(address: string): void {
+    this.#store?.markRecorded(address);
   }
 
   /** Forgets a block: state, index and blocked file. */

@@ -3,7 +3,7 @@
  * `<epoch> - MM/DD/YYYY HH:MM:SS Host: <name>/<ip> Port: <port> <TCP|UDP> Blocked` (local time).
  */
 
-import { open } from "node:fs/promises";
+import { type FileHandle, open } from "node:fs/promises";
 import { type Mode, type Protocol, protocolOf } from "../detect/events.js";
 
 const two = (n: number) => String(n).padStart(2, "0");
@@ -43,6 +43,35 @@ export class HistoryFile {
 
   get path(): string {
     return this.#path;
+  }
+
+  /**
+   * Whether the block's line (its second and its address, port and protocol) is among the
+   * file's last `tailBytes`: a crash between the append and the `recorded` mark in the state
+   * must not give fail2ban a second line for one block.
+   */
+  async hasLineOf(block: Parameters<typeof historyLineOf>[0], tailBytes = 64 * 1024): Promise<boolean> {
+    const line = historyLineOf(block);
+    const epoch = line.slice(0, line.indexOf(" - ") + 3);
+    const rest = line.slice(line.lastIndexOf("/"));
+    let fh: FileHandle;
+    try {
+      fh = await open(this.#path, "r");
+    } catch {
+      return false;
+    }
+    try {
+      const { size } = await fh.stat();
+      const length = Math.min(size, tailBytes);
+      const buf = Buffer.alloc(length);
+      await fh.read(buf, 0, length, size - length);
+      return buf
+        .toString("utf8")
+        .split("\n")
+        .some((l) => l.startsWith(epoch) && l.endsWith(rest));
+    } finally {
+      await fh.close();
+    }
   }
 
   append(line: string): Promise<void> {

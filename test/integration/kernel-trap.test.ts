@@ -177,7 +177,9 @@ describe("kernel trap", { skip: rootSkip() }, () => {
     const pcap = await recorded(scanner.v4, () =>
       lab.exec(scanner, ["timeout", "20", "nmap", "-sS", "-Pn", "-n", "-p", "1-100", lab.target.v4]),
     );
-    const count = countProbeAnswers(pcap, lab.target.v4, scanner.v4, (_proto, port) => port === 50);
+    // Every port counts as a trap here, so the first probe is "the trap probe" and every later
+    // probe's answer must be counted: one fixed trap port is sometimes the last nmap probes.
+    const count = countProbeAnswers(pcap, lab.target.v4, scanner.v4, () => true);
     assert.ok(count.answers >= 100, JSON.stringify(count));
     assert.ok(count.answersAfterTrap > 0, JSON.stringify(count));
   });

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import {
   type DaemonFiles,
@@ -72,14 +72,25 @@ describe("persistent blocks, expiry, crash safety", { skip: rootSkip() }, () => 
       MAX_BLOCKS_PER_MINUTE: "0",
       ...extra,
     });
-  const run = async (files: DaemonFiles): Promise<LabProcess> =>
-    startDaemon(lab, lab.target, files.conf, ["-tcp"]);
+  /** Daemons of the running test: stopped after it, also when it failed, so none outlives it. */
+  const daemons: LabProcess[] = [];
+  const run = async (files: DaemonFiles): Promise<LabProcess> => {
+    const daemon = await startDaemon(lab, lab.target, files.conf, ["-tcp"]);
+    daemons.push(daemon);
+    return daemon;
+  };
+  /** What the daemons of this test printed, for a failure's message. */
+  const outputs = () => daemons.map((d) => d.tail(1600)).join("\n");
   const flushTable = () => lab.exec(lab.target, ["nft", "delete", "table", "inet", "portsentry"]);
 
   before(async () => {
     lab = await createLab({ name: "persist", hosts: 2 });
     [scanner, other] = lab.scanners as [ScannerHost, ScannerHost];
     await startService(lab, lab.target, SERVICE_PORT);
+  });
+  afterEach(async () => {
+    for (const d of daemons.splice(0)) await d.stop();
+    await flushTable();
   });
   after(async () => {
     await lab?.destroy();
@@ -95,11 +106,15 @@ describe("persistent blocks, expiry, crash safety", { skip: rootSkip() }, () => 
     daemon.kill("SIGKILL");
     await daemon.exited;
     daemon = await run(files);
-    assert.match(daemon.stderr, /1 blocks restored/);
-    assert.deepEqual(await nftElements(), [scanner.v4]);
-    assert.deepEqual(await readLines(files.hostsDeny), [`ALL: ${scanner.v4}`]);
-    assert.equal((await readLines(`${files.blocked}.tcp`)).length, 1);
-    assert.equal((await readLines(files.history)).length, 1, "no second history line for the same block");
+    assert.match(daemon.stderr, /1 blocks restored/, outputs());
+    assert.deepEqual(await nftElements(), [scanner.v4], outputs());
+    assert.deepEqual(await readLines(files.hostsDeny), [`ALL: ${scanner.v4}`], outputs());
+    assert.equal((await readLines(`${files.blocked}.tcp`)).length, 1, outputs());
+    assert.deepEqual(
+      (await readLines(files.history)).length,
+      1,
+      `no second history line for the same block:\n${(await readLines(files.history)).join("\n")}${outputs()}`,
+    );
     assert.equal(await canReachService(scanner), false);
     assert.equal(await canReachService(other), true);
 
@@ -124,9 +139,6 @@ describe("persistent blocks, expiry, crash safety", { skip: rootSkip() }, () => 
     assert.deepEqual(storedBlocks(files), []);
     assert.equal(await canReachService(scanner), true);
     assert.equal((await readLines(files.history)).length, 1, "history is never rewritten");
-    daemon.kill("SIGTERM");
-    await daemon.exited;
-    await flushTable();
   });
 
   test("a ban with a 2 s BLOCK_TIMEOUT is lifted on time, everywhere", async () => {
@@ -151,9 +163,6 @@ describe("persistent blocks, expiry, crash safety", { skip: rootSkip() }, () => 
     assert.deepEqual(await readLines(files.hostsDeny), []);
     assert.deepEqual(await readLines(`${files.blocked}.tcp`), []);
     assert.deepEqual(storedBlocks(files), []);
-    daemon.kill("SIGTERM");
-    await daemon.exited;
-    await flushTable();
   });
 
   test("kill -9 at random moments during a storm of blocks, 20 times: state, firewall and files agree", async (t) => {
@@ -192,20 +201,25 @@ describe("persistent blocks, expiry, crash safety", { skip: rootSkip() }, () => 
       const blockedFile = (await readLines(`${files.blocked}.tcp`))
         .map((l) => /\/(\S+) Port:/.exec(l)?.[1])
         .sort();
-      assert.deepEqual(inKernel, state, `round ${round}: nft set = state`);
+      assert.deepEqual(inKernel, state, `round ${round}: nft set = state${restarted.tail(1600)}`);
       assert.deepEqual(
         denied.map((l) => l.replace("ALL: ", "")).sort(),
         state,
         `round ${round}: hosts.deny = state`,
       );
       assert.equal(new Set(denied).size, denied.length, `round ${round}: no duplicate hosts.deny line`);
-      assert.deepEqual(blockedFile, state, `round ${round}: blocked file = state`);
+      const historyHosts = (await readLines(files.history)).map((l) => /\/(\S+) Port:/.exec(l)?.[1]);
+      assert.equal(
+        new Set(historyHosts).size,
+        historyHosts.length,
+        `round ${round}: one history line per block, crash or not`,
+      );
+      assert.deepEqual(blockedFile, state, `round ${round}: blocked file = state${restarted.tail(1600)}`);
       restarted.kill("SIGKILL");
       await restarted.exited;
     }
     const blocked = storedBlocks(files).length;
     t.diagnostic(`${blocked} of ${offset} storm sources blocked across 20 kills`);
     assert.ok(blocked > 0, "the storms blocked someone");
-    await flushTable();
   });
 });

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { BlockedFile } from "../../src/state/blocked-file.js";
-import { formatHistoryLine, HistoryFile } from "../../src/state/history.js";
+import { formatHistoryLine, HistoryFile, historyLineOf } from "../../src/state/history.js";
 
 const dir = await mkdtemp(join(tmpdir(), "ps-state-"));
 after(() => rm(dir, { recursive: true, force: true }));
@@ -30,6 +30,20 @@ test("history appends in order and never truncates", async () => {
   await h.append("last");
   const lines = (await readFile(h.path, "utf8")).trim().split("\n");
   assert.deepEqual(lines, [...Array.from({ length: 20 }, (_, i) => `line ${i}`), "last"]);
+});
+
+test("a block's history line is found in the tail, under any host name; other blocks are not", async () => {
+  const h = new HistoryFile(join(dir, "history-tail"));
+  const block = { address: "192.0.2.7", port: 143, mode: "tcp" as const, sinceMs: 1_700_000_000_500 };
+  assert.equal(await h.hasLineOf(block), false, "no file yet");
+  await h.append(historyLineOf({ ...block, address: "192.0.2.77" }));
+  await h.append(historyLineOf({ ...block, sinceMs: block.sinceMs + 1000 }));
+  await h.append(historyLineOf({ ...block, mode: "udp" }));
+  assert.equal(await h.hasLineOf(block), false, "another address, second or protocol is another block");
+  await h.append(historyLineOf(block, "scanner.example"));
+  assert.equal(await h.hasLineOf(block), true);
+  await h.append("x".repeat(100));
+  assert.equal(await h.hasLineOf(block, 50), false, "only the tail is read");
 });
 
 test("blocked file: exact address match, atomic rewrite, no temp files left", async () => {
