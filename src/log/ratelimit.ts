@@ -61,6 +61,12 @@ export class RateLimiter {
       this.#totalWindowStartMs = nowMs;
       this.#totalCount = 0;
     }
+    if (this.#totalCount >= this.#total && !this.#entries.has(key)) {
+      // The window's budget is spent: a new key (under a spoofed flood, every packet's) is
+      // held back without an entry, so the flood does not churn the table.
+      this.#suppressed++;
+      return { allow: false };
+    }
     const entry = this.#touch(key, nowMs);
     if (nowMs - entry.windowStartMs >= this.#windowMs) {
       entry.windowStartMs = nowMs;

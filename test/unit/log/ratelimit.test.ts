@@ -22,6 +22,8 @@ test("over all keys: spoofed sources (a new key each) are held back by the total
   const rl = new RateLimiter({ windowMs: 1000, perKey: 5, total: 3 });
   const allowed = Array.from({ length: 10 }, (_, i) => rl.check(`198.51.100.${i}`, 5).allow);
   assert.deepEqual(allowed, [true, true, true, false, false, false, false, false, false, false]);
+  assert.equal(rl.stats().keys, 3, "keys met after the budget was spent get no entry");
+  assert.equal(rl.stats().suppressed, 7);
   assert.equal(rl.check("198.51.100.200", 1005).allow, true, "a new window lets lines through again");
 });
 
