@@ -34,8 +34,14 @@ const runs = Number(process.argv[3] ?? 3);
 const TRAP_PORT = 1;
 const BENIGN_PORT = 9999;
 const SAMPLE_MS = 500;
-/** Extra node flags for the daemon, e.g. DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
-const nodeArgs = (process.env.DAEMON_NODE_ARGS ?? "").split(/\s+/).filter((a) => a !== "");
+/**
+ * Node flags for the daemon: by default those the installed command starts it with (the first
+ * line of dist/src/cli/main.js); e.g. DAEMON_NODE_ARGS="--max-semi-space-size=1 --cpu-prof
+ * --cpu-prof-dir=/tmp/prof" profiles it.
+ */
+const nodeArgs = (process.env.DAEMON_NODE_ARGS ?? "--max-semi-space-size=1")
+  .split(/\s+/)
+  .filter((a) => a !== "");
 
 type Counters = Readonly<Record<string, number>>;
 
@@ -63,6 +69,8 @@ interface Phase {
   readonly totalCpuPctInclDrain: number;
   readonly daemonPeakRssMiB: number;
   readonly workerPeakRssMiB: number;
+  /** Daemon + worker, shared pages counted once. */
+  readonly bothPeakPssMiB: number;
   readonly daemonRssEndMiB: number;
   readonly workerRssEndMiB: number;
 }
@@ -85,10 +93,14 @@ async function phase(
   const w0 = sampleProc(pids.worker);
   let peakDaemon = d0.rssKiB;
   let peakWorker = w0.rssKiB;
+  let peakPss = d0.pssKiB + w0.pssKiB;
   const sampler = setInterval(() => {
     try {
-      peakDaemon = Math.max(peakDaemon, sampleProc(pids.daemon).rssKiB);
-      peakWorker = Math.max(peakWorker, sampleProc(pids.worker).rssKiB);
+      const d = sampleProc(pids.daemon);
+      const w = sampleProc(pids.worker);
+      peakDaemon = Math.max(peakDaemon, d.rssKiB);
+      peakWorker = Math.max(peakWorker, w.rssKiB);
+      peakPss = Math.max(peakPss, d.pssKiB + w.pssKiB);
     } catch {}
   }, SAMPLE_MS);
   const t0 = performance.now();
@@ -132,6 +144,7 @@ async function phase(
     totalCpuPctInclDrain: pct(d2.cpuTicks - d0.cpuTicks + w2.cpuTicks - w0.cpuTicks, drainS),
     daemonPeakRssMiB: mib(Math.max(peakDaemon, d2.rssKiB)),
     workerPeakRssMiB: mib(Math.max(peakWorker, w2.rssKiB)),
+    bothPeakPssMiB: mib(Math.max(peakPss, d2.pssKiB + w2.pssKiB)),
     daemonRssEndMiB: mib(d2.rssKiB),
     workerRssEndMiB: mib(w2.rssKiB),
   };
@@ -233,7 +246,7 @@ function describe(p: Phase): string {
     `${p.phase}: hping3 sent ${p.sent}, offered ${p.offered} (${p.offeredPps} pkt/s); ` +
     `frames ${d.frames ?? 0}, hits ${d.hits ?? 0} (${((100 * (d.hits ?? 0)) / Math.max(1, p.offered)).toFixed(1)} % of offered), ` +
     `kernel drops ${d.kernelDrops ?? 0}; CPU daemon ${p.daemonCpuPct} % + worker ${p.workerCpuPct} % = ${p.totalCpuPct} % of a core ` +
-    `(${p.totalCpuPctInclDrain} % incl. drain); peak RSS daemon ${p.daemonPeakRssMiB} MiB, worker ${p.workerPeakRssMiB} MiB`
+    `(${p.totalCpuPctInclDrain} % incl. drain); peak RSS daemon ${p.daemonPeakRssMiB} MiB, worker ${p.workerPeakRssMiB} MiB, both (PSS) ${p.bothPeakPssMiB} MiB`
   );
 }
 
@@ -333,6 +346,7 @@ async function main(): Promise<void> {
           workerCpuPct: med((p) => p.workerCpuPct),
           daemonPeakRssMiB: med((p) => p.daemonPeakRssMiB),
           workerPeakRssMiB: med((p) => p.workerPeakRssMiB),
+          bothPeakPssMiB: med((p) => p.bothPeakPssMiB),
         }),
       );
     }

@@ -11,6 +11,11 @@ export interface ProcSample {
   readonly rssKiB: number;
   /** Peak RSS (VmHWM). */
   readonly hwmKiB: number;
+  /**
+   * Proportional set size: shared pages (node's own code, which the daemon and its worker
+   * both map) divided among the processes that map them, so that PSS values add up.
+   */
+  readonly pssKiB: number;
 }
 
 /** Fields after "pid (comm) ": the command may hold spaces, so split after its last ")". */
@@ -25,7 +30,9 @@ export function sampleProc(pid: number): ProcSample {
   const cpuTicks = Number(fields[11]) + Number(fields[12]);
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? 0);
-  return { cpuTicks, rssKiB: kib("VmRSS"), hwmKiB: kib("VmHWM") };
+  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+  const pssKiB = Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0);
+  return { cpuTicks, rssKiB: kib("VmRSS"), hwmKiB: kib("VmHWM"), pssKiB };
 }
 
 /** A child of `pid` (whose command line contains `cmdline`, when given). */

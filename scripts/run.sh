@@ -6,4 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 if (($# == 0)); then set -- -atcp -audp; fi
-exec node dist/src/cli/main.js -c etc/portsentry.conf "$@"
+# The young generation bounded as the installed command (dist/src/cli/main.js's first line)
+# bounds it: a spoofed flood makes every packet's source a surviving object.
+exec node --max-semi-space-size=1 dist/src/cli/main.js -c etc/portsentry.conf "$@"

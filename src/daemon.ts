@@ -51,7 +51,7 @@ export class StartError extends Error {
 
 /** Tunables that are not config keys; each documented in docs/design.md. */
 export const LIMITS = {
-  maxSources: 65_536,
+  maxSources: 16_384,
   maxBlocks: 100_000,
   repeatLogWindowMs: 60_000,
   maxRepeatEntries: 4096,

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
 /** The `portsentry` command: the only place that exits (house style). */
 
 import { spawn } from "node:child_process";
@@ -73,7 +73,7 @@ async function execute(command: Command): Promise<number> {
  * armed (or has failed), print its pid and return. Node cannot fork, so the copy is spawned.
  */
 function detach(): Promise<number> {
-  const child = spawn(process.execPath, process.argv.slice(1), {
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
     detached: true,
     stdio: ["ignore", "pipe", "ignore"],
     env: { ...process.env, [DETACHED_ENV]: "1" },

@@ -200,6 +200,17 @@ function envFileValue(text: string, name: string): string | undefined {
   return m?.[1];
 }
 
+test("the installed command starts node with a bounded young generation", async () => {
+  // A spoofed flood makes each packet's source a surviving object: V8's default young
+  // generation then grows to 32 MiB. The bound is only settable when node starts.
+  const firstLine = (await readFile(repo("dist/src/cli/main.js"), "utf8")).split("\n")[0] ?? "";
+  const script = join(dir, "shebang.js");
+  await writeFile(script, `${firstLine}\nconsole.log(JSON.stringify(process.execArgv));\n`, { mode: 0o755 });
+  const r = spawnSync(script, { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), ["--max-semi-space-size=1"]);
+});
+
 describe("systemd unit", async () => {
   const unitPath = repo("packaging/systemd/portsentry.service");
   const unit = parseUnit(await readFile(unitPath, "utf8"));
