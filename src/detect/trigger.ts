@@ -45,8 +45,13 @@ export class TriggerTable {
     });
   }
 
-  /** Records one hit; returns the source's count including this hit. */
+  /**
+   * Records one hit; returns the source's count including this hit. With SCAN_TRIGGER 0 or 1
+   * every hit reaches the trigger: nothing is stored (and returned as 1), so a spoofed flood
+   * costs no table churn.
+   */
   record(source: string, nowMs: number): number {
+    if (this.#threshold === 1) return 1;
     const entry = this.#entries.get(source); // marks it most recently hit
     if (entry === undefined) {
       this.#entries.set(source, { count: 1, lastMs: nowMs });
@@ -61,11 +66,6 @@ export class TriggerTable {
   /** True when a source with this count has reached the trigger. */
   reached(count: number): boolean {
     return count >= this.#threshold;
-  }
-
-  /** True exactly on the hit that makes the count reach the trigger. */
-  fires(count: number): boolean {
-    return count === this.#threshold;
   }
 
   forget(source: string): void {

@@ -32,8 +32,12 @@ const RECORDS_PER_BATCH = 4096;
 const PENDING_PROBES = 16_384;
 /** The kernel answers within microseconds; past this a probe goes out unanswered. */
 const REPLY_WAIT_MS = 5;
-/** IPC batches sent but not yet written; beyond it batches are dropped (and counted). */
-const MAX_BATCHES_IN_FLIGHT = 64;
+/**
+ * Probe records sent but not yet written to the daemon (2 MiB, ~0.4 s of a 160 kpps flood):
+ * the slack for a daemon pause; beyond it batches are dropped (and counted). Counted in
+ * records, not batches: under a flood batches are small (one capture read each).
+ */
+const MAX_RECORDS_IN_FLIGHT = 65_536;
 
 type DropReason =
   | Exclude<DecodeStatus, "ok">
@@ -416,15 +420,15 @@ class Worker {
     const n = this.#records;
     if (n === 0) return;
     this.#records = 0;
-    if (this.#inFlight >= MAX_BATCHES_IN_FLIGHT) {
+    if (this.#inFlight + n > MAX_RECORDS_IN_FLIGHT) {
       this.drops["ipc-backlog"] += n;
       return;
     }
     // A copy: the batch buffer is reused at once.
     const b = Uint8Array.prototype.slice.call(this.#batch, 0, n * RECORD_BYTES);
-    this.#inFlight++;
+    this.#inFlight += n;
     send({ t: "hits", b, n }, () => {
-      this.#inFlight--;
+      this.#inFlight -= n;
     });
   }
 
