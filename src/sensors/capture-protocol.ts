@@ -26,6 +26,8 @@ export interface CapturePlan {
   readonly snapLength: number;
   readonly bufferBytes: number;
   readonly bufferTimeoutMs: number;
+  /** Immediate mode under load: each read waits this long first (see capture.ts). */
+  readonly holdUnderLoadMs: number;
   /** How often the worker reports its counters. */
   readonly statsIntervalMs: number;
 }

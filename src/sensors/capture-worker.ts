@@ -312,6 +312,7 @@ class Worker {
       snapLength: this.#plan.snapLength,
       bufferBytes: this.#plan.bufferBytes,
       bufferTimeoutMs: this.#plan.bufferTimeoutMs,
+      holdUnderLoadMs: this.#plan.holdUnderLoadMs,
     };
     this.#plan.interfaces.forEach((name, index) => {
       const r = openLiveCapture(name, options, (frame, linkType, wireLength, timestampUs) =>

@@ -77,6 +77,7 @@ export interface CaptureSensorOptions {
   readonly snapLength?: number;
   readonly bufferBytes?: number;
   readonly bufferTimeoutMs?: number;
+  readonly holdUnderLoadMs?: number;
   /** How often the worker reports counters (default 1000 ms). */
   readonly statsIntervalMs?: number;
   /** Records waiting for a listener snapshot; beyond it batches are dropped (default 262 144). */
@@ -400,6 +401,7 @@ class StealthSensor implements CaptureSensor {
       snapLength: this.#o.snapLength ?? DEFAULT_CAPTURE_OPTIONS.snapLength,
       bufferBytes: this.#o.bufferBytes ?? DEFAULT_CAPTURE_OPTIONS.bufferBytes,
       bufferTimeoutMs: this.#o.bufferTimeoutMs ?? DEFAULT_CAPTURE_OPTIONS.bufferTimeoutMs,
+      holdUnderLoadMs: this.#o.holdUnderLoadMs ?? DEFAULT_CAPTURE_OPTIONS.holdUnderLoadMs ?? 0,
       statsIntervalMs: this.#o.statsIntervalMs ?? DEFAULTS.statsIntervalMs,
     };
     const key = JSON.stringify([plan.interfaces, plan.filter, plan.ownAddresses]);
