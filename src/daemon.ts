@@ -39,6 +39,7 @@ import { ExpiryTimer } from "./state/expiry.js";
 import { HistoryFile, historyLineOf } from "./state/history.js";
 import { StateStore } from "./state/store.js";
 import { VERSION } from "./version.js";
+import { warmUpPipeline } from "./warm-up.js";
 
 /** A failure to start, with the exit status of spec §1 (2 config/usage, 1 anything else). */
 export class StartError extends Error {
@@ -244,6 +245,14 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
   await registry.writeFiles(options.modes, (r) => historyLineOf(r));
   if (registry.size > 0) log.notice(`adminalert: ${registry.size} blocks restored from ${config.stateDir}`);
   expiry.schedule();
+
+  // Compiles the hit path on synthetic hits in a scratch copy (the first probe would pay it).
+  warmUpPipeline({
+    modes: options.modes,
+    scanTrigger: config.scanTrigger,
+    blockTcp: config.blockTcp,
+    blockUdp: config.blockUdp,
+  });
 
   // 10. Sensors. Basic modes bind their ports (none bound is a failure to start); stealth and
   //     advanced modes open one capture (a capture that cannot open is a failure to start).
