@@ -14,20 +14,36 @@ export interface IpBytes {
 }
 
 const HEX = /^[0-9a-fA-F]{1,4}$/;
+const DOT = 46;
+const ZERO = 48;
+const NINE = 57;
 
-/** Parses a dotted quad (exactly four decimal octets, no leading zeros beyond "0"). */
+/**
+ * Parses a dotted quad (exactly four decimal octets, no leading zeros beyond "0"). A scan of
+ * char codes: it runs for every hit (the ignore list), so it splits and allocates nothing.
+ */
 function parseIpv4Into(text: string, out: Uint8Array, offset: number): boolean {
-  const parts = text.split(".");
-  if (parts.length !== 4) return false;
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (p.length === 0 || p.length > 3 || !/^[0-9]+$/.test(p)) return false;
-    if (p.length > 1 && p[0] === "0") return false; // octal ambiguity: refuse
-    const n = Number(p);
-    if (n > 255) return false;
-    out[offset + i] = n;
+  let part = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : DOT; // the end closes the last octet
+    if (c === DOT) {
+      if (digits === 0 || part > 3) return false;
+      out[offset + part] = value;
+      part++;
+      value = 0;
+      digits = 0;
+    } else if (c >= ZERO && c <= NINE) {
+      if (digits === 1 && value === 0) return false; // a leading zero: octal ambiguity, refused
+      value = value * 10 + (c - ZERO);
+      digits++;
+      if (digits > 3 || value > 255) return false;
+    } else {
+      return false;
+    }
   }
-  return true;
+  return part === 4;
 }
 
 function parseIpv6(text: string): Uint8Array | undefined {

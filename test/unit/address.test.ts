@@ -6,6 +6,8 @@ import { canonicalIp, formatIpv6, parseIp, unmapIpv4 } from "../../src/decode/ad
 
 test("IPv4 parses strictly", () => {
   assert.equal(canonicalIp("192.0.2.1"), "192.0.2.1");
+  assert.equal(canonicalIp("0.0.0.0"), "0.0.0.0");
+  assert.equal(canonicalIp("255.255.255.255"), "255.255.255.255");
   for (const bad of [
     "192.0.2",
     "192.0.2.256",
@@ -15,6 +17,12 @@ test("IPv4 parses strictly", () => {
     "a.b.c.d",
     "1..2.3",
     " 1.2.3.4",
+    "1.2.3.",
+    ".1.2.3",
+    "1.2.3.4.",
+    "1.2.3.00",
+    "1.2.3.4444",
+    "1.2.3.-4",
   ]) {
     assert.equal(parseIp(bad), undefined, bad);
   }
@@ -51,6 +59,18 @@ test("property: format(parse(x)) round-trips and agrees with node:net", () => {
       assert.equal(isIP(text), 6);
       assert.deepEqual(parseIp(text)?.bytes, bytes);
     }),
+  );
+  // Strings of digits and dots: accepted exactly when node:net calls them IPv4.
+  const digitsAndDots = fc
+    .array(fc.constantFrom("0", "1", "2", "5", "9", "."), { maxLength: 16 })
+    .map((chars) => chars.join(""));
+  fc.assert(
+    fc.property(digitsAndDots, (s) => {
+      const ip = parseIp(s);
+      assert.equal(ip !== undefined, isIP(s) === 4, s);
+      if (ip) assert.equal(canonicalIp(s), s);
+    }),
+    { numRuns: 5000 },
   );
   fc.assert(
     fc.property(fc.string({ maxLength: 50 }), (s) => {
