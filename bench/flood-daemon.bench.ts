@@ -3,7 +3,8 @@
  * namespace lab (root only):
  *
  *   npx tsc -p . && node dist/bench/flood-daemon.bench.js [floodSeconds=6] [runs=3]
- *   (DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the daemon)
+ *   (DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the daemon; SCAN_TRIGGER=3
+ *   makes it count hits per source)
  *
  * netns-bench's `flood` scenario samples the daemon process only and counts log lines, which
  * the daemon rate-limits by design; this bench reads what the daemon itself counted (`status
@@ -34,6 +35,8 @@ const runs = Number(process.argv[3] ?? 3);
 const TRAP_PORT = 1;
 const BENIGN_PORT = 9999;
 const SAMPLE_MS = 500;
+/** SCAN_TRIGGER=N in the environment: above 1, every forged source takes a table entry. */
+const scanTrigger = process.env.SCAN_TRIGGER ?? "0";
 /**
  * Node flags for the daemon: by default those the installed command starts it with (the first
  * line of dist/src/cli/main.js); e.g. DAEMON_NODE_ARGS="--max-semi-space-size=1 --cpu-prof
@@ -259,7 +262,7 @@ async function main(): Promise<void> {
   const files = await writeDaemonFiles({
     BLOCK_TCP: "0",
     BLOCK_UDP: "0",
-    SCAN_TRIGGER: "0",
+    SCAN_TRIGGER: scanTrigger,
     TCP_PORTS: "1,11,15,79,111,119,143,540,1080,2000,6667,12345,31337",
     UDP_PORTS: "1,7,9,69,161,162,513,640,31337",
   });

@@ -71,3 +71,81 @@ test("property: size stays within the cap for any sequence", () => {
     ),
   );
 });
+
+/** The table's contract in a few lines: a Map kept in recency order (oldest first). */
+class ReferenceTable {
+  readonly entries = new Map<string, { count: number; lastMs: number }>();
+  evictions = 0;
+  constructor(
+    readonly cap: number,
+    readonly windowMs: number,
+  ) {}
+  record(source: string, nowMs: number): number {
+    const e = this.entries.get(source);
+    if (e !== undefined) {
+      this.entries.delete(source);
+      if (nowMs - e.lastMs > this.windowMs) e.count = 0;
+      e.count++;
+      e.lastMs = nowMs;
+      this.entries.set(source, e);
+      return e.count;
+    }
+    if (this.entries.size >= this.cap) {
+      this.entries.delete(this.entries.keys().next().value as string);
+      this.evictions++;
+    }
+    this.entries.set(source, { count: 1, lastMs: nowMs });
+    return 1;
+  }
+  forget(source: string): void {
+    this.entries.delete(source);
+  }
+  sweep(nowMs: number): void {
+    for (const [k, e] of this.entries) {
+      if (nowMs - e.lastMs <= this.windowMs) break;
+      this.entries.delete(k);
+    }
+  }
+}
+
+test("property: counts, evictions, forget and sweep agree with a reference LRU", () => {
+  const op = fc.oneof(
+    { weight: 8, arbitrary: fc.tuple(fc.constant("hit"), fc.integer({ min: 0, max: 40 }), fc.nat(30)) },
+    {
+      weight: 1,
+      arbitrary: fc.tuple(fc.constant("forget"), fc.integer({ min: 0, max: 40 }), fc.constant(0)),
+    },
+    { weight: 1, arbitrary: fc.tuple(fc.constant("sweep"), fc.constant(0), fc.nat(60)) },
+  );
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 400 }), fc.integer({ min: 1, max: 24 }), (ops, cap) => {
+      const windowMs = 50;
+      const t = new TriggerTable({ scanTrigger: 3, maxSources: cap, windowMs });
+      const ref = new ReferenceTable(cap, windowMs);
+      let now = 0;
+      for (const [kind, src, dt] of ops) {
+        now += dt;
+        // Addresses that collide in the hash slots now and then: short, similar strings.
+        const source = `198.51.100.${src}`;
+        if (kind === "hit") assert.equal(t.record(source, now), ref.record(source, now));
+        else if (kind === "forget") {
+          t.forget(source);
+          ref.forget(source);
+        } else {
+          t.sweep(now);
+          ref.sweep(now);
+        }
+        assert.deepEqual(t.stats(), { tracked: ref.entries.size, evictions: ref.evictions });
+      }
+      // Every source the reference still holds is still counted by the table, and no other.
+      for (let src = 0; src <= 40; src++) {
+        const source = `198.51.100.${src}`;
+        const held = ref.entries.get(source);
+        const count = t.record(source, now);
+        const expected = ref.record(source, now);
+        assert.equal(count, expected, `${source} (held: ${held !== undefined})`);
+      }
+    }),
+    { numRuns: 300 },
+  );
+});
