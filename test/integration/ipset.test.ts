@@ -7,16 +7,13 @@ import { after, before, describe, test } from "node:test";
 import { IPSET_MAX_TIMEOUT_SEC, IpsetResponder } from "../../src/respond/ipset.js";
 import { run } from "../../src/respond/run.js";
 import {
-  CLIENT4,
-  CLIENT6,
-  CONNECT_TIMEOUT_MS,
+  assertBanStopsTraffic,
   createPair,
+  FAMILIES,
   inNs,
   type NetnsPair,
   ROOT_SKIP,
   rules,
-  TARGET4,
-  TARGET6,
   target,
 } from "./psfw-netns.js";
 
@@ -93,17 +90,9 @@ describe("ipset responder (netns pair)", { skip: ROOT_SKIP }, () => {
     assert.equal((await fw.ban({ ...target("198.51.100.3,198.51.100.4"), family: 4 }, 0)).ok, false);
   });
 
-  for (const [family, server, client] of [
-    [4, TARGET4, CLIENT4],
-    [6, TARGET6, CLIENT6],
-  ] as const) {
+  for (const [family, server, client] of FAMILIES) {
     test(`IPv${family} traffic: connects before the ban, not after, again after the unban`, async () => {
-      const p = pair!;
-      assert.equal(await p.canConnect(server, CONNECT_TIMEOUT_MS), true, "before the ban");
-      assert.deepEqual(await fw.ban(target(client), 600), { ok: true });
-      assert.equal(await p.canConnect(server, CONNECT_TIMEOUT_MS), false, "after the ban");
-      assert.deepEqual(await fw.unban(target(client)), { ok: true });
-      assert.equal(await p.canConnect(server, CONNECT_TIMEOUT_MS), true, "after the unban");
+      await assertBanStopsTraffic(pair!, fw, server, client, 600);
     });
   }
 

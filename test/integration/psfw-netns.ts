@@ -4,9 +4,10 @@
  * target, and a bounded connect attempt from the client. Everything is removed by `cleanup()`.
  */
 
+import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import type { BlockTarget } from "../../src/respond/responder.js";
+import type { BlockTarget, Responder } from "../../src/respond/responder.js";
 import { describeFailure, type RunResult, run, succeeded } from "../../src/respond/run.js";
 
 export const TARGET4 = "192.0.2.1";
@@ -144,4 +145,25 @@ export function target(address: string): BlockTarget {
 export async function rules(ns: string, tool: "iptables" | "ip6tables", chain: string): Promise<string[]> {
   const r = await run(inNs(ns, [tool, "-w", "5", "-S", chain]), { timeoutMs: 10_000 });
   return r.code === 0 ? r.stdout.split("\n").filter((l) => l.startsWith("-A ")) : [];
+}
+
+/** The client's addresses and the target's, per family, for the traffic tests. */
+export const FAMILIES = [
+  [4, TARGET4, CLIENT4],
+  [6, TARGET6, CLIENT6],
+] as const;
+
+/** The client connects to `server` before the ban, not after it, and again after the unban. */
+export async function assertBanStopsTraffic(
+  pair: NetnsPair,
+  fw: Pick<Responder, "ban" | "unban">,
+  server: string,
+  client: string,
+  timeoutSec: number,
+): Promise<void> {
+  assert.equal(await pair.canConnect(server, CONNECT_TIMEOUT_MS), true, "before the ban");
+  assert.deepEqual(await fw.ban(target(client), timeoutSec), { ok: true });
+  assert.equal(await pair.canConnect(server, CONNECT_TIMEOUT_MS), false, "after the ban");
+  assert.deepEqual(await fw.unban(target(client)), { ok: true });
+  assert.equal(await pair.canConnect(server, CONNECT_TIMEOUT_MS), true, "after the unban");
 }
