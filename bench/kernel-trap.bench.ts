@@ -25,6 +25,7 @@ import { testConfig } from "../test/helpers/config.js";
 import { MAIN_JS, READY, REPO_ROOT, writeDaemonFiles } from "../test/helpers/daemon.js";
 import type { KernelTrapRunnerSpec } from "../test/helpers/kernel-trap-runner.js";
 import { countProbeAnswers } from "../test/helpers/probe-answers.js";
+import { fastNmapScan, startRecording, stopRecording } from "../test/helpers/recording.js";
 import { createLab, type Lab, type LabProcess } from "../test/netns/netns.js";
 
 const RUNS = Number(process.argv[2] ?? 3);
@@ -33,7 +34,6 @@ const TCP_12 = [
   1, 11, 15, 79, 111, 119, 143, 540, 635, 1080, 1524, 2000, 5742, 6667, 12345, 12346, 20034, 27665, 31337,
   32771, 32772, 32773, 32774, 40421, 49724, 54320,
 ];
-const NMAP = ["-sS", "-T5", "--min-rate", "3000", "--max-retries", "0", "-Pn", "-n", "-p", "1-20000"];
 
 interface RunFigures {
   readonly answers: number;
@@ -93,28 +93,14 @@ async function scanOnce(
       ).at;
     }
     const file = join(dir, `${path}-${mode}-${Date.now()}.pcap`);
-    const dump = lab.spawn(lab.target, [
-      "tcpdump",
-      "-i",
-      lab.target.iface,
-      "-n",
-      "--immediate-mode",
-      "-U",
-      "-s",
-      "200",
-      "-w",
-      file,
-      "host",
-      scanner.v4,
-    ]);
-    processes.push(dump);
-    await lab.waitForOutput(dump, "listening on", 10_000, "stderr");
-    const nmap = await lab.exec(scanner, ["timeout", "60", "nmap", ...NMAP, lab.target.v4], {
-      timeoutMs: 90_000,
+    const dump = await startRecording(lab, lab.target, lab.target.iface, file, {
+      options: ["-s", "200"],
+      filter: ["host", scanner.v4],
     });
+    processes.push(dump);
+    const nmap = await lab.exec(scanner, fastNmapScan("-sS", 4, lab.target.v4), { timeoutMs: 90_000 });
     await lab.waitFor(() => recordedAt(), { timeoutMs: 10_000, what: `${path} record of the block` });
-    dump.kill("SIGINT");
-    await dump.exited;
+    await stopRecording(dump);
     const count = countProbeAnswers(
       new Uint8Array(await readFile(file)),
       lab.target.v4,
@@ -164,7 +150,7 @@ async function main(): Promise<void> {
       JSON.stringify(
         {
           bench: "kernel-trap",
-          nmap: `nmap ${NMAP.join(" ")}`,
+          nmap: fastNmapScan("-sS", 4, "TARGET").slice(2).join(" "),
           results,
         },
         null,

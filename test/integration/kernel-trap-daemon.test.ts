@@ -14,6 +14,7 @@ import { candidatePorts } from "../../src/sensors/port-set.js";
 import { testConfig } from "../helpers/config.js";
 import { type DaemonFiles, MAIN_JS, READY, writeDaemonFiles } from "../helpers/daemon.js";
 import { countProbeAnswers } from "../helpers/probe-answers.js";
+import { fastNmapScan, startRecording, stopRecording } from "../helpers/recording.js";
 import { createLab, type Lab, type LabProcess, rootSkip } from "../netns/netns.js";
 
 const NOT_WIRED = "KERNEL_TRAP is not available in this version";
@@ -61,41 +62,11 @@ describe("kernel trap in the daemon", { skip: rootSkip() }, () => {
     assert.match(daemon.stderr, /Kernel trap for atcp/);
     assert.match(await nftTable(), /chain trap \{/);
     const pcapFile = join(files.dir, "scan.pcap");
-    const dump = lab.spawn(lab.target, [
-      "tcpdump",
-      "-i",
-      lab.target.iface,
-      "-n",
-      "--immediate-mode",
-      "-U",
-      "-w",
-      pcapFile,
-      "host",
-      scanner.v4,
-    ]);
-    await lab.waitForOutput(dump, "listening on", 10_000, "stderr");
-    await lab.exec(
-      scanner,
-      [
-        "timeout",
-        "60",
-        "nmap",
-        "-sS",
-        "-T5",
-        "--min-rate",
-        "3000",
-        "--max-retries",
-        "0",
-        "-Pn",
-        "-n",
-        "-p",
-        "1-20000",
-        lab.target.v4,
-      ],
-      { timeoutMs: 90_000 },
-    );
-    dump.kill("SIGINT");
-    await dump.exited;
+    const dump = await startRecording(lab, lab.target, lab.target.iface, pcapFile, {
+      filter: ["host", scanner.v4],
+    });
+    await lab.exec(scanner, fastNmapScan("-sS", 4, lab.target.v4), { timeoutMs: 90_000 });
+    await stopRecording(dump);
     const traps = candidatePorts("atcp", testConfig("/x"));
     const count = countProbeAnswers(
       new Uint8Array(await readFile(pcapFile)),

@@ -27,6 +27,7 @@ import { testConfig } from "../helpers/config.js";
 import { REPO_ROOT, TCP_CLIENT_JS } from "../helpers/daemon.js";
 import type { KernelTrapRunnerSpec } from "../helpers/kernel-trap-runner.js";
 import { countProbeAnswers } from "../helpers/probe-answers.js";
+import { fastNmapScan, startRecording, stopRecording } from "../helpers/recording.js";
 import { createLab, type Lab, type LabProcess, rootSkip, type ScannerHost } from "../netns/netns.js";
 
 const RUNNER_JS = join(REPO_ROOT, "dist/test/helpers/kernel-trap-runner.js");
@@ -110,54 +111,23 @@ describe("kernel trap", { skip: rootSkip() }, () => {
   /** Runs `fn` while tcpdump records the scanner's traffic on the target's interface. */
   async function recorded(source: string, fn: () => Promise<unknown>): Promise<Uint8Array> {
     const file = join(dir, `cap-${Date.now()}.pcap`);
-    const dump = lab.spawn(lab.target, [
-      "tcpdump",
-      "-i",
-      lab.target.iface,
-      "-n",
-      // Every packet written as it comes: a ring block not yet handed over is lost at SIGINT.
-      "--immediate-mode",
-      "-U",
-      "-s",
-      "200",
-      "-w",
-      file,
-      "host",
-      source,
-    ]);
+    const dump = await startRecording(lab, lab.target, lab.target.iface, file, {
+      options: ["-s", "200"],
+      filter: ["host", source],
+    });
     running.push(dump);
-    await lab.waitForOutput(dump, "listening on", 10_000, "stderr");
     try {
       await fn();
     } finally {
-      dump.kill("SIGINT");
-      await dump.exited;
+      await stopRecording(dump);
     }
     return new Uint8Array(await readFile(file));
   }
 
   const nmap = (host: ScannerHost, family: 4 | 6, scan: "-sS" | "-sU") =>
-    lab.exec(
-      host,
-      [
-        "timeout",
-        "60",
-        "nmap",
-        ...(family === 6 ? ["-6"] : []),
-        scan,
-        "-T5",
-        "--min-rate",
-        "3000",
-        "--max-retries",
-        "0",
-        "-Pn",
-        "-n",
-        "-p",
-        "1-20000",
-        family === 6 ? lab.target.v6 : lab.target.v4,
-      ],
-      { timeoutMs: 90_000 },
-    );
+    lab.exec(host, fastNmapScan(scan, family, family === 6 ? lab.target.v6 : lab.target.v4), {
+      timeoutMs: 90_000,
+    });
 
   const hping = (host: ScannerHost, args: readonly string[]) =>
     lab.exec(host, ["timeout", "5", "hping3", "-c", "1", ...args, lab.target.v4], { timeoutMs: 10_000 });

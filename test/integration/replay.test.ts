@@ -38,6 +38,7 @@ import {
   TCP_CLIENT_JS,
   writeDaemonFiles,
 } from "../helpers/daemon.js";
+import { startRecording } from "../helpers/recording.js";
 import { createLab, type Lab, type LabProcess, rootSkip, type ScannerHost } from "../netns/netns.js";
 
 const REPLAY_JS = join(REPO_ROOT, "dist/src/cli/main.js");
@@ -113,19 +114,7 @@ describe("replay gives the live daemon's detections and blocks", { skip: rootSki
       let daemon: LabProcess | undefined;
       try {
         await lab.waitForOutput(service, "LISTENING", 10_000);
-        tcpdump = lab.spawn(lab.target, [
-          "tcpdump",
-          "-i",
-          lab.target.iface,
-          "-n",
-          "--immediate-mode",
-          "-U",
-          "-Z",
-          "root",
-          "-w",
-          pcap,
-        ]);
-        await lab.waitForOutput(tcpdump, "listening on", 10_000, "stderr");
+        tcpdump = await startRecording(lab, lab.target, lab.target.iface, pcap, { options: ["-Z", "root"] });
         daemon = await startDaemon(lab, lab.target, files.conf, ["-i", lab.target.iface, ...scenario.modes]);
 
         await scanAll(lab, scenario, daemon);
