@@ -11,9 +11,9 @@
 
 import type { Config } from "../../src/config/types.js";
 import type { Hit, Mode } from "../../src/detect/events.js";
-import type { Log, LogEvent } from "../../src/log/logger.js";
 import { type CaptureSensorOptions, openCaptureSensor } from "../../src/sensors/stealth.js";
 import { testConfig } from "./config.js";
+import { StderrLog } from "./stderr-log.js";
 
 export interface RunnerSpec {
   readonly modes: readonly Mode[];
@@ -21,21 +21,6 @@ export interface RunnerSpec {
   readonly interfaces?: readonly string[];
   readonly options?: CaptureSensorOptions;
   readonly quiet?: boolean;
-}
-
-class StderrLog implements Log {
-  notice(msg: string, _event?: LogEvent): void {
-    process.stderr.write(`${msg}\n`);
-  }
-  warn(msg: string, _event?: LogEvent): void {
-    process.stderr.write(`${msg}\n`);
-  }
-  error(msg: string, _event?: LogEvent): void {
-    process.stderr.write(`${msg}\n`);
-  }
-  limited(_key: string, msg: string, _event?: LogEvent): void {
-    process.stderr.write(`${msg}\n`);
-  }
 }
 
 async function main(): Promise<void> {

@@ -16,11 +16,11 @@ import { readFile } from "node:fs/promises";
 import { type IpPrefix, parsePrefix } from "../../src/config/ignore.js";
 import type { Config } from "../../src/config/types.js";
 import type { Hit, Mode } from "../../src/detect/events.js";
-import type { Log, LogEvent } from "../../src/log/logger.js";
 import { KernelTrap, kernelTrapPlan } from "../../src/respond/kernel-trap.js";
 import { openKernelTrapSensor } from "../../src/sensors/kernel-trap-sensor.js";
 import { defaultGateways, ownAddresses } from "../../src/sensors/local-addresses.js";
 import { testConfig } from "./config.js";
+import { StderrLog } from "./stderr-log.js";
 
 export interface KernelTrapRunnerSpec {
   readonly modes: readonly Mode[];
@@ -36,21 +36,6 @@ export interface KernelTrapRunnerSpec {
   readonly protectFile?: string;
   /** Hits are only counted (benchmarks). */
   readonly quiet?: boolean;
-}
-
-class StderrLog implements Log {
-  notice(msg: string, _event?: LogEvent): void {
-    process.stderr.write(`${msg}\n`);
-  }
-  warn(msg: string, _event?: LogEvent): void {
-    process.stderr.write(`${msg}\n`);
-  }
-  error(msg: string, _event?: LogEvent): void {
-    process.stderr.write(`${msg}\n`);
-  }
-  limited(_key: string, msg: string, _event?: LogEvent): void {
-    process.stderr.write(`${msg}\n`);
-  }
 }
 
 function prefixesOf(texts: readonly string[]): IpPrefix[] {
