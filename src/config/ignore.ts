@@ -14,7 +14,7 @@
  */
 
 import { formatIp, type IpBytes, type IpFamily, parseIp, unmapIpv4 } from "../decode/address.js";
-import { badCharacters, ErrorList, MAX_LINE_CHARS, quoteForMessage, splitLines } from "./lines.js";
+import { badCharacters, ErrorList, quoteForMessage, splitLines, tooLongMessage } from "./lines.js";
 import { RangeIndex } from "./ranges.js";
 import type { ParseResult } from "./types.js";
 
@@ -357,11 +357,7 @@ export function parseIgnoreList(text: string, file: string): ParseResult<IgnoreL
   let entries = 0;
   for (const line of splitLines(text)) {
     if (line.tooLong) {
-      errors.add(
-        line.number,
-        undefined,
-        `line is too long (${line.length} characters, at most ${MAX_LINE_CHARS})`,
-      );
+      errors.add(line.number, undefined, tooLongMessage(line));
       continue;
     }
     const bad = badCharacters(line.text, "nul");

@@ -48,6 +48,11 @@ export function* splitLines(text: string): Generator<Line> {
  * (comments may hold any text); "all" also refuses control bytes and undecodable UTF-8, which
  * have no business in a value that may end up on a command line or in a file.
  */
+/** The message for a line cut off by splitLines (its `tooLong` flag). */
+export function tooLongMessage(line: Line): string {
+  return `line is too long (${line.length} characters, at most ${MAX_LINE_CHARS})`;
+}
+
 export function badCharacters(text: string, scope: "nul" | "all"): string | undefined {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);

@@ -18,7 +18,7 @@ import {
   configKey,
   type KeyContext,
 } from "./keys.js";
-import { badCharacters, ErrorList, MAX_LINE_CHARS, quoteForMessage, splitLines } from "./lines.js";
+import { badCharacters, ErrorList, quoteForMessage, splitLines, tooLongMessage } from "./lines.js";
 import { closest } from "./suggest.js";
 import type { Config, ParseResult } from "./types.js";
 import { normalizePath } from "./values.js";
@@ -56,11 +56,7 @@ export function parseConfig(
 
   for (const line of splitLines(text)) {
     if (line.tooLong) {
-      errors.add(
-        line.number,
-        undefined,
-        `line is too long (${line.length} characters, at most ${MAX_LINE_CHARS})`,
-      );
+      errors.add(line.number, undefined, tooLongMessage(line));
       continue;
     }
     const trimmed = line.text.trim();
