@@ -207,6 +207,11 @@ const DEFAULTS = {
 
 const LATENCY_SAMPLES = 4096;
 
+interface BatchClock {
+  readonly monoMs: number;
+  readonly wallUs: number;
+}
+
 class StealthSensor implements CaptureSensor {
   readonly modes: readonly StealthMode[];
   readonly #tcpMode: StealthMode | undefined;
@@ -716,6 +721,7 @@ class StealthSensor implements CaptureSensor {
       return;
     }
     const view = Buffer.from(b.buffer, b.byteOffset, n * RECORD_BYTES);
+    const clock = this.#readClocks();
     let unverified = 0;
     for (let i = 0; i < n; i++) {
       const at = i * RECORD_BYTES;
@@ -723,7 +729,7 @@ class StealthSensor implements CaptureSensor {
       const iface = gen.plan.interfaces[view[at]!] ?? "";
       const tsUs = view.readDoubleLE(at + 8);
       if (tsUs > (gen.lastTsUs.get(iface) ?? 0)) gen.lastTsUs.set(iface, tsUs);
-      if (gen.released && view[at + 2] === 6 && view[at + 5] === 1) this.#emitRecord(gen, view, at);
+      if (gen.released && view[at + 2] === 6 && view[at + 5] === 1) this.#emitRecord(gen, view, at, clock);
       else unverified++;
     }
     if (unverified === 0) return;
@@ -753,7 +759,7 @@ class StealthSensor implements CaptureSensor {
       gen,
       b: waiting,
       n: unverified,
-      receivedMs: this.#clocks.monoMs(),
+      receivedMs: clock.monoMs,
       hasTcp,
       hasUdp,
     };
@@ -806,11 +812,17 @@ class StealthSensor implements CaptureSensor {
 
   #emit(batch: PendingBatch): void {
     const view = Buffer.from(batch.b.buffer, batch.b.byteOffset, batch.n * RECORD_BYTES);
-    for (let i = 0; i < batch.n; i++) this.#emitRecord(batch.gen, view, i * RECORD_BYTES);
+    const clock = this.#readClocks();
+    for (let i = 0; i < batch.n; i++) this.#emitRecord(batch.gen, view, i * RECORD_BYTES, clock);
   }
 
   /** One record → one Hit, unless a duplicate of the predecessor's, malformed, or listening. */
-  #emitRecord(gen: Generation, view: Buffer, at: number): void {
+  /** Both clocks, read once per batch: its records are handled within microseconds. */
+  #readClocks(): BatchClock {
+    return { monoMs: this.#clocks.monoMs(), wallUs: this.#clocks.wallMs() * 1000 };
+  }
+
+  #emitRecord(gen: Generation, view: Buffer, at: number, clock: BatchClock): void {
     const tsUs = view.readDoubleLE(at + 8);
     const floor = gen.floorUs?.get(gen.plan.interfaces[view[at]!] ?? "");
     if (floor !== undefined && tsUs <= floor) {
@@ -838,10 +850,10 @@ class StealthSensor implements CaptureSensor {
       protocol,
       view[at + 3]!,
       view[at + 4] === 1,
-      this.#clocks.monoMs(),
+      clock.monoMs,
     );
     this.#hits++;
-    this.#latencyUs[this.#latencyCount++ % LATENCY_SAMPLES] = this.#clocks.wallMs() * 1000 - tsUs;
+    this.#latencyUs[this.#latencyCount++ % LATENCY_SAMPLES] = clock.wallUs - tsUs;
     try {
       this.#onHit(hit);
     } catch {
