@@ -25,7 +25,8 @@ export interface WarmUpOptions {
 /** Classifications a probe can carry, so that each message's formatting is compiled. */
 const TCP_CLASSES = ["TCP SYN/Normal scan", "TCP FIN scan", "TCP NULL scan", "TCP XMAS scan"] as const;
 
-export function warmUpPipeline(o: WarmUpOptions, rounds = 3): void {
+/** Returns how many synthetic hits went through the scratch pipeline. */
+export function warmUpPipeline(o: WarmUpOptions, rounds = 3): number {
   const nowhere = new Writable({ write: (_chunk, _encoding, done) => done() });
   const syslog: SyslogSink = {
     send: (message) => void formatRfc3164(message, { priority: 13, date: new Date(), ident: "w", pid: 1 }),
@@ -72,4 +73,5 @@ export function warmUpPipeline(o: WarmUpOptions, rounds = 3): void {
       }
     }
   }
+  return pipeline.counters.hits;
 }

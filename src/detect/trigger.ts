@@ -48,7 +48,6 @@ export class TriggerTable {
   /** Entries not in use, as a stack. */
   readonly #free: Int32Array;
   #freeCount: number;
-  #size = 0;
   #evictions = 0;
 
   constructor(options: TriggerOptions) {
@@ -102,7 +101,6 @@ export class TriggerTable {
     let s = hash & this.#mask;
     while (this.#slots[s] !== 0) s = (s + 1) & this.#mask;
     this.#slots[s] = e + 1;
-    this.#size++;
     return 1;
   }
 
@@ -123,7 +121,7 @@ export class TriggerTable {
   }
 
   stats(): TriggerStats {
-    return { tracked: this.#size, evictions: this.#evictions };
+    return { tracked: this.#free.length - this.#freeCount, evictions: this.#evictions };
   }
 
   /** The slot holding `source`, or NONE. */
@@ -141,7 +139,6 @@ export class TriggerTable {
     this.#unlink(e);
     this.#keys[e] = undefined;
     this.#free[this.#freeCount++] = e;
-    this.#size--;
   }
 
   /** Backward-shift deletion: later entries of the probe run move up, so no tombstone is left. */
