@@ -25,7 +25,8 @@ import { testConfig } from "../test/helpers/config.js";
 import { MAIN_JS, READY, REPO_ROOT, writeDaemonFiles } from "../test/helpers/daemon.js";
 import type { KernelTrapRunnerSpec } from "../test/helpers/kernel-trap-runner.js";
 import { countProbeAnswers } from "../test/helpers/probe-answers.js";
-import { fastNmapScan, startRecording, stopRecording } from "../test/helpers/recording.js";
+import { startRecording, stopRecording } from "../test/helpers/recording.js";
+import { fastNmapScan } from "../test/helpers/scans.js";
 import { createLab, type Lab, type LabProcess } from "../test/netns/netns.js";
 
 const RUNS = Number(process.argv[2] ?? 3);

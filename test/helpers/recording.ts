@@ -1,4 +1,4 @@
-/** Recording a lab interface with tcpdump, and the fast nmap scan that the kernel-trap figures use. */
+/** Recording a lab interface with tcpdump. */
 
 import type { Lab, LabProcess, NsRef } from "../netns/netns.js";
 
@@ -36,13 +36,4 @@ export async function startRecording(
 export async function stopRecording(dump: LabProcess): Promise<void> {
   dump.kill("SIGINT");
   await dump.exited;
-}
-
-/** `nmap SCAN -T5 --min-rate 3000` over ports 1–20000, bounded by `timeout 60`. */
-export function fastNmapScan(scan: "-sS" | "-sU", family: 4 | 6, target: string): string[] {
-  return [
-    ...["timeout", "60", "nmap"],
-    ...(family === 6 ? ["-6"] : []),
-    ...[scan, "-T5", "--min-rate", "3000", "--max-retries", "0", "-Pn", "-n", "-p", "1-20000", target],
-  ];
 }

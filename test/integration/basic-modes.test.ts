@@ -14,6 +14,7 @@ import {
   TCP_CLIENT_JS,
   writeDaemonFiles,
 } from "../helpers/daemon.js";
+import { nmapArgv } from "../helpers/scans.js";
 import { createLab, type Lab, type LabProcess, rootSkip, type ScannerHost } from "../netns/netns.js";
 
 const TRAPS_TCP = [1, 11, 143, 2000, 31337];
@@ -101,19 +102,7 @@ describe("basic modes -tcp -udp", { skip: rootSkip() }, () => {
 
   test("nmap -sT (IPv4): every connection attributed, the third triggers the block", async () => {
     const ports = [1, 11, 143];
-    await lab.exec(nmap4, [
-      "timeout",
-      "30",
-      "nmap",
-      "-sT",
-      "-Pn",
-      "-n",
-      "--max-retries",
-      "0",
-      "-p",
-      ports.join(","),
-      lab.target.v4,
-    ]);
+    await lab.exec(nmap4, nmapArgv({ scan: "-sT", family: 4, ports, target: lab.target.v4 }));
     for (const p of ports) {
       await lab.waitFor(
         () => log().includes(`attackalert: Connect from host: ${nmap4.v4}/${nmap4.v4} to TCP port: ${p}\n`),
@@ -140,20 +129,7 @@ describe("basic modes -tcp -udp", { skip: rootSkip() }, () => {
   });
 
   test("nmap -6 -sT: attributed to the IPv6 source and blocked in the IPv6 set", async () => {
-    await lab.exec(nmap6, [
-      "timeout",
-      "30",
-      "nmap",
-      "-6",
-      "-sT",
-      "-Pn",
-      "-n",
-      "--max-retries",
-      "0",
-      "-p",
-      "1,11,143",
-      lab.target.v6,
-    ]);
+    await lab.exec(nmap6, nmapArgv({ scan: "-sT", family: 6, ports: [1, 11, 143], target: lab.target.v6 }));
     await lab.waitFor(() => log().includes(`attackalert: Host ${nmap6.v6} has been blocked via nftables`), {
       timeoutMs: 5000,
       what: "IPv6 block",

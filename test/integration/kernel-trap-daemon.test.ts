@@ -14,7 +14,8 @@ import { candidatePorts } from "../../src/sensors/port-set.js";
 import { testConfig } from "../helpers/config.js";
 import { type DaemonFiles, MAIN_JS, READY, writeDaemonFiles } from "../helpers/daemon.js";
 import { countProbeAnswers } from "../helpers/probe-answers.js";
-import { fastNmapScan, startRecording, stopRecording } from "../helpers/recording.js";
+import { startRecording, stopRecording } from "../helpers/recording.js";
+import { fastNmapScan } from "../helpers/scans.js";
 import { createLab, type Lab, type LabProcess, rootSkip } from "../netns/netns.js";
 
 const NOT_WIRED = "KERNEL_TRAP is not available in this version";

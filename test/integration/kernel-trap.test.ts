@@ -27,7 +27,8 @@ import { testConfig } from "../helpers/config.js";
 import { REPO_ROOT, TCP_CLIENT_JS } from "../helpers/daemon.js";
 import type { KernelTrapRunnerSpec } from "../helpers/kernel-trap-runner.js";
 import { countProbeAnswers } from "../helpers/probe-answers.js";
-import { fastNmapScan, startRecording, stopRecording } from "../helpers/recording.js";
+import { startRecording, stopRecording } from "../helpers/recording.js";
+import { fastNmapScan } from "../helpers/scans.js";
 import { createLab, type Lab, type LabProcess, rootSkip, type ScannerHost } from "../netns/netns.js";
 
 const RUNNER_JS = join(REPO_ROOT, "dist/test/helpers/kernel-trap-runner.js");

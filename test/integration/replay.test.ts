@@ -39,6 +39,7 @@ import {
   writeDaemonFiles,
 } from "../helpers/daemon.js";
 import { startRecording } from "../helpers/recording.js";
+import { nmapArgv } from "../helpers/scans.js";
 import { createLab, type Lab, type LabProcess, rootSkip, type ScannerHost } from "../netns/netns.js";
 
 const REPLAY_JS = join(REPO_ROOT, "dist/src/cli/main.js");
@@ -186,24 +187,9 @@ async function scanAll(lab: Lab, scenario: Scenario, daemon: LabProcess): Promis
     assert.ok(r.stdout.includes("hello"), `the service answers on ${target}: ${r.stdout}${r.stderr}`);
   }
   const nmap = (host: ScannerHost, family: 4 | 6, scan: string, ports: readonly number[]) =>
-    lab.exec(
-      host,
-      [
-        "timeout",
-        "30",
-        "nmap",
-        ...(family === 6 ? ["-6"] : []),
-        scan,
-        "-Pn",
-        "-n",
-        "--max-retries",
-        "0",
-        "-p",
-        ports.join(","),
-        family === 6 ? lab.target.v6 : lab.target.v4,
-      ],
-      { timeoutMs: 40_000 },
-    );
+    lab.exec(host, nmapArgv({ scan, family, ports, target: family === 6 ? lab.target.v6 : lab.target.v4 }), {
+      timeoutMs: 40_000,
+    });
   await Promise.all(
     [first, second].map(async (host) => {
       for (const family of [4, 6] as const) {

@@ -15,6 +15,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type DaemonFiles, MAIN_JS, READY, TCP_CLIENT_JS, writeDaemonFiles } from "../helpers/daemon.js";
+import { nmapArgv } from "../helpers/scans.js";
 import { createLab, type Lab, type LabProcess, rootSkip, type ScannerHost } from "../netns/netns.js";
 
 const TRAP_TCP = 143;
@@ -128,24 +129,14 @@ describe("self-protection against forged sources", { skip: rootSkip() }, () => {
   };
   /** One forged IPv6 SYN (hping3 has no IPv6; nmap spoofs with -S and -e). */
   const forge6 = async (source: string): Promise<void> => {
-    const argv = [
-      "timeout",
-      "10",
-      "nmap",
-      "-6",
-      "-sS",
-      "-Pn",
-      "-n",
-      "--max-retries",
-      "0",
-      "-S",
-      source,
-      "-e",
-      forger.iface,
-      "-p",
-      String(TRAP_TCP),
-      lab.target.v6,
-    ];
+    const argv = nmapArgv({
+      scan: "-sS",
+      family: 6,
+      ports: [TRAP_TCP],
+      target: lab.target.v6,
+      timeoutSec: 10,
+      extra: ["-S", source, "-e", forger.iface],
+    });
     const r = await lab.exec(forger, argv, { timeoutMs: 15_000 });
     assert.ok(r.ok, `${argv.join(" ")}: ${r.stderr}`);
   };

@@ -16,6 +16,7 @@ import {
   TCP_CLIENT_JS,
   writeDaemonFiles,
 } from "../helpers/daemon.js";
+import { nmapArgv } from "../helpers/scans.js";
 import { createLab, type Lab, type LabProcess, rootSkip, type ScannerHost } from "../netns/netns.js";
 
 const SERVICE_PORT = 8080; // above ADVANCED_PORTS: never a trap
@@ -47,20 +48,13 @@ describe("stealth and advanced modes", { skip: rootSkip() }, () => {
   const nmap = (host: ScannerHost, family: 4 | 6, flag: string, port: number) =>
     lab.exec(
       host,
-      [
-        "timeout",
-        "20",
-        "nmap",
-        ...(family === 6 ? ["-6"] : []),
-        flag,
-        "-Pn",
-        "-n",
-        "--max-retries",
-        "0",
-        "-p",
-        String(port),
-        family === 6 ? lab.target.v6 : lab.target.v4,
-      ],
+      nmapArgv({
+        scan: flag,
+        family,
+        ports: [port],
+        target: family === 6 ? lab.target.v6 : lab.target.v4,
+        timeoutSec: 20,
+      }),
       { timeoutMs: 30_000 },
     );
   /** Blocks outlive the daemon by design; each test starts with none. */

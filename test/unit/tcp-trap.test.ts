@@ -5,6 +5,7 @@ import net from "node:net";
 import { createInterface } from "node:readline";
 import { after, test } from "node:test";
 import { type TcpConnectHit, TcpTrap } from "../../src/sensors/tcp-trap.js";
+import { nmapArgv } from "../helpers/scans.js";
 
 const isRoot = process.getuid?.() === 0;
 const trapModuleUrl = new URL("../../src/sensors/tcp-trap.js", import.meta.url).href;
@@ -219,20 +220,8 @@ test("nmap -sT: every connection is attributed to 127.0.0.1 and ::1", { timeout:
       }),
     );
     const ports = traps.map((trap) => trap.port);
-    const familyFlag = family === 6 ? ["-6"] : [];
-    const report = await runFile("timeout", [
-      "30",
-      "nmap",
-      ...familyFlag,
-      "-sT",
-      "-Pn",
-      "-n",
-      "--max-retries",
-      "0",
-      "-p",
-      ports.join(","),
-      host,
-    ]);
+    const [command, ...args] = nmapArgv({ scan: "-sT", family, ports, target: host });
+    const report = await runFile(command!, args);
     await waitFor(`${ports.length} hits from ${host}`, () => hits.length >= ports.length);
     assert.equal(hits.length, ports.length, `one hit per scanned port\n${report}`);
     assert.deepEqual([...new Set(hits.map((hit) => hit.address))], [host]);
