@@ -11,18 +11,9 @@ import {
   LinkType,
   PacketFacts,
 } from "../../src/decode/packet.js";
+import { concat } from "../helpers/pcap-builder.js";
 
 // ---- hand-built frames -------------------------------------------------------------------
-
-function concat(...parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 function put16(b: Uint8Array, at: number, v: number): void {
   b[at] = (v >> 8) & 0xff;
