@@ -88,7 +88,6 @@ async function main(): Promise<void> {
         modes: ["stcp"],
         config: { tcpPorts: [WATCHED, 11, 143] },
         quiet: true,
-        options: { statsIntervalMs: 200 },
       }),
     ]);
     runnerProc = runner;
@@ -166,7 +165,7 @@ async function main(): Promise<void> {
       const rx = (await rxPackets(lab, peer)) - rx0;
       const after = await stats(lab, runner);
       const hits = after.hits - before.hits;
-      if (after.generation !== before.generation || after.workerRestarts !== before.workerRestarts) {
+      if (after.generation !== before.generation || after.restarts !== before.restarts) {
         console.log(
           `  (worker replaced during the run: generation ${before.generation} → ${after.generation})`,
         );

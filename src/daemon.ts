@@ -522,7 +522,7 @@ function captureCounters(capture: CaptureSensor | undefined): Record<string, num
     captureHits: st.hits,
     kernelDrops: st.kernelDropped,
     listenerReads: st.listenerReads,
-    workerRestarts: st.workerRestarts,
+    captureRestarts: st.restarts,
   };
   for (const [reason, n] of Object.entries(st.drops)) {
     out[`drop${reason.replace(/(^|-)([a-z])/g, (_, _d: string, c: string) => c.toUpperCase())}`] = n;

@@ -127,31 +127,34 @@ function u16(b: Uint8Array, i: number): number {
 /**
  * Decodes one frame. `wireLength` is the frame's length on the wire (pcap `len`) when it
  * differs from the captured bytes (`caplen`, a short snaplen): headers must be captured, but
- * the IP length is checked against the wire.
+ * the IP length is checked against the wire. `capturedLength`: how many of `frame`'s bytes are
+ * the frame (a live capture hands over fixed-size slots); nothing past it is read.
  */
 export function decodeFrame(
   frame: Uint8Array,
   linkType: number,
   out: PacketFacts,
   wireLength: number = frame.length,
+  capturedLength: number = frame.length,
 ): DecodeStatus {
   out.outgoing = false;
+  const captured = Math.min(capturedLength, frame.length);
   let offset: number;
   let etherType: number;
   switch (linkType) {
     case LinkType.ETHERNET:
-      if (frame.length < 14) return "truncated";
+      if (captured < 14) return "truncated";
       etherType = u16(frame, 12);
       offset = 14;
       break;
     case LinkType.LINUX_SLL:
-      if (frame.length < 16) return "truncated";
+      if (captured < 16) return "truncated";
       out.outgoing = u16(frame, 0) === PACKET_OUTGOING;
       etherType = u16(frame, 14);
       offset = 16;
       break;
     case LinkType.LINUX_SLL2:
-      if (frame.length < 20) return "truncated";
+      if (captured < 20) return "truncated";
       out.outgoing = frame[10] === PACKET_OUTGOING;
       etherType = u16(frame, 0);
       offset = 20;
@@ -160,11 +163,11 @@ export function decodeFrame(
     case LinkType.RAW_FILE:
     case LinkType.IPV4:
     case LinkType.IPV6:
-      return decodeIp(frame, 0, out, wireLength);
+      return decodeIp(frame, captured, 0, out, wireLength);
     case LinkType.NULL:
     case LinkType.LOOP:
       // The 4-byte family value differs between systems; the IP version nibble does not.
-      return decodeIp(frame, 4, out, wireLength);
+      return decodeIp(frame, captured, 4, out, wireLength);
     default:
       return "unsupported-link";
   }
@@ -173,29 +176,29 @@ export function decodeFrame(
     const isVlan =
       etherType === ETHERTYPE_VLAN || etherType === ETHERTYPE_QINQ || etherType === ETHERTYPE_QINQ_OLD;
     if (!isVlan || tags === MAX_VLAN_TAGS) return "not-ip";
-    if (frame.length < offset + 4) return "truncated";
+    if (captured < offset + 4) return "truncated";
     etherType = u16(frame, offset + 2);
     offset += 4;
   }
-  if (frame.length <= offset) return "truncated";
+  if (captured <= offset) return "truncated";
   // The ethertype and the IP version nibble must agree.
   if (frame[offset]! >> 4 !== (etherType === ETHERTYPE_IPV4 ? 4 : 6)) return "bad-ip-header";
-  return decodeIp(frame, offset, out, wireLength);
+  return decodeIp(frame, captured, offset, out, wireLength);
 }
 
-function decodeIp(b: Uint8Array, ip: number, out: PacketFacts, wireLength: number): DecodeStatus {
-  if (b.length <= ip) return "truncated";
+function decodeIp(b: Uint8Array, captured: number, ip: number, out: PacketFacts, wireLength: number): DecodeStatus {
+  if (captured <= ip) return "truncated";
   const version = b[ip]! >> 4;
-  if (version === 4) return decodeIpv4(b, ip, out, wireLength);
-  if (version === 6) return decodeIpv6(b, ip, out, wireLength);
+  if (version === 4) return decodeIpv4(b, captured, ip, out, wireLength);
+  if (version === 6) return decodeIpv6(b, captured, ip, out, wireLength);
   return "bad-ip-header";
 }
 
-function decodeIpv4(b: Uint8Array, ip: number, out: PacketFacts, wireLength: number): DecodeStatus {
-  if (b.length < ip + 20) return "truncated";
+function decodeIpv4(b: Uint8Array, captured: number, ip: number, out: PacketFacts, wireLength: number): DecodeStatus {
+  if (captured < ip + 20) return "truncated";
   const headerLength = (b[ip]! & 0x0f) * 4;
   if (headerLength < 20) return "bad-ip-header";
-  if (b.length < ip + headerLength) return "truncated";
+  if (captured < ip + headerLength) return "truncated";
   const totalLength = u16(b, ip + 2);
   if (totalLength < headerLength || ip + totalLength > wireLength) return "bad-ip-length";
   const fragmentField = u16(b, ip + 6);
@@ -212,11 +215,11 @@ function decodeIpv4(b: Uint8Array, ip: number, out: PacketFacts, wireLength: num
   }
   out.srcV4 = ((src[0]! << 24) | (src[1]! << 16) | (src[2]! << 8) | src[3]!) >>> 0;
   out.dstV4 = ((dst[0]! << 24) | (dst[1]! << 16) | (dst[2]! << 8) | dst[3]!) >>> 0;
-  return decodeL4(b, b[ip + 9]!, ip + headerLength, ip + totalLength, out);
+  return decodeL4(b, captured, b[ip + 9]!, ip + headerLength, ip + totalLength, out);
 }
 
-function decodeIpv6(b: Uint8Array, ip: number, out: PacketFacts, wireLength: number): DecodeStatus {
-  if (b.length < ip + 40) return "truncated";
+function decodeIpv6(b: Uint8Array, captured: number, ip: number, out: PacketFacts, wireLength: number): DecodeStatus {
+  if (captured < ip + 40) return "truncated";
   const end = ip + 40 + u16(b, ip + 4);
   if (end > wireLength) return "bad-ip-length";
   out.family = 6;
@@ -232,13 +235,13 @@ function decodeIpv6(b: Uint8Array, ip: number, out: PacketFacts, wireLength: num
   let next = b[ip + 6]!;
   let offset = ip + 40;
   for (let count = 0; ; count++) {
-    if (next === PROTO_TCP || next === PROTO_UDP) return decodeL4(b, next, offset, end, out);
+    if (next === PROTO_TCP || next === PROTO_UDP) return decodeL4(b, captured, next, offset, end, out);
     // Hop-by-hop, routing, fragment, destination options, AH; everything else (ESP 50,
     // no next header 59, ICMPv6 58, ...) has no port to report.
     if (next !== 0 && next !== 43 && next !== 44 && next !== 60 && next !== 51) return "not-tcp-udp";
     if (next === 0 && count > 0) return "bad-ext-header"; // RFC 8200: hop-by-hop only first
     if (count === MAX_IPV6_EXT_HEADERS) return "too-many-ext-headers";
-    if (b.length < offset + 8) return "truncated"; // every extension header is >= 8 bytes
+    if (captured < offset + 8) return "truncated"; // every extension header is >= 8 bytes
     let length: number;
     if (next === 44) {
       if ((u16(b, offset + 2) & 0xfff8) !== 0) return "fragment";
@@ -256,11 +259,11 @@ function decodeIpv6(b: Uint8Array, ip: number, out: PacketFacts, wireLength: num
 }
 
 /** `l4` is where the TCP/UDP header starts, `end` where the IP datagram (by its length field) ends. */
-function decodeL4(b: Uint8Array, protocol: number, l4: number, end: number, out: PacketFacts): DecodeStatus {
+function decodeL4(b: Uint8Array, captured: number, protocol: number, l4: number, end: number, out: PacketFacts): DecodeStatus {
   const available = end - l4;
   if (protocol === PROTO_TCP) {
     if (available < 20) return out.firstFragment ? "tiny-fragment" : "bad-tcp-header";
-    if (b.length < l4 + 20) return "truncated";
+    if (captured < l4 + 20) return "truncated";
     const headerLength = (b[l4 + 12]! >> 4) * 4;
     if (headerLength < 20) return "bad-tcp-header";
     if (headerLength > available) return out.firstFragment ? "tiny-fragment" : "bad-tcp-header";
@@ -269,7 +272,7 @@ function decodeL4(b: Uint8Array, protocol: number, l4: number, end: number, out:
     out.payloadLength = available - headerLength;
   } else if (protocol === PROTO_UDP) {
     if (available < 8) return out.firstFragment ? "tiny-fragment" : "bad-udp-header";
-    if (b.length < l4 + 8) return "truncated";
+    if (captured < l4 + 8) return "truncated";
     const udpLength = u16(b, l4 + 4);
     // A first fragment's UDP length covers the whole reassembled datagram.
     if (udpLength < 8 || (!out.firstFragment && udpLength > available)) return "bad-udp-header";

@@ -62,7 +62,8 @@ class Worker {
         bufferBytes: this.#plan.bufferBytes,
         bufferTimeoutMs: this.#plan.bufferTimeoutMs,
       },
-      (frame, linkType, _wireLength, timestampUs) => this.#onFrame(frame, linkType, timestampUs),
+      (frame, capturedLength, linkType, _wireLength, timestampUs) =>
+        this.#onFrame(frame.subarray(0, capturedLength), linkType, timestampUs),
     );
     if (!r.ok) {
       // The kernel refuses a group another socket has bound with EPERM, the same answer as to

@@ -2,14 +2,14 @@
  * Stealth and advanced modes (`-stcp -sudp -atcp -audp`, spec §3): probes seen by libpcap
  * instead of bound ports. One TCP mode and/or one UDP mode share one capture.
  *
- * The capture itself runs in a worker process (capture-worker.ts), one per "generation": a
- * filter and a set of interfaces. Every `pollIntervalMs` the sensor re-reads the interfaces,
- * the local addresses and the listening ports; when the filter or the interface set changes it
- * starts the next generation, and stops the old one once the new one is armed. Both see the
- * packets of the overlap; the old one's last capture time per interface is the floor below
- * which the new one's records are dropped as duplicates (a ring delivers in arrival order, so
- * everything up to that time was delivered by the old one). A worker that dies is restarted
- * with back-off. Ending the worker is the only way to release a node_pcap capture.
+ * The captures belong to a capture engine (capture-engine.ts), one per "generation": a filter
+ * and a set of interfaces. Every `pollIntervalMs` the sensor re-reads the interfaces, the local
+ * addresses and the listening ports; when the filter or the interface set changes it opens the
+ * next generation, and stops the old one once the new one is armed. Both see the packets of
+ * the overlap; the old one's last capture time per interface is the floor below which the new
+ * one's records are dropped as duplicates (a ring delivers in arrival order, so everything up
+ * to that time was delivered by the old one). A capture that fails (its interface went away)
+ * makes the sensor re-plan, with back-off.
  *
  * Listeners ("Smart-Verify", "inverse binding"): ports with a local listener when the filter is
  * built are left out of it (the kernel drops traffic to real services). A service started later
@@ -20,9 +20,7 @@
  * ~100 /proc reads a second and never one per packet; batches wait (bounded) meanwhile.
  */
 
-import { type ChildProcess, fork } from "node:child_process";
 import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
 import type { Config } from "../config/types.js";
 import { formatIpv4, formatIpv6 } from "../decode/address.js";
 import type { Hit, Mode } from "../detect/events.js";
@@ -30,15 +28,14 @@ import type { Log } from "../log/logger.js";
 import * as msg from "../log/messages.js";
 import { buildFilter } from "./bpf.js";
 import { DEFAULT_CAPTURE_OPTIONS } from "./capture.js";
+import { CaptureEngine } from "./capture-engine.js";
 import {
   type CapturePlan,
+  type EngineCounters,
   type InterfaceStats,
-  isWorkerMessage,
   type OpenFailure,
   RECORD_BYTES,
-  type WorkerCounters,
-  type WorkerMessage,
-} from "./capture-protocol.js";
+} from "./capture-plan.js";
 import { captureInterfaces, listInterfaces, localAddresses } from "./interfaces.js";
 import { ListenerTable, type ListenerTable as ListenerTableType, type ListenProto } from "./listening.js";
 import {
@@ -71,15 +68,10 @@ export interface CaptureSensorOptions {
    * /proc/net/tcp* costs ~9 ms here). Only an optimisation: probes are checked one by one.
    */
   readonly listenerPollIntervalMs?: number;
-  /** How long a worker may take to open its captures (default 15 000 ms). */
-  readonly readyTimeoutMs?: number;
-  readonly workerPath?: string;
   readonly snapLength?: number;
   readonly bufferBytes?: number;
   readonly bufferTimeoutMs?: number;
   readonly holdUnderLoadMs?: number;
-  /** How often the worker reports counters (default 1000 ms). */
-  readonly statsIntervalMs?: number;
   /** Records waiting for a listener snapshot; beyond it batches are dropped (default 262 144). */
   readonly maxPendingRecords?: number;
   /** Listener snapshot rate bound (default 10 ms, 20 × cost). */
@@ -97,9 +89,10 @@ export interface LatencySummary {
 }
 
 export interface CaptureSensorStats {
-  /** Current worker generation (1 after start-up). */
+  /** Current capture generation (1 after start-up). */
   readonly generation: number;
-  readonly workerRestarts: number;
+  /** Captures re-opened after one failed. */
+  readonly restarts: number;
   /** Kernel counters of the current generation's captures. */
   readonly interfaces: readonly InterfaceStats[];
   /** Kernel (ring) drops over all generations. */
@@ -110,7 +103,7 @@ export interface CaptureSensorStats {
   /** TCP probes whose fate the kernel's own RST or SYN+ACK told (no /proc read). */
   readonly replies: number;
   readonly hits: number;
-  /** By reason: decoder statuses, worker checks, and here: listening, duplicate, backlogs. */
+  /** By reason: decoder statuses, engine checks, and here: listening, duplicate, backlog. */
   readonly drops: Readonly<Record<string, number>>;
   readonly listenerReads: number;
   /** Kernel capture time → onHit, over the last 4096 hits. */
@@ -122,7 +115,7 @@ export interface CaptureSensor {
   /** Interfaces captured on right now. */
   interfaces(): readonly string[];
   stats(): CaptureSensorStats;
-  /** Stops the worker (the kernel releases the captures); pending candidates are dropped. */
+  /** Closes the captures (the kernel releases them at once); pending candidates are dropped. */
   close(): Promise<void>;
 }
 
@@ -166,7 +159,7 @@ export async function openCaptureSensor(
 
 interface Generation {
   readonly id: number;
-  readonly child: ChildProcess;
+  readonly engine: CaptureEngine;
   readonly plan: CapturePlan;
   readonly key: string;
   /** Watched ports per protocol in this plan (for runtime log lines). */
@@ -179,11 +172,7 @@ interface Generation {
   /** False while the predecessor is still delivering: its batches wait in `held`. */
   released: boolean;
   readonly held: PendingBatch[];
-  exited: boolean;
-  stopping: boolean;
-  stats: { counters: WorkerCounters; interfaces: readonly InterfaceStats[] } | undefined;
-  stderrTail: string;
-  readonly exitedPromise: Promise<void>;
+  stopped: boolean;
 }
 
 interface PendingBatch {
@@ -198,11 +187,8 @@ interface PendingBatch {
 const DEFAULTS = {
   pollIntervalMs: 2000,
   listenerPollIntervalMs: 10_000,
-  readyTimeoutMs: 15_000,
-  statsIntervalMs: 1000,
   maxPendingRecords: 262_144,
   maxRestartDelayMs: 30_000,
-  stopGraceMs: 2000,
 } as const;
 
 const LATENCY_SAMPLES = 4096;
@@ -222,12 +208,10 @@ class StealthSensor implements CaptureSensor {
   readonly #log: Log;
   readonly #clocks: SensorClocks;
   readonly #o: CaptureSensorOptions;
-  readonly #workerPath: string;
   readonly #candidates: { readonly tcp: PortBitmap | undefined; readonly udp: PortBitmap | undefined };
   readonly #listeners: ListenerTableType;
 
   #current: Generation | undefined;
-  #next: Generation | undefined;
   #generationCount = 0;
   #restarts = 0;
   #restartDelayMs = 1000;
@@ -252,7 +236,7 @@ class StealthSensor implements CaptureSensor {
     "hit-handler-error": 0,
     "bad-record": 0,
   };
-  /** Totals of generations that have exited. */
+  /** Totals of generations that have stopped. */
   readonly #retired = {
     frames: 0,
     decoded: 0,
@@ -284,7 +268,6 @@ class StealthSensor implements CaptureSensor {
     this.#log = log;
     this.#clocks = clocks;
     this.#o = options;
-    this.#workerPath = options.workerPath ?? fileURLToPath(new URL("./capture-worker.js", import.meta.url));
     this.#candidates = {
       tcp: tcpMode && candidatePorts(tcpMode, config),
       udp: udpMode && candidatePorts(udpMode, config),
@@ -312,20 +295,16 @@ class StealthSensor implements CaptureSensor {
       this.#startPolling();
       return { ok: true, sensor: this };
     }
-    const gen = this.#spawn(plan.plan, plan.key, plan.inUse);
-    const ready = await this.#waitReady(gen);
-    if (!ready.ok || gen.opened.length === 0) {
-      const failures = ready.ok ? ready.failed : [];
-      const permission = failures.some((f) => f.permission);
-      const error = ready.ok
-        ? failures.map((f) => `${f.name}: ${f.error}`).join("; ") || "no interface could be opened"
-        : ready.error;
-      for (const f of failures) this.#log.error(msg.captureError(f.name, f.error));
-      if (!ready.ok) this.#log.error(msg.captureError("*", error));
-      await this.#stopGeneration(gen);
+    warmUpRecordPath();
+    const { gen, failed } = this.#openGeneration(plan.plan, plan.key, plan.inUse);
+    if (gen.opened.length === 0) {
+      const permission = failed.some((f) => f.permission);
+      const error = failed.map((f) => `${f.name}: ${f.error}`).join("; ") || "no interface could be opened";
+      for (const f of failed) this.#log.error(msg.captureError(f.name, f.error));
+      this.#stopGeneration(gen);
       return { ok: false, error, permission };
     }
-    this.#reportFailures(ready.failed);
+    this.#reportFailures(failed);
     this.#current = gen;
     this.#release(gen, undefined);
     this.#startPolling();
@@ -407,28 +386,23 @@ class StealthSensor implements CaptureSensor {
       bufferBytes: this.#o.bufferBytes ?? DEFAULT_CAPTURE_OPTIONS.bufferBytes,
       bufferTimeoutMs: this.#o.bufferTimeoutMs ?? DEFAULT_CAPTURE_OPTIONS.bufferTimeoutMs,
       holdUnderLoadMs: this.#o.holdUnderLoadMs ?? DEFAULT_CAPTURE_OPTIONS.holdUnderLoadMs ?? 0,
-      statsIntervalMs: this.#o.statsIntervalMs ?? DEFAULTS.statsIntervalMs,
     };
     const key = JSON.stringify([plan.interfaces, plan.filter, plan.ownAddresses]);
     return { ok: true, plan, key, inUse };
   }
 
-  #spawn(
+  /** Opens the captures of a new generation; its records are held until it is released. */
+  #openGeneration(
     plan: CapturePlan,
     key: string,
     inUse: { tcp: PortBitmap | undefined; udp: PortBitmap | undefined },
-  ): Generation {
-    const child = fork(this.#workerPath, [], {
-      serialization: "advanced",
-      stdio: ["ignore", "ignore", "pipe", "ipc"],
-      // The worker allocates little per batch: V8's default young generation (2 × 16 MiB) only
-      // adds RSS under a flood (measured: ~5 MiB less at 160 kpps, CPU unchanged within noise).
-      execArgv: ["--max-semi-space-size=1"],
-    });
-    let resolveExited: () => void = () => {};
+  ): { gen: Generation; failed: readonly OpenFailure[] } {
     const gen: Generation = {
       id: ++this.#generationCount,
-      child,
+      engine: new CaptureEngine(plan, {
+        hits: (b, n) => this.#enqueue(gen, b, n),
+        failed: (error) => this.#onCaptureFailed(gen, error),
+      }),
       plan,
       key,
       inUse,
@@ -437,132 +411,17 @@ class StealthSensor implements CaptureSensor {
       floorUs: undefined,
       released: false,
       held: [],
-      exited: false,
-      stopping: false,
-      stats: undefined,
-      stderrTail: "",
-      exitedPromise: new Promise<void>((r) => {
-        resolveExited = r;
-      }),
+      stopped: false,
     };
-    child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
-      gen.stderrTail = (gen.stderrTail + chunk).slice(-2000);
-    });
-    child.on("message", (m: unknown) => this.#onMessage(gen, m));
-    child.on("error", () => {}); // reported through 'exit'
-    // Gone = exited and its IPC channel drained ('exit' can come before the last messages).
-    let exitStatus: { code: number | null; signal: string | null } | undefined;
-    let disconnected = !child.connected;
-    const gone = () => {
-      if (exitStatus === undefined || !disconnected || gen.exited) return;
-      gen.exited = true;
-      this.#onExit(gen, exitStatus.code, exitStatus.signal);
-      resolveExited();
-    };
-    child.on("disconnect", () => {
-      disconnected = true;
-      gone();
-    });
-    child.on("exit", (code, signal) => {
-      exitStatus = { code, signal };
-      disconnected ||= !child.connected;
-      gone();
-    });
-    try {
-      child.send({ t: "open", plan });
-    } catch {
-      // 'exit' follows
-    }
-    return gen;
+    const { opened, failed } = gen.engine.open();
+    gen.opened = opened;
+    return { gen, failed };
   }
 
-  #waitReady(
-    gen: Generation,
-  ): Promise<{ ok: true; failed: readonly OpenFailure[] } | { ok: false; error: string }> {
-    const timeoutMs = this.#o.readyTimeoutMs ?? DEFAULTS.readyTimeoutMs;
-    return new Promise((resolve) => {
-      const onMessage = (m: unknown) => {
-        if (isWorkerMessage(m) && m.t === "ready") finish({ ok: true, failed: m.failed });
-      };
-      const onExit = (code: number | null, signal: string | null) =>
-        finish({
-          ok: false,
-          error: `capture worker exited (${signal ?? `code ${code}`}) before it was ready${tail(gen.stderrTail)}`,
-        });
-      const timer = setTimeout(
-        () => finish({ ok: false, error: `capture worker not ready after ${timeoutMs} ms` }),
-        timeoutMs,
-      );
-      const finish = (r: { ok: true; failed: readonly OpenFailure[] } | { ok: false; error: string }) => {
-        clearTimeout(timer);
-        gen.child.off("message", onMessage);
-        gen.child.off("exit", onExit);
-        resolve(r);
-      };
-      gen.child.on("message", onMessage);
-      gen.child.on("exit", onExit);
-    });
-  }
-
-  #onMessage(gen: Generation, m: unknown): void {
-    if (!isWorkerMessage(m)) return;
-    const message: WorkerMessage = m;
-    switch (message.t) {
-      case "ready":
-        gen.opened = message.opened;
-        break;
-      case "hits":
-        this.#enqueue(gen, message.b, message.n);
-        break;
-      case "warm":
-        warmUpRecordPath(message.b);
-        break;
-      case "stats":
-        gen.stats = { counters: message.counters, interfaces: message.interfaces };
-        break;
-      case "fatal":
-        gen.stderrTail = `${gen.stderrTail}\n${message.error}`.slice(-2000);
-        break;
-    }
-  }
-
-  #onExit(gen: Generation, code: number | null, signal: string | null): void {
-    // Its last counters become history.
-    const c = gen.stats?.counters;
-    if (c) {
-      this.#retired.frames += c.frames;
-      this.#retired.decoded += c.decoded;
-      this.#retired.candidates += c.candidates;
-      this.#retired.replies += c.replies;
-      for (const [k, v] of Object.entries(c.drops))
-        this.#retired.drops[k] = (this.#retired.drops[k] ?? 0) + v;
-    }
-    for (const s of gen.stats?.interfaces ?? []) this.#retired.kernelDropped += s.dropped;
-
-    if (this.#next !== undefined && this.#next.floorUs === undefined && gen === this.#current) {
-      // The switch-over: everything the old one delivered is in; release the new one.
-      const next = this.#next;
-      this.#current = next;
-      this.#next = undefined;
-      this.#release(next, gen.lastTsUs);
-      return;
-    }
-    if (gen === this.#next) {
-      this.#next = undefined;
-      if (!gen.stopping)
-        this.#log.error(msg.captureError("*", `capture worker exited early${tail(gen.stderrTail)}`));
-      return;
-    }
-    if (gen !== this.#current || gen.stopping || this.#closed) return;
-    // Unexpected death of the running worker: report, restart with back-off.
-    this.#current = undefined;
-    const how = signal ?? `code ${code}`;
-    this.#log.error(
-      msg.captureError(
-        gen.opened.join(",") || "*",
-        `capture worker exited (${how})${tail(gen.stderrTail)}; restarting`,
-      ),
-    );
+  /** A capture of a running generation failed for good: re-plan (with back-off). */
+  #onCaptureFailed(gen: Generation, error: string): void {
+    if (gen.stopped || this.#closed) return;
+    this.#log.error(msg.captureError(gen.opened.join(",") || "*", `${error}; re-opening`));
     this.#scheduleRestart();
   }
 
@@ -594,7 +453,7 @@ class StealthSensor implements CaptureSensor {
 
   /** Re-reads interfaces, addresses and listeners; starts a new generation if the plan changed. */
   async #poll(force: boolean): Promise<void> {
-    if (this.#closed || this.#next !== undefined || this.#polling) return;
+    if (this.#closed || this.#polling) return;
     this.#polling = true;
     try {
       await this.#pollOnce(force);
@@ -623,38 +482,26 @@ class StealthSensor implements CaptureSensor {
     if (!force && current === undefined && planned.plan === undefined) return;
     if (current !== undefined) this.#logWatchChanges(current.inUse, planned.inUse);
     if (planned.plan === undefined) {
-      // Nothing left to capture: stop the worker, stay armed for later changes.
+      // Nothing left to capture: close the captures, stay armed for later changes.
       if (current !== undefined) {
         this.#current = undefined;
-        await this.#stopGeneration(current);
+        this.#stopGeneration(current);
       }
       return;
     }
-    const next = this.#spawn(planned.plan, planned.key, planned.inUse);
-    this.#next = next;
-    const ready = await this.#waitReady(next);
-    if (this.#closed) {
-      await this.#stopGeneration(next);
+    const { gen: next, failed } = this.#openGeneration(planned.plan, planned.key, planned.inUse);
+    this.#reportFailures(failed);
+    if (next.opened.length === 0) {
+      this.#stopGeneration(next);
+      if (current === undefined || force) this.#scheduleRestart();
       return;
     }
-    if (!ready.ok || next.opened.length === 0) {
-      this.#next = undefined;
-      if (ready.ok) this.#reportFailures(ready.failed);
-      else this.#reportOnce("*", ready.error);
-      await this.#stopGeneration(next);
-      if (current === undefined) this.#scheduleRestart();
-      return;
-    }
-    this.#reportFailures(ready.failed);
     this.#restartDelayMs = 1000;
-    if (current === undefined || current.exited) {
-      this.#current = next;
-      this.#next = undefined;
-      this.#release(next, undefined);
-      return;
-    }
-    // The old one stops; its exit releases the new one (see #onExit).
-    void this.#stopGeneration(current);
+    // The new one is armed; the old one hands over what it has and stops, then the new one's
+    // records flow, minus what the old one already delivered.
+    if (current !== undefined) this.#stopGeneration(current);
+    this.#current = next;
+    this.#release(next, current?.lastTsUs);
   }
 
   #logWatchChanges(
@@ -691,25 +538,24 @@ class StealthSensor implements CaptureSensor {
     this.#log.error(msg.captureError(iface, error));
   }
 
-  async #stopGeneration(gen: Generation): Promise<void> {
-    gen.stopping = true;
-    if (!gen.exited) {
-      try {
-        gen.child.send({ t: "stop" });
-      } catch {
-        gen.child.kill("SIGTERM");
-      }
-      const graceMs = DEFAULTS.stopGraceMs;
-      const timer = setTimeout(() => gen.child.kill("SIGKILL"), graceMs);
-      await gen.exitedPromise;
-      clearTimeout(timer);
-    }
+  /** Closes a generation's captures; what it had batched is delivered first. Its counters retire. */
+  #stopGeneration(gen: Generation): void {
+    if (gen.stopped) return;
+    const last = gen.engine.stop();
+    gen.stopped = true;
+    const c = last.counters;
+    this.#retired.frames += c.frames;
+    this.#retired.decoded += c.decoded;
+    this.#retired.candidates += c.candidates;
+    this.#retired.replies += c.replies;
+    for (const [k, v] of Object.entries(c.drops)) this.#retired.drops[k] = (this.#retired.drops[k] ?? 0) + v;
+    for (const i of last.interfaces) this.#retired.kernelDropped += i.dropped;
   }
 
   // --- candidates → hits ---
 
   /**
-   * A batch from a worker. Records the kernel already answered with RST (no listener when the
+   * A batch from an engine (`b` is the engine's buffer: what waits is copied). Records the kernel already answered with RST (no listener when the
    * probe came) are emitted at once; the others wait in order for a listener snapshot. So a few
    * unanswered probes in a flood never hold back the answered ones (hits of different probes
    * may come out of arrival order; each one's counting does not depend on it).
@@ -737,16 +583,13 @@ class StealthSensor implements CaptureSensor {
       this.#drops["verify-backlog"] += unverified;
       return;
     }
-    let waiting = view;
-    if (unverified < n) {
-      waiting = Buffer.alloc(unverified * RECORD_BYTES);
-      let k = 0;
-      for (let i = 0; i < n; i++) {
-        const at = i * RECORD_BYTES;
-        if (view[at + 2] === 6 && view[at + 5] === 1) continue;
-        view.copy(waiting, k * RECORD_BYTES, at, at + RECORD_BYTES);
-        k++;
-      }
+    const waiting = Buffer.allocUnsafe(unverified * RECORD_BYTES);
+    let k = 0;
+    for (let i = 0; i < n; i++) {
+      const at = i * RECORD_BYTES;
+      if (gen.released && view[at + 2] === 6 && view[at + 5] === 1) continue; // emitted above
+      view.copy(waiting, k * RECORD_BYTES, at, at + RECORD_BYTES);
+      k++;
     }
     let hasTcp = false;
     let hasUdp = false;
@@ -864,33 +707,23 @@ class StealthSensor implements CaptureSensor {
   // --- reporting and shut-down ---
 
   stats(): CaptureSensorStats {
-    const gens = [this.#current, this.#next].filter((g): g is Generation => g !== undefined && !g.exited);
-    let frames = this.#retired.frames;
-    let decoded = this.#retired.decoded;
-    let candidates = this.#retired.candidates;
-    let replies = this.#retired.replies;
-    let kernelDropped = this.#retired.kernelDropped;
-    const drops: Record<string, number> = { ...this.#retired.drops };
-    for (const g of gens) {
-      const c = g.stats?.counters;
-      if (c === undefined) continue;
-      frames += c.frames;
-      decoded += c.decoded;
-      candidates += c.candidates;
-      replies += c.replies;
-      for (const [k, v] of Object.entries(c.drops)) drops[k] = (drops[k] ?? 0) + v;
-      for (const s of g.stats?.interfaces ?? []) kernelDropped += s.dropped;
-    }
+    const live = this.#current?.stopped === false ? this.#current.engine.counters() : undefined;
+    const r = this.#retired;
+    const c = live?.counters;
+    const drops: Record<string, number> = { ...r.drops };
+    for (const [k, v] of Object.entries(c?.drops ?? {})) drops[k] = (drops[k] ?? 0) + v;
     for (const [k, v] of Object.entries(this.#drops)) drops[k] = (drops[k] ?? 0) + v;
+    let kernelDropped = r.kernelDropped;
+    for (const s of live?.interfaces ?? []) kernelDropped += s.dropped;
     return {
       generation: this.#current?.id ?? 0,
-      workerRestarts: this.#restarts,
-      interfaces: this.#current?.stats?.interfaces ?? [],
+      restarts: this.#restarts,
+      interfaces: live?.interfaces ?? [],
       kernelDropped,
-      frames,
-      decoded,
-      candidates,
-      replies,
+      frames: r.frames + (c?.frames ?? 0),
+      decoded: r.decoded + (c?.decoded ?? 0),
+      candidates: r.candidates + (c?.candidates ?? 0),
+      replies: r.replies + (c?.replies ?? 0),
       hits: this.#hits,
       drops,
       listenerReads: this.#listeners.reads,
@@ -912,10 +745,9 @@ class StealthSensor implements CaptureSensor {
     clearInterval(this.#pollTimer);
     clearTimeout(this.#restartTimer);
     clearTimeout(this.#pumpTimer);
+    if (this.#current !== undefined) this.#stopGeneration(this.#current);
     this.#queue.length = 0;
     this.#queuedRecords = 0;
-    const gens = [this.#current, this.#next].filter((g): g is Generation => g !== undefined);
-    await Promise.all(gens.map((g) => this.#stopGeneration(g)));
   }
 }
 
@@ -923,9 +755,8 @@ class StealthSensor implements CaptureSensor {
  * Runs the pure part of a record → Hit (field reads, address formatting, classification) on
  * a scratch copy, so that a fresh daemon's first probe meets compiled code. No state touched.
  */
-function warmUpRecordPath(sample: Uint8Array): void {
+function warmUpRecordPath(): void {
   const b = Buffer.alloc(RECORD_BYTES);
-  b.set(sample.subarray(0, RECORD_BYTES));
   b[16] = 192;
   for (let i = 0; i < 200; i++) {
     b[2] = i % 2 === 0 ? 6 : 17;
@@ -934,11 +765,6 @@ function warmUpRecordPath(sample: Uint8Array): void {
     const address = family === 4 ? formatIpv4(b, 16) : formatIpv6(b, 16);
     probeHit("stcp", family, address, b.readUInt16LE(6), b[2]!, b[3]!, b[4] === 1, b.readDoubleLE(8));
   }
-}
-
-function tail(stderr: string): string {
-  const t = stderr.trim();
-  return t === "" ? "" : `: ${t.split("\n").slice(-3).join(" | ")}`;
 }
 
 export { ListenerTable };

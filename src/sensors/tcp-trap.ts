@@ -7,11 +7,8 @@
  * synchronously, writes the banner and closes. This module is its only importer.
  */
 
-import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { IpFamily } from "../decode/address.js";
+import { loadNativeAddon } from "./native-addon.js";
 
 export interface TcpConnectHit {
   /** inet_ntop text of the peer: dotted quad or compressed IPv6. */
@@ -61,42 +58,18 @@ interface TrapAcceptAddon {
   stats(handle: TrapHandle): TcpTrapStats;
 }
 
-const ADDON_RELATIVE = "native/build/Release/trap_accept.node";
 const DEFAULT_BACKLOG = 511;
 
 let addon: TrapAcceptAddon | undefined;
 
-/** Finds the addon from dist/src/sensors/ (built) or src/sensors/ (run from source). */
-function addonPath(): string | undefined {
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (const up of ["../../..", "../.."]) {
-    const candidate = resolve(here, up, ADDON_RELATIVE);
-    if (existsSync(candidate)) return candidate;
-  }
-  return undefined;
-}
-
-function isAddon(value: unknown): value is TrapAcceptAddon {
-  if (typeof value !== "object" || value === null) return false;
-  const names = ["listen", "watch", "close", "port", "stats"] as const;
-  return names.every((name) => typeof (value as Record<string, unknown>)[name] === "function");
-}
-
 /** Loaded on first use, so that importing this module never fails (a -udp-only daemon). */
 function loadAddon(): TrapAcceptAddon {
   if (addon !== undefined) return addon;
-  const path = addonPath();
-  if (path === undefined) throw new TrapAddonError("native addon not built: run npm run build");
-  let loaded: unknown;
   try {
-    loaded = createRequire(import.meta.url)(path);
+    addon = loadNativeAddon<TrapAcceptAddon>("trap_accept", ["listen", "watch", "close", "port", "stats"]);
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new TrapAddonError(`native addon ${path} failed to load (${reason}): run npm run build`);
+    throw new TrapAddonError((error as Error).message);
   }
-  if (!isAddon(loaded))
-    throw new TrapAddonError(`native addon ${path} is not trap_accept: run npm run build`);
-  addon = loaded;
   return addon;
 }
 

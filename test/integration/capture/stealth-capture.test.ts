@@ -19,7 +19,7 @@ import { REPO_ROOT } from "../../helpers/daemon.js";
 import { createLab, type Lab, type LabProcess, rootSkip, type ScannerHost } from "../../netns/netns.js";
 
 const RUNNER_JS = join(REPO_ROOT, "dist/test/helpers/capture-runner.js");
-const OPTIONS = { pollIntervalMs: 300, listenerPollIntervalMs: 300, statsIntervalMs: 100 };
+const OPTIONS = { pollIntervalMs: 300, listenerPollIntervalMs: 300 };
 
 const LISTEN_TCP_JS = `require("net").createServer(c=>{c.resume();c.on("error",()=>{})}).listen({port:+process.argv[1],host:"::"},()=>console.log("LISTENING"))`;
 const BIND_UDP_JS = `const s=require("dgram").createSocket("udp6");s.bind(+process.argv[1],()=>console.log("LISTENING"))`;

@@ -1,43 +1,41 @@
 /**
- * The capture worker: a child process of the daemon that owns the libpcap captures of one
- * "generation" (one filter, one set of interfaces) and is replaced, not modified, when either
- * changes. Ending the process is the only way to release a node_pcap capture (see capture.ts).
+ * The capture engine: owns the libpcap captures of one "generation" (one filter, one set of
+ * interfaces) inside the daemon; the stealth sensor replaces it, never modifies it, when either
+ * changes.
  *
  * Per frame, allocation-free: decode, drop what is not a probe candidate (bad packets by
  * decoder status; outgoing, from this host, port not watched, ACK/RST by the rules in
- * probe-rules.ts, which replay shares), append a 32-byte record
- * (capture-protocol.ts) to the batch. A batch goes to the daemon once per libuv turn, so a flood
- * costs one IPC message per ring block, not per packet. Whether a port has a local listener is
- * decided in the daemon, which owns that state.
- *
- * Started by stealth.ts with an IPC channel; the first message is the plan.
+ * probe-rules.ts, which replay shares), append a 32-byte record (capture-plan.ts) to the batch.
+ * TCP probes first wait (at most `REPLY_WAIT_MS`) for this host's own answer, which tells
+ * whether a socket listened. The batch goes to the sensor once per libuv turn. Whether a port
+ * has a local listener otherwise is decided in the sensor, which owns that state.
  */
 
 import { DECODE_STATUSES, type DecodeStatus, decodeFrame, PacketFacts } from "../decode/packet.js";
 import { type LiveCapture, openLiveCapture } from "./capture.js";
 import {
   type CapturePlan,
+  type EngineCounters,
   type InterfaceStats,
-  isParentMessage,
   type OpenFailure,
   RECORD_BYTES,
-  type WorkerMessage,
-} from "./capture-protocol.js";
+} from "./capture-plan.js";
 import { emptyPorts, type PortBitmap } from "./port-set.js";
 import { ProbeSieve, replyMeansListening } from "./probe-rules.js";
-import { sendToParent, serveParent } from "./worker-process.js";
+
+/** Where an engine's output goes. Both are called synchronously from the capture's reads. */
+export interface EngineSink {
+  /** `n` records in `b`; `b` is reused after the call: copy what must be kept. */
+  hits(b: Uint8Array, n: number): void;
+  /** A capture failed for good (its interface went away); the others go on. */
+  failed(error: string): void;
+}
 
 const RECORDS_PER_BATCH = 4096;
 /** TCP probes waiting for the kernel's answer; the oldest is sent unanswered when full. */
 const PENDING_PROBES = 16_384;
 /** The kernel answers within microseconds; past this a probe goes out unanswered. */
 const REPLY_WAIT_MS = 5;
-/**
- * Probe records sent but not yet written to the daemon (2 MiB, ~0.4 s of a 160 kpps flood):
- * the slack for a daemon pause; beyond it batches are dropped (and counted). Counted in
- * records, not batches: under a flood batches are small (one capture read each).
- */
-const MAX_RECORDS_IN_FLIGHT = 65_536;
 
 type DropReason =
   | Exclude<DecodeStatus, "ok">
@@ -45,7 +43,6 @@ type DropReason =
   | "own-source"
   | "not-watched"
   | "not-probe"
-  | "ipc-backlog"
   | "answered-by-listener";
 
 /** What this host answered to a TCP probe. */
@@ -174,8 +171,9 @@ function keyOf(
   return h | 0;
 }
 
-/** Rounds of synthetic frames run through the per-frame path before the captures open. */
+/** Rounds of synthetic frames run through the per-frame path before the first capture opens. */
 const WARM_UP_ROUNDS = 300;
+let warmedUp = false;
 
 /**
  * A synthetic Ethernet frame: IPv4 or IPv6 (documentation addresses), TCP or UDP, to `dstPort`
@@ -222,10 +220,12 @@ function syntheticFrame(family: 4 | 6, protocol: 6 | 17, flags: number, reply: b
 /**
  * Runs the pure per-frame path (decode, sieve, pairing, record writing) on synthetic frames
  * with throwaway state, so that the first real probe meets compiled code instead of paying for
- * lazy compilation (measured: ~1 ms of a fresh worker's first probe). Touches no counters, no
- * real state, sends nothing.
+ * lazy compilation (measured: ~1 ms of a fresh daemon's first probe). Touches no counters, no
+ * real state, sends nothing. Once per process.
  */
 function warmUp(): void {
+  if (warmedUp) return;
+  warmedUp = true;
   const tcp = emptyPorts();
   const udp = emptyPorts();
   tcp[1] = 1;
@@ -264,16 +264,16 @@ function warmUp(): void {
   }
 }
 
-class Worker {
+export class CaptureEngine {
   readonly #plan: CapturePlan;
   readonly #captures: LiveCapture[] = [];
   readonly #facts = new PacketFacts();
   readonly #sieve: ProbeSieve;
   readonly #batch = Buffer.alloc(RECORDS_PER_BATCH * RECORD_BYTES);
+  readonly #sink: EngineSink;
   #records = 0;
   #flushScheduled = false;
-  #inFlight = 0;
-  #stopping = false;
+  #stopped = false;
   readonly #pending = new PendingProbes((p, slot, verdict) => this.#onResolved(p, slot, verdict));
   #expiryTimer: NodeJS.Timeout | undefined;
   frames = 0;
@@ -282,15 +282,16 @@ class Worker {
   replies = 0;
   readonly drops: Record<DropReason, number>;
 
-  constructor(plan: CapturePlan) {
+  constructor(plan: CapturePlan, sink: EngineSink) {
     this.#plan = plan;
+    this.#sink = sink;
     this.#sieve = new ProbeSieve({
       tcp: plan.tcpRanges && bitmapOf(plan.tcpRanges),
       udp: plan.udpRanges && bitmapOf(plan.udpRanges),
       ownAddresses: plan.ownAddresses,
       checkDestination: false, // the kernel filter only passes packets to our addresses
     });
-    // Every decoder status but "ok", then the worker's own reasons (the type checks all are here).
+    // Every decoder status but "ok", then the engine's own reasons (the type checks all are here).
     const byStatus = Object.fromEntries(DECODE_STATUSES.filter((s) => s !== "ok").map((s) => [s, 0]));
     this.drops = {
       ...(byStatus as Record<Exclude<DecodeStatus, "ok">, number>),
@@ -298,12 +299,12 @@ class Worker {
       "own-source": 0,
       "not-watched": 0,
       "not-probe": 0,
-      "ipc-backlog": 0,
       "answered-by-listener": 0,
     };
   }
 
-  open(): void {
+  /** Opens a capture on every interface of the plan; says which opened and which failed. */
+  open(): { opened: string[]; failed: OpenFailure[] } {
     warmUp();
     const opened: string[] = [];
     const failed: OpenFailure[] = [];
@@ -313,10 +314,11 @@ class Worker {
       bufferBytes: this.#plan.bufferBytes,
       bufferTimeoutMs: this.#plan.bufferTimeoutMs,
       holdUnderLoadMs: this.#plan.holdUnderLoadMs,
+      onFailure: (error: string) => this.#sink.failed(error),
     };
     this.#plan.interfaces.forEach((name, index) => {
-      const r = openLiveCapture(name, options, (frame, linkType, wireLength, timestampUs) =>
-        this.#onFrame(index, frame, linkType, wireLength, timestampUs),
+      const r = openLiveCapture(name, options, (frame, capturedLength, linkType, wireLength, timestampUs) =>
+        this.#onFrame(index, frame, capturedLength, linkType, wireLength, timestampUs),
       );
       if (r.ok) {
         this.#captures.push(r.capture);
@@ -325,23 +327,21 @@ class Worker {
         failed.push({ name, error: r.error, permission: r.permission });
       }
     });
-    // The first batch's IPC path (serializing a Uint8Array; the daemon's deserializing) is cold.
-    send({ t: "warm", b: new Uint8Array(RECORD_BYTES) });
-    send({ t: "ready", opened, failed });
-    const timer = setInterval(() => this.#sendStats(), this.#plan.statsIntervalMs);
-    timer.unref();
+    return { opened, failed };
   }
 
   #onFrame(
     index: number,
     frame: Uint8Array,
+    capturedLength: number,
     linkType: number,
     wireLength: number,
     timestampUs: number,
   ): void {
+    if (this.#stopped) return;
     this.frames++;
     const f = this.#facts;
-    const status = decodeFrame(frame, linkType, f, wireLength);
+    const status = decodeFrame(frame, linkType, f, wireLength, capturedLength);
     if (status !== "ok") {
       this.drops[status]++;
       return;
@@ -421,48 +421,42 @@ class Worker {
     const n = this.#records;
     if (n === 0) return;
     this.#records = 0;
-    if (this.#inFlight + n > MAX_RECORDS_IN_FLIGHT) {
-      this.drops["ipc-backlog"] += n;
-      return;
-    }
-    // A copy: the batch buffer is reused at once.
-    const b = Uint8Array.prototype.slice.call(this.#batch, 0, n * RECORD_BYTES);
-    this.#inFlight += n;
-    send({ t: "hits", b, n }, () => {
-      this.#inFlight -= n;
-    });
+    this.#sink.hits(this.#batch.subarray(0, n * RECORD_BYTES), n);
   }
 
-  #sendStats(done?: () => void): void {
+  /** The counters so far, and the kernel's for each open capture. */
+  counters(): { counters: EngineCounters; interfaces: InterfaceStats[] } {
     const interfaces: InterfaceStats[] = [];
     for (const c of this.#captures) {
       const s = c.stats();
       if (s !== undefined) interfaces.push(s);
     }
-    send(
-      {
-        t: "stats",
-        counters: {
-          frames: this.frames,
-          decoded: this.decoded,
-          candidates: this.candidates,
-          replies: this.replies,
-          drops: { ...this.drops },
-        },
-        interfaces,
-      },
-      done,
-    );
+    const counters = {
+      frames: this.frames,
+      decoded: this.decoded,
+      candidates: this.candidates,
+      replies: this.replies,
+      drops: { ...this.drops },
+    };
+    return { counters, interfaces };
   }
 
-  /** Sends what is batched and the last counters, then exits: the kernel releases the captures. */
-  stop(): void {
-    if (this.#stopping) return;
-    this.#stopping = true;
+  /**
+   * Closes the captures (the kernel releases them at once) and hands over what is batched,
+   * probes still waiting for an answer included. Returns the last counters.
+   */
+  stop(): { counters: EngineCounters; interfaces: InterfaceStats[] } {
+    if (this.#stopped) return this.counters();
+    for (const c of this.#captures) c.drain();
+    const last = this.counters();
+    for (const c of this.#captures) c.close();
     this.#pending.expire(Number.POSITIVE_INFINITY);
     this.#flush();
-    this.#sendStats(() => process.exit(0));
-    setTimeout(() => process.exit(0), 2000).unref();
+    this.#stopped = true;
+    clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = undefined;
+    const final = this.counters();
+    return { counters: final.counters, interfaces: last.interfaces };
   }
 }
 
@@ -471,23 +465,3 @@ function bitmapOf(ranges: readonly (readonly [number, number])[]): PortBitmap {
   for (const [from, to] of ranges) if (from >= 0 && to <= 65535 && from <= to) out.fill(1, from, to + 1);
   return out;
 }
-
-const send: (message: WorkerMessage, done?: () => void) => void = sendToParent;
-
-function main(): void {
-  const current = serveParent("capture-worker", isParentMessage, (plan) => new Worker(plan));
-  process.on("SIGTERM", () => {
-    const worker = current();
-    if (worker) worker.stop();
-    else process.exit(0);
-  });
-  process.on("uncaughtException", (err) => {
-    try {
-      process.send?.({ t: "fatal", error: err.message } satisfies WorkerMessage);
-    } finally {
-      process.exit(1);
-    }
-  });
-}
-
-main();
