@@ -7,9 +7,9 @@
  * 2. Flood: `hping3 -S --flood --rand-source` to a watched port for `floodSeconds`, twice:
  *    with a default route in the target (the kernel's RSTs go out: the usual case, no /proc
  *    read) and without one (RSTs cannot be routed: every probe takes the /proc path).
- *    Reports packets offered (the target veth's rx counter), frames seen by the worker, hits,
- *    kernel drops, CPU of the daemon-side process and of the capture worker (utime+stime from
- *    /proc/PID/stat), and resident memory (now and peak).
+ *    Reports packets offered (the target veth's rx counter), frames seen by the capture, hits,
+ *    kernel drops, CPU of the sensor's process (utime+stime from /proc/PID/stat), and resident
+ *    memory (now and peak).
  * 3. Benign: a bulk TCP transfer to a real service plus a SYN flood to an unwatched port:
  *    the sensor's CPU (target ≤ 1 %).
  */
@@ -18,7 +18,7 @@ import { join } from "node:path";
 import type { CaptureSensorStats } from "../src/sensors/stealth.js";
 import { REPO_ROOT } from "../test/helpers/daemon.js";
 import { createLab, type Lab, type LabProcess, type ScannerHost } from "../test/netns/netns.js";
-import { CLK_TCK, childOf, type ProcSample, sampleProc } from "./proc-sample.js";
+import { CLK_TCK, type ProcSample, sampleProc } from "./proc-sample.js";
 
 const RUNNER_JS = join(REPO_ROOT, "dist/test/helpers/capture-runner.js");
 const floodSeconds = Number(process.argv[2] ?? 5);
@@ -27,7 +27,6 @@ const SINK_JS = `require("net").createServer(c=>{c.resume();c.on("error",()=>{})
 const BULK_JS = `const c=require("net").connect(8080,process.argv[1]);const b=Buffer.alloc(1<<16);const end=Date.now()+Number(process.argv[2]);let n=0;const w=()=>{while(Date.now()<end){n+=b.length;if(!c.write(b))return c.once("drain",w)}c.end(()=>console.log("BYTES",n))};c.on("connect",w);c.on("error",e=>console.log("ERROR",e.code))`;
 
 async function stats(lab: Lab, runner: LabProcess): Promise<CaptureSensorStats> {
-  await new Promise((r) => setTimeout(r, 500)); // the worker reports every 200 ms
   const count = runner.stdout.split("\n").filter((l) => l.startsWith('{"stats"')).length;
   process.kill(runner.pid!, "SIGUSR2");
   const line = await lab.waitFor(
@@ -47,23 +46,17 @@ async function rxPackets(lab: Lab, iface: string): Promise<number> {
 
 interface Window {
   readonly seconds: number;
-  readonly runnerCpuPct: number;
-  readonly workerCpuPct: number;
-  readonly runner: ProcSample;
-  readonly worker: ProcSample;
+  readonly cpuPct: number;
+  readonly end: ProcSample;
 }
 
-async function measure(pids: { runner: number; worker: number }, work: () => Promise<void>): Promise<Window> {
-  pids.worker = childOf(pids.runner) ?? pids.worker;
-  const r0 = sampleProc(pids.runner);
-  const w0 = sampleProc(pids.worker);
+async function measure(pid: number, work: () => Promise<void>): Promise<Window> {
+  const r0 = sampleProc(pid);
   const t0 = performance.now();
   await work();
   const seconds = (performance.now() - t0) / 1000;
-  const r1 = sampleProc(pids.runner);
-  const w1 = sampleProc(pids.worker);
-  const pct = (a: ProcSample, b: ProcSample) => (100 * (b.cpuTicks - a.cpuTicks)) / CLK_TCK / seconds;
-  return { seconds, runnerCpuPct: pct(r0, r1), workerCpuPct: pct(w0, w1), runner: r1, worker: w1 };
+  const r1 = sampleProc(pid);
+  return { seconds, cpuPct: (100 * (r1.cpuTicks - r0.cpuTicks)) / CLK_TCK / seconds, end: r1 };
 }
 
 function mib(kib: number): string {
@@ -92,13 +85,8 @@ async function main(): Promise<void> {
     ]);
     runnerProc = runner;
     await lab.waitForOutput(runner, "capture-runner: armed", 20_000, "stderr");
-    const worker = childOf(runner.pid!);
-    if (worker === undefined) throw new Error("capture worker process not found");
-    const pids = { runner: runner.pid!, worker };
-    const idle = { runner: sampleProc(pids.runner), worker: sampleProc(pids.worker) };
-    console.log(
-      `capture-flood: sensor armed; idle RSS daemon-side ${mib(idle.runner.rssKiB)}, worker ${mib(idle.worker.rssKiB)}`,
-    );
+    const pid = runner.pid!;
+    console.log(`capture-flood: sensor armed; idle RSS ${mib(sampleProc(pid).rssKiB)}`);
 
     // 1. Latency of single probes.
     await lab.execOk(
@@ -135,7 +123,7 @@ async function main(): Promise<void> {
       const before = await stats(lab, runner);
       const rx0 = await rxPackets(lab, peer);
       let sent = "";
-      const w = await measure(pids, async () => {
+      const w = await measure(pid, async () => {
         const r = await lab.exec(
           s1,
           [
@@ -167,7 +155,7 @@ async function main(): Promise<void> {
       const hits = after.hits - before.hits;
       if (after.generation !== before.generation || after.restarts !== before.restarts) {
         console.log(
-          `  (worker replaced during the run: generation ${before.generation} → ${after.generation})`,
+          `  (capture replaced during the run: generation ${before.generation} → ${after.generation})`,
         );
       }
       console.log(
@@ -177,10 +165,9 @@ async function main(): Promise<void> {
           `hits ${hits} (${((100 * hits) / Math.max(rx, 1)).toFixed(2)} % of rx), ` +
           `kernel drops ${after.kernelDropped - before.kernelDropped}, ` +
           `verify-backlog ${(after.drops["verify-backlog"] ?? 0) - (before.drops["verify-backlog"] ?? 0)}, ` +
-          `ipc-backlog ${(after.drops["ipc-backlog"] ?? 0) - (before.drops["ipc-backlog"] ?? 0)}, ` +
           `/proc reads ${after.listenerReads - before.listenerReads}; ` +
-          `CPU over ${w.seconds.toFixed(1)} s: daemon-side ${w.runnerCpuPct.toFixed(1)} %, worker ${w.workerCpuPct.toFixed(1)} % of a core; ` +
-          `RSS daemon-side ${mib(w.runner.rssKiB)} (peak ${mib(w.runner.hwmKiB)}), worker ${mib(w.worker.rssKiB)} (peak ${mib(w.worker.hwmKiB)}); ` +
+          `CPU over ${w.seconds.toFixed(1)} s: ${w.cpuPct.toFixed(1)} % of a core; ` +
+          `RSS ${mib(w.end.rssKiB)} (peak ${mib(w.end.hwmKiB)}); ` +
           `latency under flood median ${(after.latency.p50Us / 1000).toFixed(1)} ms, p99 ${(after.latency.p99Us / 1000).toFixed(1)} ms`,
       );
       if (routed) await lab.execOk(lab.target, ["ip", "route", "del", "default"]);
@@ -188,7 +175,7 @@ async function main(): Promise<void> {
 
     // 3. Benign traffic.
     const before = await stats(lab, runner);
-    const w = await measure(pids, async () => {
+    const w = await measure(pid, async () => {
       const flood = lab.exec(
         s1,
         [
@@ -218,7 +205,7 @@ async function main(): Promise<void> {
     console.log(
       `benign (bulk TCP to a real service + SYN flood to an unwatched port, ${w.seconds.toFixed(1)} s): ` +
         `frames ${after.frames - before.frames}, hits ${after.hits - before.hits}; ` +
-        `CPU daemon-side ${w.runnerCpuPct.toFixed(2)} %, worker ${w.workerCpuPct.toFixed(2)} % of a core`,
+        `CPU ${w.cpuPct.toFixed(2)} % of a core`,
     );
     await runner.stop(3000);
     await sink.stop();

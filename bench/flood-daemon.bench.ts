@@ -8,8 +8,8 @@
  *
  * netns-bench's `flood` scenario samples the daemon process only and counts log lines, which
  * the daemon rate-limits by design; this bench reads what the daemon itself counted (`status
- * --json` over the control socket: hits, frames, kernelDrops...) and the CPU and memory of both
- * the daemon and its capture worker (a child process) from /proc.
+ * --json` over the control socket: hits, frames, kernelDrops...) and the daemon's CPU and
+ * memory (RSS and PSS; it is one process, the capture runs in it) from /proc.
  *
  * Each run, on a fresh daemon: first the latency of single probes (the first one meets a cold
  * daemon): the kernel's capture timestamp (tcpdump on the target's veth) to the moment the
@@ -19,7 +19,7 @@
  * Then `hping3 -S --flood --rand-source -p 1` for `floodSeconds`, twice: without a
  * route out of the target (as in netns-bench: the kernel's RSTs to forged sources cannot be
  * sent, so every probe is checked against /proc) and with a default route (the usual host: the
- * kernel's RST tells the worker at once that nothing listens). Then benign traffic: a SYN flood
+ * kernel's RST tells the daemon at once that nothing listens). Then benign traffic: a SYN flood
  * to an unwatched port, which the kernel filter should keep away from the daemon entirely.
  */
 
@@ -28,7 +28,7 @@ import { request } from "../src/control/client.js";
 import { socketPathFor } from "../src/control/protocol.js";
 import { MAIN_JS, READY, writeDaemonFiles } from "../test/helpers/daemon.js";
 import { createLab, type Lab, type LabProcess, type ScannerHost } from "../test/netns/netns.js";
-import { CLK_TCK, childOf, sampleProc } from "./proc-sample.js";
+import { CLK_TCK, sampleProc } from "./proc-sample.js";
 
 const floodSeconds = Math.min(10, Number(process.argv[2] ?? 6));
 const runs = Number(process.argv[3] ?? 3);
@@ -66,44 +66,36 @@ interface Phase {
   readonly offered: number;
   readonly offeredPps: number;
   readonly delta: Counters;
-  readonly daemonCpuPct: number;
-  readonly workerCpuPct: number;
-  readonly totalCpuPct: number;
-  readonly totalCpuPctInclDrain: number;
-  readonly daemonPeakRssMiB: number;
-  readonly workerPeakRssMiB: number;
-  /** Daemon + worker, shared pages counted once. */
-  readonly bothPeakPssMiB: number;
-  readonly daemonRssEndMiB: number;
-  readonly workerRssEndMiB: number;
+  readonly cpuPct: number;
+  readonly cpuPctInclDrain: number;
+  readonly peakRssMiB: number;
+  /** Proportional set size: shared library pages counted by share. */
+  readonly peakPssMiB: number;
+  readonly rssEndMiB: number;
 }
 
 const mib = (kib: number) => Math.round((kib / 1024) * 10) / 10;
 const pct = (ticks: number, seconds: number) => Math.round(((100 * ticks) / CLK_TCK / seconds) * 10) / 10;
 
-/** Floods from `scanner` and measures the daemon and its worker; `args` are hping3's. */
+/** Floods from `scanner` and measures the daemon; `args` are hping3's. */
 async function phase(
   lab: Lab,
   scanner: ScannerHost,
-  pids: { readonly daemon: number; readonly worker: number },
+  pid: number,
   socketPath: string,
   name: string,
   args: readonly string[],
 ): Promise<Phase> {
   const before = await counters(socketPath);
   const rx0 = await rxPackets(lab, scanner.peerIface);
-  const d0 = sampleProc(pids.daemon);
-  const w0 = sampleProc(pids.worker);
-  let peakDaemon = d0.rssKiB;
-  let peakWorker = w0.rssKiB;
-  let peakPss = d0.pssKiB + w0.pssKiB;
+  const d0 = sampleProc(pid);
+  let peakRss = d0.rssKiB;
+  let peakPss = d0.pssKiB;
   const sampler = setInterval(() => {
     try {
-      const d = sampleProc(pids.daemon);
-      const w = sampleProc(pids.worker);
-      peakDaemon = Math.max(peakDaemon, d.rssKiB);
-      peakWorker = Math.max(peakWorker, w.rssKiB);
-      peakPss = Math.max(peakPss, d.pssKiB + w.pssKiB);
+      const d = sampleProc(pid);
+      peakRss = Math.max(peakRss, d.rssKiB);
+      peakPss = Math.max(peakPss, d.pssKiB);
     } catch {}
   }, SAMPLE_MS);
   const t0 = performance.now();
@@ -113,8 +105,7 @@ async function phase(
     { timeoutMs: (floodSeconds + 10) * 1000 },
   );
   const floodS = (performance.now() - t0) / 1000;
-  const d1 = sampleProc(pids.daemon);
-  const w1 = sampleProc(pids.worker);
+  const d1 = sampleProc(pid);
   const rx = (await rxPackets(lab, scanner.peerIface)) - rx0;
   // Drain: until the daemon's hit counter stops moving (at most 5 s).
   let last = -1;
@@ -126,8 +117,7 @@ async function phase(
     after = await counters(socketPath);
   }
   const drainS = (performance.now() - t0) / 1000;
-  const d2 = sampleProc(pids.daemon);
-  const w2 = sampleProc(pids.worker);
+  const d2 = sampleProc(pid);
   clearInterval(sampler);
   const delta: Record<string, number> = {};
   for (const [k, v] of Object.entries(after)) {
@@ -141,15 +131,11 @@ async function phase(
     offered: rx,
     offeredPps: Math.round(rx / floodS),
     delta,
-    daemonCpuPct: pct(d1.cpuTicks - d0.cpuTicks, floodS),
-    workerCpuPct: pct(w1.cpuTicks - w0.cpuTicks, floodS),
-    totalCpuPct: pct(d1.cpuTicks - d0.cpuTicks + w1.cpuTicks - w0.cpuTicks, floodS),
-    totalCpuPctInclDrain: pct(d2.cpuTicks - d0.cpuTicks + w2.cpuTicks - w0.cpuTicks, drainS),
-    daemonPeakRssMiB: mib(Math.max(peakDaemon, d2.rssKiB)),
-    workerPeakRssMiB: mib(Math.max(peakWorker, w2.rssKiB)),
-    bothPeakPssMiB: mib(Math.max(peakPss, d2.pssKiB + w2.pssKiB)),
-    daemonRssEndMiB: mib(d2.rssKiB),
-    workerRssEndMiB: mib(w2.rssKiB),
+    cpuPct: pct(d1.cpuTicks - d0.cpuTicks, floodS),
+    cpuPctInclDrain: pct(d2.cpuTicks - d0.cpuTicks, drainS),
+    peakRssMiB: mib(Math.max(peakRss, d2.rssKiB)),
+    peakPssMiB: mib(Math.max(peakPss, d2.pssKiB)),
+    rssEndMiB: mib(d2.rssKiB),
   };
 }
 
@@ -174,7 +160,7 @@ const realtimeMs = () => performance.timeOrigin + performance.now();
 /**
  * Kernel capture time → attackalert line on the daemon's stderr, per probe: LATENCY_PROBES
  * TCP SYNs, then as many UDP datagrams, 20 ms apart, each from a new random source (so that
- * per-source log limits hold none back). Needs a default route in the target: the worker
+ * per-source log limits hold none back). Needs a default route in the target: the daemon
  * pairs a TCP probe with the kernel's RST, which must be able to go out.
  */
 async function latency(lab: Lab, scanner: ScannerHost, daemon: LabProcess): Promise<Latency> {
@@ -248,8 +234,8 @@ function describe(p: Phase): string {
   return (
     `${p.phase}: hping3 sent ${p.sent}, offered ${p.offered} (${p.offeredPps} pkt/s); ` +
     `frames ${d.frames ?? 0}, hits ${d.hits ?? 0} (${((100 * (d.hits ?? 0)) / Math.max(1, p.offered)).toFixed(1)} % of offered), ` +
-    `kernel drops ${d.kernelDrops ?? 0}; CPU daemon ${p.daemonCpuPct} % + worker ${p.workerCpuPct} % = ${p.totalCpuPct} % of a core ` +
-    `(${p.totalCpuPctInclDrain} % incl. drain); peak RSS daemon ${p.daemonPeakRssMiB} MiB, worker ${p.workerPeakRssMiB} MiB, both (PSS) ${p.bothPeakPssMiB} MiB`
+    `kernel drops ${d.kernelDrops ?? 0}; CPU ${p.cpuPct} % of a core (${p.cpuPctInclDrain} % incl. drain); ` +
+    `peak RSS ${p.peakRssMiB} MiB (PSS ${p.peakPssMiB} MiB)`
   );
 }
 
@@ -277,12 +263,10 @@ async function main(): Promise<void> {
       daemon = lab.spawn(lab.target, ["node", ...nodeArgs, MAIN_JS, "-c", files.conf, "-stcp", "-sudp"]);
       await lab.waitForOutput(daemon, READY, 20_000);
       const pid = daemon.pid;
-      const worker = pid === undefined ? undefined : childOf(pid, "capture-worker");
-      if (pid === undefined || worker === undefined) throw new Error("daemon or capture worker not found");
-      const pids = { daemon: pid, worker };
-      const idle = { daemon: sampleProc(pid), worker: sampleProc(worker) };
+      if (pid === undefined) throw new Error("daemon not found");
+      const idle = sampleProc(pid);
       console.log(
-        `run ${run}: daemon pid ${pid} (idle RSS ${mib(idle.daemon.rssKiB)} MiB), worker pid ${worker} (${mib(idle.worker.rssKiB)} MiB)`,
+        `run ${run}: daemon pid ${pid} (idle RSS ${mib(idle.rssKiB)} MiB, PSS ${mib(idle.pssKiB)} MiB)`,
       );
       await lab.execOk(lab.target, ["ip", "route", "add", "default", "via", other.v4]);
       const lat = await latency(lab, scanner, daemon);
@@ -295,13 +279,13 @@ async function main(): Promise<void> {
       );
       console.log(JSON.stringify({ bench: "flood-daemon", run, phase: "latency", ...lat }));
       const flood = ["-q", "-S", "--flood", "--rand-source", "-p", String(TRAP_PORT)];
-      const noRoute = await phase(lab, scanner, pids, socketPath, `flood, no route (netns-bench)`, flood);
+      const noRoute = await phase(lab, scanner, pid, socketPath, `flood, no route (netns-bench)`, flood);
       console.log(`  ${describe(noRoute)}`);
       await lab.execOk(lab.target, ["ip", "route", "add", "default", "via", other.v4]);
-      const routed = await phase(lab, scanner, pids, socketPath, "flood, default route", flood);
+      const routed = await phase(lab, scanner, pid, socketPath, "flood, default route", flood);
       await lab.execOk(lab.target, ["ip", "route", "del", "default"]);
       console.log(`  ${describe(routed)}`);
-      const benign = await phase(lab, scanner, pids, socketPath, "benign SYN flood to an unwatched port", [
+      const benign = await phase(lab, scanner, pid, socketPath, "benign SYN flood to an unwatched port", [
         "-q",
         "-S",
         "--flood",
@@ -344,12 +328,9 @@ async function main(): Promise<void> {
           offeredPps: med((p) => p.offeredPps),
           hitsPerOffered: med((p) => (p.delta.hits ?? 0) / Math.max(1, p.offered)),
           kernelDrops: med((p) => p.delta.kernelDrops ?? 0),
-          totalCpuPct: med((p) => p.totalCpuPct),
-          daemonCpuPct: med((p) => p.daemonCpuPct),
-          workerCpuPct: med((p) => p.workerCpuPct),
-          daemonPeakRssMiB: med((p) => p.daemonPeakRssMiB),
-          workerPeakRssMiB: med((p) => p.workerPeakRssMiB),
-          bothPeakPssMiB: med((p) => p.bothPeakPssMiB),
+          cpuPct: med((p) => p.cpuPct),
+          peakRssMiB: med((p) => p.peakRssMiB),
+          peakPssMiB: med((p) => p.peakPssMiB),
         }),
       );
     }

@@ -1,16 +1,15 @@
 /**
  * Runs beside netns-bench (/work/shared/bench/netns-bench) and reports what the harness cannot
  * see: the daemon's own counters (`status` over its control socket: hits, frames, kernelDrops,
- * logSuppressed...) and the CPU and memory of its capture worker, a child process that the
- * harness's /proc sampler leaves out.
+ * logSuppressed...), and its CPU over the busy window only.
  *
  *   node dist/bench/netns-bench-watch.js [namespace=psb-target] [maxSeconds=900] &
  *   /work/shared/bench/netns-bench/run.sh flood -- node dist/src/cli/main.js -c {CONF} ...
  *
- * Every 250 ms it looks for `main.js ... -c CONF MODE` inside the namespace, then samples it and
- * its worker until the daemon exits, and prints one JSON line per daemon: CPU seconds and peak
- * RSS of both processes, CPU % over the busy window (from the first to the last sample in which
- * frames or hits grew), and the last counters read. Stops after maxSeconds or on SIGTERM/SIGINT.
+ * Every 250 ms it looks for `main.js ... -c CONF MODE` inside the namespace, then samples it
+ * until the daemon exits, and prints one JSON line per daemon: CPU seconds and peak RSS, CPU %
+ * over the busy window (from the first to the last sample in which frames or hits grew), and
+ * the last counters read. Stops after maxSeconds or on SIGTERM/SIGINT.
  */
 
 import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
@@ -28,7 +27,6 @@ const MODE_FLAGS = new Set(["-tcp", "-udp", "-stcp", "-sudp", "-atcp", "-audp"])
 interface Sample {
   readonly tMs: number;
   readonly daemonTicks: number;
-  readonly workerTicks: number;
   readonly counters: Readonly<Record<string, number>> | undefined;
 }
 
@@ -36,10 +34,8 @@ interface Tracked {
   readonly pid: number;
   readonly conf: string;
   readonly socketPath: string;
-  worker: number | undefined;
   readonly samples: Sample[];
   daemonHwmKiB: number;
-  workerHwmKiB: number;
 }
 
 function readText(path: string): string | undefined {
@@ -93,19 +89,9 @@ function findDaemon(nsIno: number): Tracked | undefined {
       pid,
       conf,
       socketPath: socketPathFor(stateDir),
-      worker: undefined,
       samples: [],
       daemonHwmKiB: 0,
-      workerHwmKiB: 0,
     };
-  }
-  return undefined;
-}
-
-function findWorker(daemonPid: number): number | undefined {
-  for (const pid of pids()) {
-    if (procStat(pid)?.ppid !== daemonPid) continue;
-    if ((readText(`/proc/${pid}/cmdline`) ?? "").includes("capture-worker")) return pid;
   }
   return undefined;
 }
@@ -113,15 +99,11 @@ function findWorker(daemonPid: number): number | undefined {
 async function sampleOnce(t: Tracked): Promise<boolean> {
   const d = procStat(t.pid);
   if (d === undefined) return false;
-  t.worker ??= findWorker(t.pid);
-  const w = t.worker === undefined ? undefined : procStat(t.worker);
   t.daemonHwmKiB = Math.max(t.daemonHwmKiB, hwmKiB(t.pid));
-  t.workerHwmKiB = Math.max(t.workerHwmKiB, hwmKiB(t.worker));
   const r = await request(t.socketPath, "status", [], 1000);
   t.samples.push({
     tMs: performance.now(),
     daemonTicks: d.ticks,
-    workerTicks: w?.ticks ?? 0,
     counters: r.ok ? r.result.counters : undefined,
   });
   return true;
@@ -153,7 +135,6 @@ function report(t: Tracked): void {
           return {
             busyS: Math.round(ms) / 1000,
             busyDaemonCpuPct: pct(b.daemonTicks - a.daemonTicks, ms),
-            busyWorkerCpuPct: pct(b.workerTicks - a.workerTicks, ms),
           };
         })();
   const counters = [...s].reverse().find((x) => x.counters !== undefined)?.counters ?? {};
@@ -162,13 +143,10 @@ function report(t: Tracked): void {
       watch: "netns-bench",
       rundir: dirname(t.conf),
       daemonPid: t.pid,
-      workerPid: t.worker ?? null,
       sampledS: Math.round(last.tMs - first.tMs) / 1000,
       daemonCpuS: (last.daemonTicks - first.daemonTicks) / CLK_TCK,
-      workerCpuS: (last.workerTicks - first.workerTicks) / CLK_TCK,
       ...busy,
       daemonPeakRssMiB: Math.round((t.daemonHwmKiB / 1024) * 10) / 10,
-      workerPeakRssMiB: Math.round((t.workerHwmKiB / 1024) * 10) / 10,
       counters,
     }),
   );

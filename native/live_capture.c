@@ -30,6 +30,8 @@
 #endif
 #define _GNU_SOURCE
 
+#include <errno.h>
+#include <poll.h>
 #include <pcap/pcap.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -71,6 +73,8 @@ typedef struct capture {
   int busy;
   int holding; /* the poll is stopped and the hold timer runs */
   int failed;  /* a read failed: polling stopped for good */
+  int dispatching;   /* inside pcap_dispatch: libpcap's handle must not be closed now */
+  int close_pending; /* closed from a callback inside pcap_dispatch: close after it returns */
 } capture_t;
 
 /* ---------- errors and arguments ---------- */
@@ -141,8 +145,13 @@ static void stop_io(capture_t *cap) {
     uv_close((uv_handle_t *)&cap->poll, on_handle_closed);
     uv_close((uv_handle_t *)&cap->hold_timer, on_handle_closed);
   }
-  pcap_close(cap->pcap);
-  cap->pcap = NULL;
+  if (cap->dispatching) {
+    cap->close_pending = 1; /* read_available closes it once pcap_dispatch has returned */
+    pcap_breakloop(cap->pcap);
+  } else {
+    pcap_close(cap->pcap);
+    cap->pcap = NULL;
+  }
   cap->batch = NULL;
 }
 
@@ -222,8 +231,14 @@ static napi_value make_text(napi_env env, const void *source) {
 
 static void on_frame(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes) {
   capture_t *cap = (capture_t *)user;
+  if (cap->state != CAPTURE_OPEN) return;
   cap->window_frames++;
-  if (cap->count >= cap->slots) return; /* cannot happen: dispatch asks for at most `slots` */
+  if (cap->count >= cap->slots) {
+    /* Full (an nflog read hands over a whole datagram, whatever the count asked): deliver. */
+    uint32_t count = cap->count;
+    cap->count = 0;
+    if (!call_js(cap, cap->on_batch, make_count, &count) || cap->state != CAPTURE_OPEN) return;
+  }
   uint8_t *slot = cap->batch + (size_t)cap->count * cap->slot_bytes;
   uint32_t captured = h->caplen;
   if (captured > cap->slot_bytes - SLOT_HEADER_BYTES) captured = cap->slot_bytes - SLOT_HEADER_BYTES;
@@ -248,11 +263,29 @@ static void fail(capture_t *cap, const char *why) {
   call_js(cap, cap->on_error, make_text, message);
 }
 
-/* Reads what the ring holds, a batch at a time, handing each batch to JS. */
-static void read_available(capture_t *cap) {
+/* Whether the fd has something to read now (some libpcap readers, nflog's among them, report
+ * a non-blocking read of nothing as an error). */
+static int readable_now(capture_t *cap) {
+  struct pollfd p = {.fd = pcap_get_selectable_fd(cap->pcap), .events = POLLIN};
+  return poll(&p, 1, 0) > 0;
+}
+
+/* Reads what the ring holds, a batch at a time, handing each batch to JS. `known_readable`:
+ * libuv just said so; otherwise the fd is asked first. */
+static void read_available(capture_t *cap, int known_readable) {
   for (int round = 0; round < MAX_READS_PER_WAKEUP && cap->state == CAPTURE_OPEN; round++) {
+    if (!(round == 0 && known_readable) && !readable_now(cap)) return;
     cap->count = 0;
+    cap->dispatching = 1;
     int n = pcap_dispatch(cap->pcap, (int)cap->slots, on_frame, (u_char *)cap);
+    int err = errno;
+    cap->dispatching = 0;
+    if (cap->close_pending) {
+      pcap_close(cap->pcap);
+      cap->pcap = NULL;
+      return;
+    }
+    if (n == PCAP_ERROR && (err == EAGAIN || err == EWOULDBLOCK)) n = 0;
     if (n < 0 && n != PCAP_ERROR_BREAK) {
       fail(cap, pcap_geterr(cap->pcap));
       return;
@@ -267,7 +300,7 @@ static void on_hold_over(uv_timer_t *timer) {
   capture_t *cap = (capture_t *)timer->data;
   if (cap->state != CAPTURE_OPEN) return;
   cap->holding = 0;
-  read_available(cap);
+  read_available(cap, 0);
   if (cap->state == CAPTURE_OPEN && !cap->failed) {
     uv_poll_start(&cap->poll, UV_READABLE, on_readable);
   }
@@ -297,7 +330,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
       return;
     }
   }
-  read_available(cap);
+  read_available(cap, 1);
 }
 
 /* ---------- JS entry points ---------- */
@@ -503,7 +536,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
     return NULL;
   }
   /* Frames that arrived between activation and now: read them without waiting for the next. */
-  read_available(cap);
+  read_available(cap, 0);
   return NULL;
 }
 
@@ -534,7 +567,9 @@ static napi_value js_drain(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   capture_t *cap = argc < 1 ? NULL : get_capture(env, argv[0]);
-  if (cap != NULL && cap->state == CAPTURE_OPEN && cap->started && !cap->failed) read_available(cap);
+  if (cap != NULL && cap->state == CAPTURE_OPEN && cap->started && !cap->failed && !cap->dispatching) {
+    read_available(cap, 0);
+  }
   return NULL;
 }
 

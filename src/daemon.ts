@@ -538,7 +538,7 @@ function kernelTrapCounters(sensor: KernelTrapSensor | undefined): Record<string
     kernelTrapHits: st.hits,
     kernelTrapGaps: st.gaps,
     kernelTrapUndecoded: st.undecoded,
-    nflogDrops: st.kernelDropped + st.ipcDropped,
-    nflogWorkerRestarts: st.workerRestarts,
+    nflogDrops: st.kernelDropped,
+    nflogRestarts: st.restarts,
   };
 }

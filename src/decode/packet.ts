@@ -186,7 +186,13 @@ export function decodeFrame(
   return decodeIp(frame, captured, offset, out, wireLength);
 }
 
-function decodeIp(b: Uint8Array, captured: number, ip: number, out: PacketFacts, wireLength: number): DecodeStatus {
+function decodeIp(
+  b: Uint8Array,
+  captured: number,
+  ip: number,
+  out: PacketFacts,
+  wireLength: number,
+): DecodeStatus {
   if (captured <= ip) return "truncated";
   const version = b[ip]! >> 4;
   if (version === 4) return decodeIpv4(b, captured, ip, out, wireLength);
@@ -194,7 +200,13 @@ function decodeIp(b: Uint8Array, captured: number, ip: number, out: PacketFacts,
   return "bad-ip-header";
 }
 
-function decodeIpv4(b: Uint8Array, captured: number, ip: number, out: PacketFacts, wireLength: number): DecodeStatus {
+function decodeIpv4(
+  b: Uint8Array,
+  captured: number,
+  ip: number,
+  out: PacketFacts,
+  wireLength: number,
+): DecodeStatus {
   if (captured < ip + 20) return "truncated";
   const headerLength = (b[ip]! & 0x0f) * 4;
   if (headerLength < 20) return "bad-ip-header";
@@ -218,7 +230,13 @@ function decodeIpv4(b: Uint8Array, captured: number, ip: number, out: PacketFact
   return decodeL4(b, captured, b[ip + 9]!, ip + headerLength, ip + totalLength, out);
 }
 
-function decodeIpv6(b: Uint8Array, captured: number, ip: number, out: PacketFacts, wireLength: number): DecodeStatus {
+function decodeIpv6(
+  b: Uint8Array,
+  captured: number,
+  ip: number,
+  out: PacketFacts,
+  wireLength: number,
+): DecodeStatus {
   if (captured < ip + 40) return "truncated";
   const end = ip + 40 + u16(b, ip + 4);
   if (end > wireLength) return "bad-ip-length";
@@ -259,7 +277,14 @@ function decodeIpv6(b: Uint8Array, captured: number, ip: number, out: PacketFact
 }
 
 /** `l4` is where the TCP/UDP header starts, `end` where the IP datagram (by its length field) ends. */
-function decodeL4(b: Uint8Array, captured: number, protocol: number, l4: number, end: number, out: PacketFacts): DecodeStatus {
+function decodeL4(
+  b: Uint8Array,
+  captured: number,
+  protocol: number,
+  l4: number,
+  end: number,
+  out: PacketFacts,
+): DecodeStatus {
   const available = end - l4;
   if (protocol === PROTO_TCP) {
     if (available < 20) return out.firstFragment ? "tiny-fragment" : "bad-tcp-header";

@@ -45,6 +45,8 @@ export interface LiveCaptureOptions {
   readonly bufferTimeoutMs: number;
   /** Immediate mode under load: wait this long before each read (0: never). */
   readonly holdUnderLoadMs?: number;
+  /** Frames handed over per call (default 512); each slot holds up to `snapLength` bytes. */
+  readonly slotsPerBatch?: number;
   /** A read failed (the interface went away): the capture delivers nothing more. */
   readonly onFailure?: (error: string) => void;
 }
@@ -57,7 +59,7 @@ export const DEFAULT_CAPTURE_OPTIONS: Omit<LiveCaptureOptions, "filter"> = {
 };
 
 /** Frames per read: each read is one call into JS. */
-const SLOTS_PER_BATCH = 512;
+const DEFAULT_SLOTS_PER_BATCH = 512;
 /** Per slot, before the frame: u32 captured length, u32 wire length, f64 time in µs. */
 const SLOT_HEADER_BYTES = 16;
 
@@ -124,13 +126,22 @@ export function openLiveCapture(
   }
   let opened: { handle: CaptureHandle; linkType: number };
   try {
-    opened = native.open(iface, options.filter, options.snapLength, options.bufferBytes, options.bufferTimeoutMs);
+    opened = native.open(
+      iface,
+      options.filter,
+      options.snapLength,
+      options.bufferBytes,
+      options.bufferTimeoutMs,
+    );
   } catch (err) {
     const e = err as Error & { code?: string };
     return { ok: false, ...describeOpenError(iface, e.code, e.message) };
   }
   try {
-    return { ok: true, capture: new LiveCapture(iface, native, opened.handle, opened.linkType, options, onFrame) };
+    return {
+      ok: true,
+      capture: new LiveCapture(iface, native, opened.handle, opened.linkType, options, onFrame),
+    };
   } catch (err) {
     return { ok: false, error: `${iface}: ${(err as Error).message}`, permission: false };
   }
@@ -158,12 +169,13 @@ export class LiveCapture {
     this.#native = native;
     this.#handle = handle;
     const slotBytes = (SLOT_HEADER_BYTES + options.snapLength + 7) & ~7;
-    const buffer = new ArrayBuffer(slotBytes * SLOTS_PER_BATCH);
+    const slots = options.slotsPerBatch ?? DEFAULT_SLOTS_PER_BATCH;
+    const buffer = new ArrayBuffer(slotBytes * slots);
     const words = new Uint32Array(buffer);
     const times = new Float64Array(buffer);
     // One view per slot, made once: no allocation per frame.
     const frames: Uint8Array[] = [];
-    for (let i = 0; i < SLOTS_PER_BATCH; i++) {
+    for (let i = 0; i < slots; i++) {
       frames.push(new Uint8Array(buffer, i * slotBytes + SLOT_HEADER_BYTES, slotBytes - SLOT_HEADER_BYTES));
     }
     const onBatch = (count: number): void => {

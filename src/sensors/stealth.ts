@@ -29,13 +29,7 @@ import * as msg from "../log/messages.js";
 import { buildFilter } from "./bpf.js";
 import { DEFAULT_CAPTURE_OPTIONS } from "./capture.js";
 import { CaptureEngine } from "./capture-engine.js";
-import {
-  type CapturePlan,
-  type EngineCounters,
-  type InterfaceStats,
-  type OpenFailure,
-  RECORD_BYTES,
-} from "./capture-plan.js";
+import { type CapturePlan, type InterfaceStats, type OpenFailure, RECORD_BYTES } from "./capture-plan.js";
 import { captureInterfaces, listInterfaces, localAddresses } from "./interfaces.js";
 import { ListenerTable, type ListenerTable as ListenerTableType, type ListenProto } from "./listening.js";
 import {

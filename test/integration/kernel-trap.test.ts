@@ -299,25 +299,6 @@ describe("kernel trap", { skip: rootSkip() }, () => {
     assert.equal(new Set(hitsOf(trap).map((h) => h.address)).size, hitsOf(trap).length);
   });
 
-  test("a restarted NFLOG reader reports a gap; blocks after it are reported again", async () => {
-    const trap = await startTrap({ modes: ["stcp"], config: { tcpPorts: [79] } });
-    const pids = (await lab.execOk(lab.target, ["ip", "netns", "pids", lab.target.ns])).stdout
-      .trim()
-      .split("\n");
-    let worker: string | undefined;
-    for (const pid of pids) {
-      const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
-      if (cmdline.includes("nflog-worker.js")) worker = pid;
-    }
-    assert.ok(worker, "the NFLOG worker runs in the target namespace");
-    process.kill(Number(worker), "SIGKILL");
-    await lab.waitForOutput(trap, /"gap":"the NFLOG reader was restarted"/, 10_000, "stdout");
-    await hping(scanner, ["-S", "-p", "79"]);
-    await lab.waitFor(() => hitsOf(trap).some((h) => h.address === scanner.v4), {
-      what: "hit after restart",
-    });
-  });
-
   test("idempotent set-up beside the nftables responder; disarm keeps the blocks", async () => {
     const command = ["ip", "netns", "exec", lab.target.ns, "nft"];
     const config = testConfig("/nonexistent", {
