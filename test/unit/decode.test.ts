@@ -425,6 +425,32 @@ test("fuzz: mutated valid frames never throw and give a known status", () => {
   );
 });
 
+test("property: a frame in a larger slot decodes as the frame alone (capturedLength), never past it", () => {
+  const alone = new PacketFacts();
+  fc.assert(
+    fc.property(
+      fc.constantFrom(...CORPUS),
+      fc.array(mutationArb, { maxLength: 4 }),
+      fc.uint8Array({ minLength: 1, maxLength: 80 }),
+      ([frame, linkType], mutations, trailing) => {
+        const bytes = mutate(frame, mutations);
+        // A live capture's slot: the frame, then stale bytes of an earlier, longer frame.
+        const slot = concat(bytes, trailing);
+        const expected = decodeFrame(bytes, linkType, alone);
+        const got = decodeFrame(slot, linkType, facts, bytes.length, bytes.length);
+        assert.equal(got, expected);
+        if (got === "ok") {
+          assert.equal(formatSource(facts), formatSource(alone));
+          assert.equal(facts.dstPort, alone.dstPort);
+          assert.equal(facts.tcpFlags, alone.tcpFlags);
+          assert.equal(facts.payloadLength, alone.payloadLength);
+        }
+      },
+    ),
+    { numRuns: 5000 },
+  );
+});
+
 test("property: generated valid TCP/UDP packets decode to what was built", () => {
   fc.assert(
     fc.property(
