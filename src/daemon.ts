@@ -139,6 +139,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
 
   // 5. Who is never acted on: the ignore file, loopback, this host, gateways, name servers.
   const hosts = new ProtectedHosts(LIMITS.hostFactsMaxAgeMs, monoClockMs);
+  cleanups.push(() => hosts.close());
   const isIgnored = (address: string): boolean => {
     const ip = parseIp(address);
     return ip === undefined || ignore.matches(ip) || hosts.isOwn(address);

@@ -7,12 +7,12 @@
  * decoder status; outgoing, from this host, port not watched, ACK/RST by the rules in
  * probe-rules.ts, which replay shares), append a 32-byte record (capture-plan.ts) to the batch.
  * TCP probes first wait (at most `REPLY_WAIT_MS`) for this host's own answer, which tells
- * whether a socket listened. The batch goes to the sensor once per libuv turn. Whether a port
+ * whether a socket listened. The batch goes to the sensor at the end of each capture read. Whether a port
  * has a local listener otherwise is decided in the sensor, which owns that state.
  */
 
 import { DECODE_STATUSES, type DecodeStatus, decodeFrame, PacketFacts } from "../decode/packet.js";
-import { type LiveCapture, openLiveCapture } from "./capture.js";
+import { BatchSlots, type FrameHandler, type LiveCapture, openLiveCapture } from "./capture.js";
 import {
   type CapturePlan,
   type EngineCounters,
@@ -171,9 +171,22 @@ function keyOf(
   return h | 0;
 }
 
-/** Rounds of synthetic frames run through the per-frame path before the first capture opens. */
+/** Rounds of synthetic frames run through a throwaway engine before the first capture opens. */
 const WARM_UP_ROUNDS = 300;
 let warmedUp = false;
+
+/** A plan for throwaway engines: port 1 watched, documentation addresses its own. */
+export const WARM_UP_PLAN: CapturePlan = {
+  interfaces: ["warm-up"],
+  filter: "",
+  tcpRanges: [[1, 1]],
+  udpRanges: [[1, 1]],
+  ownAddresses: ["192.0.2.2", "2001:db8::2"],
+  snapLength: 256,
+  bufferBytes: 1 << 16,
+  bufferTimeoutMs: 0,
+  holdUnderLoadMs: 0,
+};
 
 /**
  * A synthetic Ethernet frame: IPv4 or IPv6 (documentation addresses), TCP or UDP, to `dstPort`
@@ -217,53 +230,6 @@ function syntheticFrame(family: 4 | 6, protocol: 6 | 17, flags: number, reply: b
   return b;
 }
 
-/**
- * Runs the pure per-frame path (decode, sieve, pairing, record writing) on synthetic frames
- * with throwaway state, so that the first real probe meets compiled code instead of paying for
- * lazy compilation (measured: ~1 ms of a fresh daemon's first probe). Touches no counters, no
- * real state, sends nothing. Once per process.
- */
-function warmUp(): void {
-  if (warmedUp) return;
-  warmedUp = true;
-  const tcp = emptyPorts();
-  const udp = emptyPorts();
-  tcp[1] = 1;
-  udp[1] = 1;
-  const sieve = new ProbeSieve({
-    tcp,
-    udp,
-    ownAddresses: ["192.0.2.2", "2001:db8::2"],
-    checkDestination: false,
-  });
-  const scratch = Buffer.alloc(RECORD_BYTES);
-  const pending = new PendingProbes((p, slot, verdict) => p.write(slot, scratch, 0, verdict));
-  const facts = new PacketFacts();
-  const frames: Uint8Array[] = [];
-  for (const family of [4, 6] as const) {
-    frames.push(syntheticFrame(family, 6, 0x02, false)); // SYN
-    frames.push(syntheticFrame(family, 6, 0x14, true)); // RST+ACK: closed
-    frames.push(syntheticFrame(family, 6, 0x02, false));
-    frames.push(syntheticFrame(family, 6, 0x12, true)); // SYN+ACK: listening
-    frames.push(syntheticFrame(family, 6, 0x01, false)); // FIN, left unanswered
-    frames.push(syntheticFrame(family, 17, 0, false));
-  }
-  for (let round = 0; round < WARM_UP_ROUNDS; round++) {
-    for (const frame of frames) {
-      if (decodeFrame(frame, 1, facts, frame.length) !== "ok") continue;
-      const sifted = sieve.sift(facts);
-      if (sifted === "reply") pending.reply(facts);
-      else if (sifted === "probe" && facts.protocol === 6) pending.add(0, facts, 0, 0);
-      else if (sifted === "probe") {
-        scratch.writeUInt16LE(facts.dstPort, 6);
-        scratch.writeDoubleLE(0, 8);
-        scratch.set(facts.src, 16);
-      }
-    }
-    pending.expire(Number.POSITIVE_INFINITY);
-  }
-}
-
 export class CaptureEngine {
   readonly #plan: CapturePlan;
   readonly #captures: LiveCapture[] = [];
@@ -272,7 +238,6 @@ export class CaptureEngine {
   readonly #batch = Buffer.alloc(RECORDS_PER_BATCH * RECORD_BYTES);
   readonly #sink: EngineSink;
   #records = 0;
-  #flushScheduled = false;
   #stopped = false;
   readonly #pending = new PendingProbes((p, slot, verdict) => this.#onResolved(p, slot, verdict));
   #expiryTimer: NodeJS.Timeout | undefined;
@@ -303,9 +268,38 @@ export class CaptureEngine {
     };
   }
 
+  /**
+   * Runs synthetic frames (in live-capture-like slots) through a throwaway engine's real
+   * per-frame and batch path, so that the first real probe meets compiled code instead of
+   * paying for lazy compilation (measured: ~1 ms of a fresh daemon's first probe). Touches no
+   * state but the throwaway engine's; its records go nowhere. Once per process.
+   */
+  static #warmUp(): void {
+    if (warmedUp) return;
+    warmedUp = true;
+    const engine = new CaptureEngine(WARM_UP_PLAN, { hits: () => {}, failed: () => {} });
+    const frames: Uint8Array[] = [];
+    for (const family of [4, 6] as const) {
+      frames.push(syntheticFrame(family, 6, 0x02, false)); // SYN
+      frames.push(syntheticFrame(family, 6, 0x14, true)); // RST+ACK: closed
+      frames.push(syntheticFrame(family, 6, 0x02, false));
+      frames.push(syntheticFrame(family, 6, 0x12, true)); // SYN+ACK: listening
+      frames.push(syntheticFrame(family, 6, 0x01, false)); // FIN, left unanswered
+      frames.push(syntheticFrame(family, 17, 0, false));
+    }
+    const slots = new BatchSlots(WARM_UP_PLAN.snapLength, frames.length);
+    for (const [i, frame] of frames.entries()) slots.write(i, frame, i);
+    const onFrame: FrameHandler = (frame, capturedLength, linkType, wireLength, timestampUs) =>
+      engine.#onFrame(0, frame, capturedLength, linkType, wireLength, timestampUs);
+    for (let round = 0; round < WARM_UP_ROUNDS; round++) {
+      slots.deliver(frames.length, 1, onFrame, () => engine.#flush());
+    }
+    engine.stop();
+  }
+
   /** Opens a capture on every interface of the plan; says which opened and which failed. */
   open(): { opened: string[]; failed: OpenFailure[] } {
-    warmUp();
+    CaptureEngine.#warmUp();
     const opened: string[] = [];
     const failed: OpenFailure[] = [];
     const options = {
@@ -314,6 +308,7 @@ export class CaptureEngine {
       bufferBytes: this.#plan.bufferBytes,
       bufferTimeoutMs: this.#plan.bufferTimeoutMs,
       holdUnderLoadMs: this.#plan.holdUnderLoadMs,
+      onBatchEnd: () => this.#flush(),
       onFailure: (error: string) => this.#sink.failed(error),
     };
     this.#plan.interfaces.forEach((name, index) => {
@@ -365,7 +360,6 @@ export class CaptureEngine {
     this.candidates++;
     if (f.protocol === 6) {
       this.#pending.add(index, f, timestampUs, performance.now());
-      this.#scheduleFlush();
       return;
     }
     const b = this.#batch;
@@ -396,17 +390,11 @@ export class CaptureEngine {
     this.#records++;
     // Full: send it now (not #flush: that expires pending probes, which append again).
     if (this.#records === RECORDS_PER_BATCH) this.#sendBatch();
-    else this.#scheduleFlush();
   }
 
-  #scheduleFlush(): void {
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    setImmediate(() => this.#flush());
-  }
-
+  /** At the end of each capture read, and when unanswered probes are due. */
   #flush(): void {
-    this.#flushScheduled = false;
+    if (this.#stopped) return;
     this.#pending.expire(performance.now());
     if (this.#pending.count > 0 && this.#expiryTimer === undefined) {
       this.#expiryTimer = setTimeout(() => {

@@ -47,6 +47,8 @@ export interface LiveCaptureOptions {
   readonly holdUnderLoadMs?: number;
   /** Frames handed over per call (default 512); each slot holds up to `snapLength` bytes. */
   readonly slotsPerBatch?: number;
+  /** After each read's frames: the place to hand over what they produced. */
+  readonly onBatchEnd?: () => void;
   /** A read failed (the interface went away): the capture delivers nothing more. */
   readonly onFailure?: (error: string) => void;
 }
@@ -147,6 +149,72 @@ export function openLiveCapture(
   }
 }
 
+/**
+ * The batch buffer the addon fills (layout in native/live_capture.c), with one view per slot
+ * made once: no allocation per frame.
+ */
+export class BatchSlots {
+  readonly slotBytes: number;
+  readonly bytes: Uint8Array;
+  readonly #words: Uint32Array;
+  readonly #times: Float64Array;
+  readonly #frames: Uint8Array[] = [];
+
+  constructor(snapLength: number, slots: number) {
+    this.slotBytes = (SLOT_HEADER_BYTES + snapLength + 7) & ~7;
+    const buffer = new ArrayBuffer(this.slotBytes * slots);
+    this.bytes = new Uint8Array(buffer);
+    this.#words = new Uint32Array(buffer);
+    this.#times = new Float64Array(buffer);
+    for (let i = 0; i < slots; i++) {
+      this.#frames.push(
+        new Uint8Array(buffer, i * this.slotBytes + SLOT_HEADER_BYTES, this.slotBytes - SLOT_HEADER_BYTES),
+      );
+    }
+  }
+
+  /** Puts a frame in slot `i` as the addon would (warm-up and tests). */
+  write(i: number, frame: Uint8Array, timestampUs: number): void {
+    const at = i * this.slotBytes;
+    const captured = Math.min(frame.length, this.slotBytes - SLOT_HEADER_BYTES);
+    this.#words[at >> 2] = captured;
+    this.#words[(at >> 2) + 1] = frame.length;
+    this.#times[(at + 8) >> 3] = timestampUs;
+    this.#frames[i]!.set(frame.subarray(0, captured));
+  }
+
+  /** Hands slots 0..count-1 to `onFrame`, then calls `onBatchEnd`; returns how many threw. */
+  deliver(
+    count: number,
+    linkType: number,
+    onFrame: FrameHandler,
+    onBatchEnd: (() => void) | undefined,
+  ): number {
+    let errors = 0;
+    const words = this.#words;
+    for (let i = 0; i < count; i++) {
+      const at = i * this.slotBytes;
+      try {
+        onFrame(
+          this.#frames[i]!,
+          words[at >> 2]!,
+          linkType,
+          words[(at >> 2) + 1]!,
+          this.#times[(at + 8) >> 3]!,
+        );
+      } catch {
+        errors++;
+      }
+    }
+    try {
+      onBatchEnd?.();
+    } catch {
+      errors++;
+    }
+    return errors;
+  }
+}
+
 export class LiveCapture {
   readonly iface: string;
   readonly linkType: number;
@@ -168,29 +236,14 @@ export class LiveCapture {
     this.linkType = linkType;
     this.#native = native;
     this.#handle = handle;
-    const slotBytes = (SLOT_HEADER_BYTES + options.snapLength + 7) & ~7;
-    const slots = options.slotsPerBatch ?? DEFAULT_SLOTS_PER_BATCH;
-    const buffer = new ArrayBuffer(slotBytes * slots);
-    const words = new Uint32Array(buffer);
-    const times = new Float64Array(buffer);
-    // One view per slot, made once: no allocation per frame.
-    const frames: Uint8Array[] = [];
-    for (let i = 0; i < slots; i++) {
-      frames.push(new Uint8Array(buffer, i * slotBytes + SLOT_HEADER_BYTES, slotBytes - SLOT_HEADER_BYTES));
-    }
+    const slots = new BatchSlots(options.snapLength, options.slotsPerBatch ?? DEFAULT_SLOTS_PER_BATCH);
+    const onBatchEnd = options.onBatchEnd;
     const onBatch = (count: number): void => {
-      for (let i = 0; i < count; i++) {
-        const at = i * slotBytes;
-        try {
-          onFrame(frames[i]!, words[at >> 2]!, linkType, words[(at >> 2) + 1]!, times[(at + 8) >> 3]!);
-        } catch {
-          this.handlerErrors++;
-        }
-      }
+      this.handlerErrors += slots.deliver(count, linkType, onFrame, onBatchEnd);
     };
     const onError = (message: string): void => options.onFailure?.(`${iface}: ${message}`);
     try {
-      native.start(handle, new Uint8Array(buffer), slotBytes, onBatch, onError, options.holdUnderLoadMs ?? 0);
+      native.start(handle, slots.bytes, slots.slotBytes, onBatch, onError, options.holdUnderLoadMs ?? 0);
     } catch (err) {
       native.close(handle);
       throw err;

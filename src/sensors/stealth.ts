@@ -28,12 +28,13 @@ import type { Log } from "../log/logger.js";
 import * as msg from "../log/messages.js";
 import { buildFilter } from "./bpf.js";
 import { DEFAULT_CAPTURE_OPTIONS } from "./capture.js";
-import { CaptureEngine } from "./capture-engine.js";
+import { CaptureEngine, WARM_UP_PLAN } from "./capture-engine.js";
 import { type CapturePlan, type InterfaceStats, type OpenFailure, RECORD_BYTES } from "./capture-plan.js";
 import { captureInterfaces, listInterfaces, localAddresses } from "./interfaces.js";
 import { ListenerTable, type ListenerTable as ListenerTableType, type ListenProto } from "./listening.js";
 import {
   candidatePorts,
+  emptyPorts,
   isCaptureMode,
   type PortBitmap,
   portRanges,
@@ -240,6 +241,7 @@ class StealthSensor implements CaptureSensor {
     drops: {} as Record<string, number>,
   };
   readonly #latencyUs = new Float64Array(LATENCY_SAMPLES);
+  static #warmedUp = false;
   #latencyCount = 0;
 
   constructor(
@@ -289,7 +291,7 @@ class StealthSensor implements CaptureSensor {
       this.#startPolling();
       return { ok: true, sensor: this };
     }
-    warmUpRecordPath();
+    this.#warmUp();
     const { gen, failed } = this.#openGeneration(plan.plan, plan.key, plan.inUse);
     if (gen.opened.length === 0) {
       const permission = failed.some((f) => f.permission);
@@ -307,6 +309,53 @@ class StealthSensor implements CaptureSensor {
 
   interfaces(): readonly string[] {
     return this.#current?.opened ?? [];
+  }
+
+  /**
+   * Runs synthetic records through a throwaway sensor's real record path (batch → Hit: field
+   * reads, address formatting, classification), so that a fresh daemon's first probe meets
+   * compiled code. Its hits go nowhere; nothing of this sensor is touched.
+   */
+  #warmUp(): void {
+    if (StealthSensor.#warmedUp) return;
+    StealthSensor.#warmedUp = true;
+    const scratch = new StealthSensor(
+      this.modes,
+      this.#tcpMode ?? "stcp",
+      this.#udpMode,
+      this.#config,
+      [],
+      () => {},
+      this.#log,
+      this.#clocks,
+      { readListeners: () => emptyPorts() },
+    );
+    const plan: CapturePlan = { ...WARM_UP_PLAN, interfaces: ["warm-up"] };
+    const gen: Generation = {
+      id: 0,
+      engine: new CaptureEngine(plan, { hits: () => {}, failed: () => {} }),
+      plan,
+      key: "warm-up",
+      inUse: { tcp: undefined, udp: undefined },
+      opened: [],
+      lastTsUs: new Map(),
+      floorUs: undefined,
+      released: true,
+      held: [],
+      stopped: false,
+    };
+    const n = 16;
+    const b = Buffer.alloc(n * RECORD_BYTES);
+    for (let i = 0; i < n; i++) {
+      const at = i * RECORD_BYTES;
+      b[at + 1] = i % 2 === 0 ? 4 : 6;
+      b[at + 2] = 6;
+      b[at + 3] = [0x02, 0x01, 0x00, 0x29][i % 4]!;
+      b[at + 5] = 1; // answered with RST: emitted at once, no listener snapshot
+      b.writeUInt16LE(1 + i, at + 6);
+      b[at + 16] = i % 2 === 0 ? 192 : 0x20;
+    }
+    for (let round = 0; round < 50; round++) scratch.#enqueue(gen, b, n);
   }
 
   // --- start-up lines (spec §5, 1.2 texts) ---
@@ -742,22 +791,6 @@ class StealthSensor implements CaptureSensor {
     if (this.#current !== undefined) this.#stopGeneration(this.#current);
     this.#queue.length = 0;
     this.#queuedRecords = 0;
-  }
-}
-
-/**
- * Runs the pure part of a record → Hit (field reads, address formatting, classification) on
- * a scratch copy, so that a fresh daemon's first probe meets compiled code. No state touched.
- */
-function warmUpRecordPath(): void {
-  const b = Buffer.alloc(RECORD_BYTES);
-  b[16] = 192;
-  for (let i = 0; i < 200; i++) {
-    b[2] = i % 2 === 0 ? 6 : 17;
-    b[3] = i % 3 === 0 ? 0x02 : 0x01;
-    const family = i % 4 === 0 ? 6 : 4;
-    const address = family === 4 ? formatIpv4(b, 16) : formatIpv6(b, 16);
-    probeHit("stcp", family, address, b.readUInt16LE(6), b[2]!, b[3]!, b[4] === 1, b.readDoubleLE(8));
   }
 }
 
