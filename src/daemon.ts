@@ -253,6 +253,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
     scanTrigger: config.scanTrigger,
     blockTcp: config.blockTcp,
     blockUdp: config.blockUdp,
+    queries: { isIgnored, neverBlockReason, isBlocked: (a) => registry.has(a) },
   });
 
   // 10. Sensors. Basic modes bind their ports (none bound is a failure to start); stealth and

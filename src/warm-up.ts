@@ -3,7 +3,8 @@
  * and their syslog, stderr and JSON formatting) before the sensors arm, so that a fresh
  * daemon's first real probe meets compiled code: V8 compiles each function at its first call,
  * about a millisecond on this path. Touches nothing of the daemon's: its own tables, a log
- * that writes nowhere, a reactor that does nothing.
+ * that writes nowhere, a reactor that does nothing. The daemon's own policy queries (ignore
+ * list, protected hosts, blocked set) are asked too: they only read.
  */
 
 import { Writable } from "node:stream";
@@ -15,11 +16,19 @@ import { formatRfc3164, type SyslogSink } from "./log/syslog.js";
 import { Pipeline } from "./pipeline.js";
 import { Policy } from "./policy/policy.js";
 
+/** Read-only questions the policy asks the daemon; the real ones are warmed too. */
+export interface PolicyQueries {
+  readonly isIgnored: (address: string) => boolean;
+  readonly neverBlockReason: (address: string) => string | undefined;
+  readonly isBlocked: (address: string) => boolean;
+}
+
 export interface WarmUpOptions {
   readonly modes: readonly Mode[];
   readonly scanTrigger: number;
   readonly blockTcp: BlockLevel;
   readonly blockUdp: BlockLevel;
+  readonly queries?: PolicyQueries;
 }
 
 /** Classifications a probe can carry, so that each message's formatting is compiled. */
@@ -40,9 +49,19 @@ export function warmUpPipeline(o: WarmUpOptions, rounds = 3): number {
     policy: new Policy({
       blockTcp: o.blockTcp,
       blockUdp: o.blockUdp,
-      isIgnored: () => false,
-      neverBlockReason: () => undefined,
-      isBlocked: () => false,
+      // Asked, but never allowed to change the scratch run's course.
+      isIgnored: (a) => {
+        o.queries?.isIgnored(a);
+        return false;
+      },
+      neverBlockReason: (a) => {
+        o.queries?.neverBlockReason(a);
+        return undefined;
+      },
+      isBlocked: (a) => {
+        o.queries?.isBlocked(a);
+        return false;
+      },
       maxBlocksPerMinute: 0,
       repeatLogWindowMs: 60_000,
       maxRepeatEntries: 64,

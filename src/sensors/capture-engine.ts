@@ -171,8 +171,12 @@ function keyOf(
   return h | 0;
 }
 
-/** Rounds of synthetic frames run through a throwaway engine before the first capture opens. */
-const WARM_UP_ROUNDS = 300;
+/**
+ * Rounds of synthetic frames run through a throwaway engine before the first capture opens:
+ * enough to compile every function on the path, too few for V8 to optimize them on synthetic
+ * data (optimized code that real frames then invalidate costs more than it saves).
+ */
+const WARM_UP_ROUNDS = 20;
 let warmedUp = false;
 
 /** A plan for throwaway engines: port 1 watched, documentation addresses its own. */
@@ -289,8 +293,7 @@ export class CaptureEngine {
     }
     const slots = new BatchSlots(WARM_UP_PLAN.snapLength, frames.length);
     for (const [i, frame] of frames.entries()) slots.write(i, frame, i);
-    const onFrame: FrameHandler = (frame, capturedLength, linkType, wireLength, timestampUs) =>
-      engine.#onFrame(0, frame, capturedLength, linkType, wireLength, timestampUs);
+    const onFrame = engine.#frameHandler(0);
     for (let round = 0; round < WARM_UP_ROUNDS; round++) {
       slots.deliver(frames.length, 1, onFrame, () => engine.#flush());
     }
@@ -312,9 +315,7 @@ export class CaptureEngine {
       onFailure: (error: string) => this.#sink.failed(error),
     };
     this.#plan.interfaces.forEach((name, index) => {
-      const r = openLiveCapture(name, options, (frame, capturedLength, linkType, wireLength, timestampUs) =>
-        this.#onFrame(index, frame, capturedLength, linkType, wireLength, timestampUs),
-      );
+      const r = openLiveCapture(name, options, this.#frameHandler(index));
       if (r.ok) {
         this.#captures.push(r.capture);
         opened.push(name);
@@ -323,6 +324,12 @@ export class CaptureEngine {
       }
     });
     return { opened, failed };
+  }
+
+  /** The capture's frame handler for interface `index` (one source for all, warm-up's too). */
+  #frameHandler(index: number): FrameHandler {
+    return (frame, capturedLength, linkType, wireLength, timestampUs) =>
+      this.#onFrame(index, frame, capturedLength, linkType, wireLength, timestampUs);
   }
 
   #onFrame(

@@ -355,7 +355,7 @@ class StealthSensor implements CaptureSensor {
       b.writeUInt16LE(1 + i, at + 6);
       b[at + 16] = i % 2 === 0 ? 192 : 0x20;
     }
-    for (let round = 0; round < 50; round++) scratch.#enqueue(gen, b, n);
+    for (let round = 0; round < 10; round++) scratch.#enqueue(gen, b, n);
   }
 
   // --- start-up lines (spec §5, 1.2 texts) ---
