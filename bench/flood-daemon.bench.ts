@@ -42,7 +42,7 @@ const scanTrigger = process.env.SCAN_TRIGGER ?? "0";
  * line of dist/src/cli/main.js); e.g. DAEMON_NODE_ARGS="--max-semi-space-size=1 --cpu-prof
  * --cpu-prof-dir=/tmp/prof" profiles it.
  */
-const nodeArgs = (process.env.DAEMON_NODE_ARGS ?? "--max-semi-space-size=1")
+const nodeArgs = (process.env.DAEMON_NODE_ARGS ?? "--max-semi-space-size=1 --optimize-for-size")
   .split(/\s+/)
   .filter((a) => a !== "");
 

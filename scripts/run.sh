@@ -8,4 +8,4 @@ bash scripts/setup.sh
 if (($# == 0)); then set -- -atcp -audp; fi
 # The young generation bounded as the installed command (dist/src/cli/main.js's first line)
 # bounds it: a spoofed flood makes every packet's source a surviving object.
-exec node --max-semi-space-size=1 dist/src/cli/main.js -c etc/portsentry.conf "$@"
+exec node --max-semi-space-size=1 --optimize-for-size dist/src/cli/main.js -c etc/portsentry.conf "$@"
