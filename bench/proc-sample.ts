@@ -1,6 +1,6 @@
 /** CPU and memory of a process from /proc, for the benchmarks. */
 
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 
 /** USER_HZ on Linux: the unit of utime/stime in /proc/PID/stat. */
 export const CLK_TCK = 100;
@@ -12,8 +12,8 @@ export interface ProcSample {
   /** Peak RSS (VmHWM). */
   readonly hwmKiB: number;
   /**
-   * Proportional set size: shared pages (node's own code, which the daemon and its worker
-   * both map) divided among the processes that map them, so that PSS values add up.
+   * Proportional set size: shared pages (node's own code, which every node process maps)
+   * divided among the processes that map them, so that PSS values add up.
    */
   readonly pssKiB: number;
 }
@@ -33,20 +33,4 @@ export function sampleProc(pid: number): ProcSample {
   const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
   const pssKiB = Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0);
   return { cpuTicks, rssKiB: kib("VmRSS"), hwmKiB: kib("VmHWM"), pssKiB };
-}
-
-/** A child of `pid` (whose command line contains `cmdline`, when given). */
-export function childOf(pid: number, cmdline?: string): number | undefined {
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (Number(statFields(entry)[1]) !== pid) continue;
-      if (cmdline !== undefined && !readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(cmdline))
-        continue;
-      return Number(entry);
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return undefined;
 }

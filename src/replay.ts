@@ -385,7 +385,7 @@ class ReplayEngine {
 
   #addPending(f: PacketFacts, tsUs: number): void {
     if (this.#queue.length - this.#head >= this.#maxPending) {
-      // Full: the oldest goes on unanswered (the live worker's ring does the same).
+      // Full: the oldest goes on unanswered (the live capture engine does the same).
       this.#queue[this.#head]!.verdict ??= "unanswered";
       this.#emitReady();
     }

@@ -24,7 +24,7 @@
  *   process, where the decoder walks the chain and the same port and flag checks are applied.
  * - Our own replies: RST or SYN+ACK *from* this host's addresses *from* a watched TCP port.
  *   The kernel answers a probe to a closed port with RST and one to a listener with SYN+ACK,
- *   microseconds later on the same ring: the worker pairs them, which tells exactly, at the
+ *   microseconds later on the same ring: the capture engine pairs them, which tells exactly, at the
  *   moment of the probe, whether a service listened (no /proc read needed; see stealth.ts).
  * - Ports: a list of single ports and runs, or, when shorter, the span from the lowest to the
  *   highest port minus its holes (advanced mode: `p <= 1023 and not (p = 113 or p = 139)`).

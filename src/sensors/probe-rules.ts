@@ -1,6 +1,6 @@
 /**
- * The per-packet rules of the stealth and advanced modes, shared by the live capture worker
- * (capture-worker.ts, stealth.ts) and by `portsentry replay` (replay.ts), so that a capture
+ * The per-packet rules of the stealth and advanced modes, shared by the live capture
+ * (capture-engine.ts, stealth.ts) and by `portsentry replay` (replay.ts), so that a capture
  * replayed offline is judged exactly as it was live. Pure and allocation-free per packet.
  *
  * After decoding, a packet is one of:
@@ -42,7 +42,7 @@ export interface ProbeSieveOptions {
   readonly ownAddresses: readonly string[];
   /**
    * Require the destination to be one of `ownAddresses`. Live, the kernel filter already did
-   * (so the worker leaves it off); a capture file may hold other hosts' traffic.
+   * (so the live capture leaves it off); a capture file may hold other hosts' traffic.
    */
   readonly checkDestination: boolean;
 }

@@ -38,7 +38,7 @@ interface StatusCounters {
   readonly heldBack: number;
   readonly blocks: number;
   readonly logSuppressed: number;
-  /** Capture worker: frames whose source is one of our addresses. */
+  /** Capture engine: frames whose source is one of our addresses. */
   readonly dropOwnSource?: number;
 }
 
@@ -182,7 +182,7 @@ describe("self-protection against forged sources", { skip: rootSkip() }, () => {
 
       // Ignore list and our own address: ignored silently. The counters prove they were seen:
       // `ignored` by the policy; a frame forged with our own source is dropped by the capture
-      // worker already (`dropOwnSource`), or else ignored by the policy.
+      // capture engine already (`dropOwnSource`), or else ignored by the policy.
       const seenSilently = (c: StatusCounters) => c.ignored + (c.dropOwnSource ?? 0);
       const before = await status(files);
       await forge4(IGNORED4);

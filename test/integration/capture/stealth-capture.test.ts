@@ -74,7 +74,6 @@ describe("stealth and advanced capture", { skip: rootSkip() }, () => {
     );
   };
   const statsOf = async (proc: LabProcess): Promise<CaptureSensorStats> => {
-    await new Promise((r) => setTimeout(r, 250)); // let the worker's 100 ms counters arrive
     const count = proc.stdout.split("\n").filter((l) => l.startsWith('{"stats"')).length;
     process.kill(proc.pid!, "SIGUSR2");
     const line = await lab.waitFor(
