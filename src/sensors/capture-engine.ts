@@ -7,8 +7,8 @@
  * decoder status; outgoing, from this host, port not watched, ACK/RST by the rules in
  * probe-rules.ts, which replay shares), append a 32-byte record (capture-plan.ts) to the batch.
  * TCP probes first wait (at most `REPLY_WAIT_MS`) for this host's own answer, which tells
- * whether a socket listened. The batch goes to the sensor at the end of each capture read. Whether a port
- * has a local listener otherwise is decided in the sensor, which owns that state.
+ * whether a socket listened. The batch goes to the sensor at the end of each capture read.
+ * Whether a port has a local listener otherwise is decided in the sensor, which owns that state.
  */
 
 import { DECODE_STATUSES, type DecodeStatus, decodeFrame, PacketFacts } from "../decode/packet.js";
