@@ -284,8 +284,17 @@ describe("stealth and advanced capture", { skip: rootSkip() }, () => {
         timeoutMs: 8000,
         what: "a new capture generation",
       });
-      await hping(s2, ["-S", "-p", "204", "192.0.2.100"]);
-      await waitHit(runner, "SYN to the new address", (h) => h.address === s2.v4 && h.port === 204);
+      // The generation seen may be an earlier test's listener change, re-planned just now: probe
+      // until the capture that follows the new address sees one (a generation switch is instant).
+      const seen = () => hitsOf(runner).some((h) => h.address === s2.v4 && h.port === 204);
+      await lab.waitFor(
+        async () => {
+          if (!seen()) await hping(s2, ["-S", "-p", "204", "192.0.2.100"]);
+          await new Promise((r) => setTimeout(r, 100));
+          return seen();
+        },
+        { timeoutMs: 8000, what: "a hit for a SYN to the new address" },
+      );
     });
 
     test("close releases the captures: the process exits by itself", async () => {
