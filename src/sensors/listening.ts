@@ -119,8 +119,14 @@ export interface ListenerTableOptions {
   readonly monoMs: () => number;
   /** Never re-read more often than this (default 10 ms)... */
   readonly minIntervalMs?: number;
-  /** ...nor more often than `costFactor` × the last read's duration (default 20: ≤ 5 % CPU)... */
+  /**
+   * ...nor, in the long run, more often than `costFactor` × a read's duration (default 20:
+   * ≤ 5 % CPU). A token bucket: reading time is credited at 1/costFactor of the time passing,
+   * up to `burstMs` (default 50 ms), so that a few reads in a row (lone probes after a quiet
+   * spell) wait only for `minIntervalMs`, while a flood settles at the cost bound.
+   */
   readonly costFactor?: number;
+  readonly burstMs?: number;
   /** ...but at least every `maxIntervalMs` while asked (default 250 ms): bounds the wait. */
   readonly maxIntervalMs?: number;
   readonly procRoot?: string;
@@ -146,6 +152,10 @@ export class ListenerTable {
   /** Monotonic time at which the current snapshot's read began; -Infinity before any. */
   readonly #readStartMs: Record<ListenProto, number> = { tcp: -Infinity, udp: -Infinity };
   readonly #nextAllowedMs: Record<ListenProto, number> = { tcp: -Infinity, udp: -Infinity };
+  readonly #burstMs: number;
+  /** Reading time (ms) still allowed at once, and when it was last brought up to date. */
+  readonly #creditMs: Record<ListenProto, number>;
+  readonly #creditAtMs: Record<ListenProto, number> = { tcp: -Infinity, udp: -Infinity };
   readonly #inFlight: Record<ListenProto, { startMs: number; done: Promise<void> } | undefined> = {
     tcp: undefined,
     udp: undefined,
@@ -157,6 +167,8 @@ export class ListenerTable {
     this.#minIntervalMs = o.minIntervalMs ?? 10;
     this.#costFactor = o.costFactor ?? 20;
     this.#maxIntervalMs = o.maxIntervalMs ?? 250;
+    this.#burstMs = o.burstMs ?? 50;
+    this.#creditMs = { tcp: this.#burstMs, udp: this.#burstMs };
     this.#monoMs = o.monoMs;
     const procRoot = o.procRoot ?? "/proc";
     const injected = o.read;
@@ -206,8 +218,16 @@ export class ListenerTable {
     this.reads++;
     this.lastReadCostMs = end - startMs;
     this.#readStartMs[proto] = startMs;
-    this.#nextAllowedMs[proto] =
-      startMs + Math.max(this.#minIntervalMs, this.#costFactor * this.lastReadCostMs);
+    const earned = (end - this.#creditAtMs[proto]) / this.#costFactor;
+    const credit = Math.min(this.#burstMs, this.#creditMs[proto] + earned) - this.lastReadCostMs;
+    this.#creditMs[proto] = credit;
+    this.#creditAtMs[proto] = end;
+    // In debt: wait until the debt is earned back, but never longer than `maxIntervalMs`.
+    const repaidMs = end + Math.max(0, -credit) * this.#costFactor;
+    this.#nextAllowedMs[proto] = Math.max(
+      startMs + this.#minIntervalMs,
+      Math.min(repaidMs, startMs + this.#maxIntervalMs),
+    );
   }
 
   /** When the rate bound next allows a read (monotonic ms). */

@@ -129,8 +129,51 @@ describe("ListenerTable", () => {
     assert.equal(table.snapshotMs("tcp"), 100);
     assert.equal(table.has("tcp", 22), true);
     assert.equal(table.has("tcp", 23), false);
-    assert.equal(table.nextReadAllowedMs("tcp"), 100 + 60); // 20 × 3 ms beats the 10 ms floor
+    assert.equal(table.nextReadAllowedMs("tcp"), 100 + 10); // the burst credit covers it
     assert.equal(table.inFlight("tcp"), undefined);
+  });
+
+  test("a burst of reads waits only the floor; then reads settle at costFactor × cost", async () => {
+    let now = 0;
+    const table = new ListenerTable({
+      monoMs: () => now,
+      minIntervalMs: 10,
+      costFactor: 20,
+      burstMs: 9,
+      maxIntervalMs: 1000,
+      read: async () => {
+        now += 3; // each read "costs" 3 ms
+        return portBitmap([]);
+      },
+    });
+    const gaps: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      now = Math.max(now, table.nextReadAllowedMs("tcp"));
+      const start = now;
+      await table.refresh("tcp");
+      gaps.push(table.nextReadAllowedMs("tcp") - start);
+    }
+    // 9 ms of credit: three reads of 3 ms at the floor, then each waits for its cost × 20
+    // (minus what the waiting itself earned back), never less than the floor.
+    assert.deepEqual(gaps.slice(0, 3), [10, 10, 10]);
+    for (const gap of gaps.slice(4)) assert.ok(gap >= 55 && gap <= 61, `gap ${gap}`);
+    // Over the whole run, reading took at most 1/costFactor of the time, plus the burst.
+    assert.ok(8 * 3 <= (now + 3) / 20 + 9 + 3, `${8 * 3} ms of reads in ${now} ms`);
+  });
+
+  test("a costly read never holds the next one back longer than maxIntervalMs", async () => {
+    let now = 0;
+    const table = new ListenerTable({
+      monoMs: () => now,
+      burstMs: 0,
+      maxIntervalMs: 250,
+      read: async () => {
+        now += 40; // 20 × 40 ms would be 800 ms
+        return portBitmap([]);
+      },
+    });
+    await table.refresh("tcp");
+    assert.equal(table.nextReadAllowedMs("tcp"), 250);
   });
 
   test("a failing read keeps the last facts", async () => {
