@@ -16,8 +16,9 @@
  * is caught here: a candidate is emitted only after a listener snapshot *begun after the
  * candidate reached us* says the port is unused, so an FTP data port or `nc -l` opened a moment
  * before its first packet is never a trap. Snapshots are taken on demand, batch by batch, but
- * never more often than every 10 ms nor than 20 × their own cost, so a flood costs at most
- * ~100 /proc reads a second and never one per packet; batches wait (bounded) meanwhile.
+ * never more often than every 10 ms and, past a short burst, than 20 × their own cost
+ * (listening.ts), so a flood costs at most ~100 /proc reads a second and ~5 % of a core, never
+ * one read per packet; batches wait (bounded) meanwhile.
  */
 
 import { performance } from "node:perf_hooks";
@@ -69,7 +70,7 @@ export interface CaptureSensorOptions {
   readonly holdUnderLoadMs?: number;
   /** Records waiting for a listener snapshot; beyond it batches are dropped (default 262 144). */
   readonly maxPendingRecords?: number;
-  /** Listener snapshot rate bound (default 10 ms, 20 × cost). */
+  /** Listener snapshot rate bound (default 10 ms; past a 50 ms burst, 20 × cost). */
   readonly listenerMinIntervalMs?: number;
   readonly listenerCostFactor?: number;
   /** For tests: replaces reading /proc/net. */
