@@ -331,7 +331,7 @@ class StealthSensor implements CaptureSensor {
       this.#clocks,
       { readListeners: () => emptyPorts() },
     );
-    const plan: CapturePlan = { ...WARM_UP_PLAN, interfaces: ["warm-up"] };
+    const plan = WARM_UP_PLAN;
     const gen: Generation = {
       id: 0,
       engine: new CaptureEngine(plan, { hits: () => {}, failed: () => {} }),
