@@ -311,7 +311,11 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   capture_t *cap = (capture_t *)handle->data;
   if (cap->state != CAPTURE_OPEN) return;
   if (status < 0) {
-    fail(cap, uv_strerror(status));
+    /* libpcap closes its socket itself when the interface goes away (EBADF here). */
+    char why[160];
+    snprintf(why, sizeof why, "capture socket failed (%s): the interface may have gone away",
+             uv_strerror(status));
+    fail(cap, why);
     return;
   }
   if (cap->hold_ms > 0) {

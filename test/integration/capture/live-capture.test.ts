@@ -13,6 +13,9 @@ import { decodeFrame, PacketFacts } from "../../../src/decode/packet.js";
 import { DEFAULT_CAPTURE_OPTIONS, type LiveCapture, openLiveCapture } from "../../../src/sensors/capture.js";
 import { rootSkip, waitFor } from "../../netns/netns.js";
 
+/** The compiled capture module, for a child process to import. */
+const CAPTURE_JS = new URL("../../../src/sensors/capture.js", import.meta.url).href;
+
 interface Seen {
   readonly port: number;
   readonly payload: number;
@@ -123,6 +126,31 @@ describe("live capture addon on loopback", { skip: rootSkip() }, () => {
     await send(5, 1);
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(seen.length, 5, "nothing after close");
+  });
+
+  test("an interface that goes away: the capture says so once, and closes cleanly", () => {
+    // In a network namespace of its own (unshare -n), gone when the process ends.
+    const script = `
+      import { execFileSync } from "node:child_process";
+      import { DEFAULT_CAPTURE_OPTIONS, openLiveCapture } from ${JSON.stringify(CAPTURE_JS)};
+      execFileSync("ip", ["link", "add", "psgone0", "type", "veth", "peer", "name", "psgone1"]);
+      execFileSync("ip", ["link", "set", "psgone0", "up"]);
+      const failures = [];
+      const r = openLiveCapture("psgone0", { ...DEFAULT_CAPTURE_OPTIONS, filter: "", onFailure: (e) => failures.push(e) }, () => {});
+      if (!r.ok) throw new Error(r.error);
+      execFileSync("ip", ["link", "del", "psgone0"]);
+      const t0 = Date.now();
+      while (failures.length === 0 && Date.now() - t0 < 5000) await new Promise((res) => setTimeout(res, 20));
+      await new Promise((res) => setTimeout(res, 200));
+      r.capture.close();
+      console.log(JSON.stringify(failures));`;
+    const out = execFileSync("unshare", ["-n", process.execPath, "--input-type=module", "-e", script], {
+      encoding: "utf8",
+      timeout: 20_000,
+    });
+    const failures = JSON.parse(out) as string[];
+    assert.equal(failures.length, 1, out);
+    assert.match(failures[0] ?? "", /^psgone0: .*interface/);
   });
 
   test("open errors: a missing interface and a filter that does not compile", () => {
