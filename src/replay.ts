@@ -10,7 +10,8 @@
  *   SYN+ACK met a listener; an unanswered one is checked in /proc. Here the answer is looked
  *   for in the capture within `replyWindowMs` of capture time; an unanswered probe is a trap
  *   marked unverified, unless the last answer from that port said a socket listened. A UDP
- *   probe is answered by a datagram back from the probed port (a listener), else unverified.
+ *   probe is answered by a datagram back from the probed port (a listener) or by this host's
+ *   ICMP port unreachable (a trap), else unverified.
  * - This host's addresses: given (`--local`), or inferred as the hosts that answered a TCP
  *   probe with RST or SYN+ACK from the probed port (`inferLocalAddresses`).
  *
@@ -76,7 +77,7 @@ export interface ReplayOptions {
 }
 
 /** What this host answered to a probe, as far as the capture tells. */
-export type Answer = "rst" | "none";
+export type Answer = "rst" | "icmp-unreachable" | "none";
 
 export type ReplayEvent =
   /** An admitted hit: the live `attackalert` line, and what policy decided. */
@@ -91,7 +92,10 @@ export type ReplayEvent =
       readonly classification: string;
       readonly scan: ScanKind;
       readonly ipOptions: boolean;
-      /** "rst": the host's RST proves no listener; "none": no answer in the capture. */
+      /**
+       * "rst" (TCP) or "icmp-unreachable" (UDP): the host's answer proves no listener; "none":
+       * no answer in the capture.
+       */
       readonly answer: Answer;
       readonly verified: boolean;
       readonly decision: Decision["kind"];
@@ -350,7 +354,7 @@ class ReplayEngine {
         this.#addPending(f, tsUs);
         break;
       case "reply":
-        this.#reply(f, replyMeansListening(f.tcpFlags) ? "listening" : "closed");
+        this.#reply(f, replyMeansListening(f) ? "listening" : "closed");
         break;
       case "own-source":
         // A datagram back from a probed UDP port: a service answered.
@@ -506,7 +510,7 @@ class ReplayEngine {
       return;
     }
     this.#c.detections++;
-    const answer: Answer = p.verdict === "closed" ? "rst" : "none";
+    const answer: Answer = p.verdict !== "closed" ? "none" : p.protocol === 6 ? "rst" : "icmp-unreachable";
     if (answer === "none") this.#c.unverified++;
     if (decision.kind === "held-back") this.#c.heldBack++;
     const [first, ...rest] = this.#log.lines;
@@ -523,7 +527,7 @@ class ReplayEngine {
       scan: cls.kind,
       ipOptions: p.ipOptions,
       answer,
-      verified: answer === "rst",
+      verified: answer !== "none",
       decision: decision.kind,
       message: first?.message ?? msg.scanFrom(cls.name, p.source, p.source, protocolOf(mode), p.port),
     });

@@ -85,6 +85,8 @@ const ETHERTYPE_QINQ_OLD = 0x9100;
 
 const PROTO_TCP = 6;
 const PROTO_UDP = 17;
+const PROTO_ICMP = 1;
+const PROTO_ICMPV6 = 58;
 
 /** Linux packet type "sent by us" in the cooked (SLL/SLL2) headers. */
 const PACKET_OUTGOING = 4;
@@ -118,6 +120,12 @@ export class PacketFacts {
   outgoing = false;
   /** L4 payload bytes in this packet according to the IP/UDP lengths (not the capture). */
   payloadLength = 0;
+  /**
+   * An ICMP port unreachable quoting a UDP datagram from the packet's destination: the sender
+   * says nothing listens on the quoted port. Reported as UDP with the quote's ports mirrored,
+   * like a reply: `srcPort` the port the datagram went to, `dstPort` the one it came from.
+   */
+  icmpUnreachable = false;
 }
 
 function u16(b: Uint8Array, i: number): number {
@@ -253,9 +261,11 @@ function decodeIpv6(
   let next = b[ip + 6]!;
   let offset = ip + 40;
   for (let count = 0; ; count++) {
-    if (next === PROTO_TCP || next === PROTO_UDP) return decodeL4(b, captured, next, offset, end, out);
+    if (next === PROTO_TCP || next === PROTO_UDP || next === PROTO_ICMPV6) {
+      return decodeL4(b, captured, next, offset, end, out);
+    }
     // Hop-by-hop, routing, fragment, destination options, AH; everything else (ESP 50,
-    // no next header 59, ICMPv6 58, ...) has no port to report.
+    // no next header 59, ...) has no port to report.
     if (next !== 0 && next !== 43 && next !== 44 && next !== 60 && next !== 51) return "not-tcp-udp";
     if (next === 0 && count > 0) return "bad-ext-header"; // RFC 8200: hop-by-hop only first
     if (count === MAX_IPV6_EXT_HEADERS) return "too-many-ext-headers";
@@ -286,6 +296,9 @@ function decodeL4(
   out: PacketFacts,
 ): DecodeStatus {
   const available = end - l4;
+  out.icmpUnreachable = false;
+  if (protocol === (out.family === 4 ? PROTO_ICMP : PROTO_ICMPV6))
+    return decodeUnreachable(b, captured, l4, end, out);
   if (protocol === PROTO_TCP) {
     if (available < 20) return out.firstFragment ? "tiny-fragment" : "bad-tcp-header";
     if (captured < l4 + 20) return "truncated";
@@ -309,6 +322,41 @@ function decodeL4(
   }
   out.srcPort = u16(b, l4);
   out.dstPort = u16(b, l4 + 2);
+  return "ok";
+}
+
+/**
+ * ICMP destination unreachable, port unreachable (IPv4 type 3 code 3, ICMPv6 type 1 code 4),
+ * quoting the IP header and the UDP header of a datagram that the packet's destination sent.
+ * Anything else ICMP has no port to report ("not-tcp-udp").
+ */
+function decodeUnreachable(
+  b: Uint8Array,
+  captured: number,
+  icmp: number,
+  end: number,
+  out: PacketFacts,
+): DecodeStatus {
+  const v4 = out.family === 4;
+  if (end - icmp < 8) return "not-tcp-udp";
+  if (captured < icmp + 8) return "truncated";
+  if (b[icmp] !== (v4 ? 3 : 1) || b[icmp + 1] !== (v4 ? 3 : 4)) return "not-tcp-udp";
+  const quote = icmp + 8;
+  const quotedHeader = v4 ? (b[quote]! & 0x0f) * 4 : 40;
+  const udp = quote + quotedHeader;
+  if (end < udp + 8 || (v4 && quotedHeader < 20)) return "not-tcp-udp";
+  if (captured < udp + 8) return "truncated";
+  if (b[quote]! >> 4 !== out.family || b[quote + (v4 ? 9 : 6)] !== PROTO_UDP) return "not-tcp-udp";
+  // The quoted datagram came from the host this answer goes to.
+  const width = v4 ? 4 : 16;
+  const quotedSource = quote + (v4 ? 12 : 8);
+  for (let i = 0; i < width; i++) if (b[quotedSource + i] !== out.dst[i]) return "not-tcp-udp";
+  out.protocol = PROTO_UDP;
+  out.tcpFlags = 0;
+  out.payloadLength = 0;
+  out.icmpUnreachable = true;
+  out.srcPort = u16(b, udp + 2);
+  out.dstPort = u16(b, udp);
   return "ok";
 }
 

@@ -10,8 +10,10 @@
  *
  *   (ip dst host A or ...) and ( tcp4 probe to a watched port or udp4 to a watched port )
  *   or (ip src host A or ...) and tcp4 RST or SYN+ACK from a watched port
+ *   or (ip src host A or ...) and icmp port unreachable
  *   or (ip6 dst host X or ...) and ( tcp6 probe ... or udp6 ... or an extension header )
  *   or (ip6 src host X or ...) and tcp6 RST or SYN+ACK from a watched port
+ *   or (ip6 src host X or ...) and icmp6 port unreachable
  *
  * - IPv4 TCP: `tcp[13] & 0x14 = 0` (neither ACK nor RST). A first fragment with More Fragments
  *   set may be too short to hold the flags byte (nmap -f); a load past the end would make the
@@ -22,10 +24,12 @@
  *   extension header sits in between. Packets whose next header is an extension header
  *   (hop-by-hop 0, routing 43, fragment 44, destination options 60, AH 51) are passed to the
  *   process, where the decoder walks the chain and the same port and flag checks are applied.
- * - Our own replies: RST or SYN+ACK *from* this host's addresses *from* a watched TCP port.
- *   The kernel answers a probe to a closed port with RST and one to a listener with SYN+ACK,
- *   microseconds later on the same ring: the capture engine pairs them, which tells exactly, at the
- *   moment of the probe, whether a service listened (no /proc read needed; see stealth.ts).
+ * - Our own replies: RST or SYN+ACK *from* this host's addresses *from* a watched TCP port, and
+ *   ICMP port unreachable from this host's addresses. The kernel answers a TCP probe to a closed
+ *   port with RST and one to a listener with SYN+ACK, a UDP probe to a closed port with ICMP
+ *   port unreachable (rate-limited), microseconds later on the same ring: the capture engine
+ *   pairs them, which tells exactly, at the moment of the probe, whether a service listened
+ *   (no /proc read needed; see stealth.ts).
  * - Ports: a list of single ports and runs, or, when shorter, the span from the lowest to the
  *   highest port minus its holes (advanced mode: `p <= 1023 and not (p = 113 or p = 139)`).
  *
@@ -64,6 +68,12 @@ const NOT_PROBE_FLAGS = "0x14";
 /** SYN+ACK (0x12) or RST (0x04) from us: the kernel's verdict on a probe. */
 const REPLY_V4 = "((tcp[13] & 0x04) != 0 or (tcp[13] & 0x12) = 0x12)";
 const REPLY_V6 = "((ip6[53] & 0x04) != 0 or (ip6[53] & 0x12) = 0x12)";
+/**
+ * ICMP port unreachable from us: the kernel's verdict on a UDP probe (rate-limited by the kernel,
+ * so it costs nothing under a flood; the decoder checks what it quotes).
+ */
+const UNREACHABLE_V4 = "ip[9] = 1 and icmp[0] = 3 and icmp[1] = 3";
+const UNREACHABLE_V6 = "ip6[6] = 58 and ip6[40] = 1 and ip6[41] = 4";
 /** IPv6 next-header values that are extension headers the decoder walks. */
 const IPV6_EXTENSION_HEADERS = [0, 43, 44, 60, 51] as const;
 
@@ -101,6 +111,9 @@ export function buildFilter(spec: FilterSpec): FilterResult {
         `((${v4.map((a) => `ip src host ${a}`).join(" or ")}) and ip[9] = 6 and ${REPLY_V4} and (${portTest("tcp[0:2]", tcp)}))`,
       );
     }
+    if (udp.length > 0) {
+      parts.push(`((${v4.map((a) => `ip src host ${a}`).join(" or ")}) and ${UNREACHABLE_V4})`);
+    }
   }
   if (v6.length > 0) {
     const probes: string[] = [];
@@ -114,6 +127,9 @@ export function buildFilter(spec: FilterSpec): FilterResult {
       parts.push(
         `((${v6.map((a) => `ip6 src host ${a}`).join(" or ")}) and ip6[6] = 6 and ${REPLY_V6} and (${portTest("ip6[40:2]", tcp)}))`,
       );
+    }
+    if (udp.length > 0) {
+      parts.push(`((${v6.map((a) => `ip6 src host ${a}`).join(" or ")}) and ${UNREACHABLE_V6})`);
     }
   }
   return { ok: true, expression: parts.join(" or ") };

@@ -6,8 +6,8 @@
  * Per frame, allocation-free: decode, drop what is not a probe candidate (bad packets by
  * decoder status; outgoing, from this host, port not watched, ACK/RST by the rules in
  * probe-rules.ts, which replay shares), append a 32-byte record (capture-plan.ts) to the batch.
- * TCP probes first wait (at most `REPLY_WAIT_MS`) for this host's own answer, which tells
- * whether a socket listened. The batch goes to the sensor at the end of each capture read.
+ * Probes first wait (at most `REPLY_WAIT_MS`) for this host's own answer (RST or SYN+ACK to
+ * TCP, ICMP port unreachable to UDP), which tells whether a socket listened. The batch goes to the sensor at the end of each capture read.
  * Whether a port has a local listener otherwise is decided in the sensor, which owns that state.
  */
 
@@ -55,15 +55,17 @@ enum Verdict {
 }
 
 /**
- * TCP probes waiting for this host's answer: RST means no socket listened when the probe
- * arrived (the record goes out marked), SYN+ACK means one did (dropped). A probe left
- * unanswered (a firewall dropped it, or a non-SYN probe to a listener, which Linux ignores)
- * goes out unmarked after `REPLY_WAIT_MS`, and the daemon checks /proc instead.
+ * Probes waiting for this host's answer: RST (TCP) or ICMP port unreachable (UDP) means no
+ * socket listened when the probe arrived (the record goes out marked), SYN+ACK means one did
+ * (dropped). A probe left unanswered (a firewall dropped it, a non-SYN probe to a listener,
+ * which Linux ignores, a UDP listener, or the kernel's ICMP rate limit) goes out unmarked after
+ * `REPLY_WAIT_MS`, and the daemon checks /proc instead.
  * Fixed-size typed arrays in a ring plus a key → slot map: nothing allocated per packet.
  */
 class PendingProbes {
   readonly #src = new Uint8Array(PENDING_PROBES * 16);
   readonly #family = new Uint8Array(PENDING_PROBES);
+  readonly #protocol = new Uint8Array(PENDING_PROBES);
   readonly #srcPort = new Uint16Array(PENDING_PROBES);
   readonly #dstPort = new Uint16Array(PENDING_PROBES);
   readonly #flags = new Uint8Array(PENDING_PROBES);
@@ -90,6 +92,7 @@ class PendingProbes {
     const width = f.family === 4 ? 4 : 16;
     for (let i = 0; i < 16; i++) this.#src[slot * 16 + i] = i < width ? f.src[i]! : 0;
     this.#family[slot] = f.family;
+    this.#protocol[slot] = f.protocol;
     this.#srcPort[slot] = f.srcPort;
     this.#dstPort[slot] = f.dstPort;
     this.#flags[slot] = f.tcpFlags;
@@ -99,15 +102,16 @@ class PendingProbes {
     this.#arrivalMs[slot] = nowMs;
     this.#live[slot] = 1;
     this.count++;
-    this.#slotByKey.set(keyOf(f.family, f.src, 0, f.srcPort, f.dstPort), slot);
+    this.#slotByKey.set(keyOf(f.family, f.protocol, f.src, 0, f.srcPort, f.dstPort), slot);
   }
 
-  /** Our own RST or SYN+ACK (`f` is the reply): resolves the probe it answers, if pending. */
+  /** Our own RST, SYN+ACK or ICMP port unreachable (`f`): resolves the probe it answers, if pending. */
   reply(f: PacketFacts): boolean {
-    const slot = this.#slotByKey.get(keyOf(f.family, f.dst, 0, f.dstPort, f.srcPort));
+    const slot = this.#slotByKey.get(keyOf(f.family, f.protocol, f.dst, 0, f.dstPort, f.srcPort));
     if (slot === undefined || this.#live[slot] !== 1) return false;
     if (
       this.#family[slot] !== f.family ||
+      this.#protocol[slot] !== f.protocol ||
       this.#srcPort[slot] !== f.dstPort ||
       this.#dstPort[slot] !== f.srcPort
     ) {
@@ -115,7 +119,7 @@ class PendingProbes {
     }
     const width = f.family === 4 ? 4 : 16;
     for (let i = 0; i < width; i++) if (this.#src[slot * 16 + i] !== f.dst[i]) return false;
-    this.#release(slot, replyMeansListening(f.tcpFlags) ? Verdict.Listening : Verdict.Closed);
+    this.#release(slot, replyMeansListening(f) ? Verdict.Listening : Verdict.Closed);
     return true;
   }
 
@@ -134,16 +138,23 @@ class PendingProbes {
   #release(slot: number, verdict: Verdict): void {
     this.#live[slot] = 0;
     this.count--;
-    const key = keyOf(this.#family[slot]!, this.#src, slot * 16, this.#srcPort[slot]!, this.#dstPort[slot]!);
+    const key = keyOf(
+      this.#family[slot]!,
+      this.#protocol[slot]!,
+      this.#src,
+      slot * 16,
+      this.#srcPort[slot]!,
+      this.#dstPort[slot]!,
+    );
     if (this.#slotByKey.get(key) === slot) this.#slotByKey.delete(key);
     this.#emit(slot, verdict);
   }
 
-  /** The record of a pending probe; byte 5 is 1 when the kernel answered it with RST. */
+  /** The record of a pending probe; byte 5 is 1 when the kernel answered it: nothing listened. */
   write(slot: number, b: Buffer, at: number, verdict: Verdict): void {
     b[at] = this.#iface[slot]!;
     b[at + 1] = this.#family[slot]!;
-    b[at + 2] = 6;
+    b[at + 2] = this.#protocol[slot]!;
     b[at + 3] = this.#flags[slot]!;
     b[at + 4] = this.#ipOptions[slot]!;
     b[at + 5] = verdict === Verdict.Closed ? 1 : 0;
@@ -153,15 +164,16 @@ class PendingProbes {
   }
 }
 
-/** FNV-1a over the remote address (at `offset` in `addr`) and both ports. */
+/** FNV-1a over the protocol, the remote address (at `offset` in `addr`) and both ports. */
 function keyOf(
   family: number,
+  protocol: number,
   addr: Uint8Array,
   offset: number,
   remotePort: number,
   localPort: number,
 ): number {
-  let h = 0x811c9dc5 ^ family;
+  let h = Math.imul(0x811c9dc5 ^ family, 0x01000193) ^ protocol;
   const width = family === 4 ? 4 : 16;
   for (let i = 0; i < width; i++) h = Math.imul(h ^ addr[offset + i]!, 0x01000193);
   h = Math.imul(h ^ (remotePort & 0xff), 0x01000193);
@@ -354,7 +366,8 @@ export class CaptureEngine {
       case "probe":
         break;
       case "reply":
-        // The kernel's answer to a probe (the filter lets only RST and SYN+ACK from us through).
+        // The kernel's answer to a probe (the filter lets only RST, SYN+ACK and ICMP port
+        // unreachable from us through).
         if (this.#pending.reply(f)) this.replies++;
         else this.drops["own-source"]++;
         return;
@@ -365,22 +378,8 @@ export class CaptureEngine {
         return;
     }
     this.candidates++;
-    if (f.protocol === 6) {
-      this.#pending.add(index, f, timestampUs, performance.now());
-      return;
-    }
-    const b = this.#batch;
-    const at = this.#records * RECORD_BYTES;
-    b[at] = index;
-    b[at + 1] = f.family;
-    b[at + 2] = f.protocol;
-    b[at + 3] = f.tcpFlags;
-    b[at + 4] = f.ipOptions ? 1 : 0;
-    b[at + 5] = 0;
-    b.writeUInt16LE(f.dstPort, at + 6);
-    b.writeDoubleLE(timestampUs, at + 8);
-    b.set(f.src, at + 16);
-    this.#appended();
+    // Every probe waits (briefly) for this host's answer, which tells whether a socket listened.
+    this.#pending.add(index, f, timestampUs, performance.now());
   }
 
   #onResolved(pending: PendingProbes, slot: number, verdict: Verdict): void {

@@ -9,7 +9,8 @@
  *   2 u8  protocol (6 / 17)                        16 16 bytes source address (4 used for IPv4)
  *   3 u8  TCP flags (0 for UDP)
  *   4 u8  1 when IPv4 options were set
- *   5 u8  1 when this host answered the (TCP) probe with RST: no listener, no /proc check needed
+ *   5 u8  1 when this host answered the probe with RST or ICMP port unreachable: no listener,
+ *         no /proc check needed
  */
 
 export const RECORD_BYTES = 32;
@@ -44,7 +45,7 @@ export interface EngineCounters {
   readonly frames: number;
   readonly decoded: number;
   readonly candidates: number;
-  /** Our own RST / SYN+ACK paired with a pending TCP probe. */
+  /** Our own RST / SYN+ACK / ICMP port unreachable paired with a pending probe. */
   readonly replies: number;
   /** Frames dropped by reason: decoder statuses and the engine's own checks. */
   readonly drops: Readonly<Record<string, number>>;

@@ -19,7 +19,7 @@ import type { PortBitmap } from "./port-set.js";
 /** What a decoded packet is to the stealth sensor. */
 export type Sifted =
   | "probe"
-  /** From this host, TCP, RST or SYN+ACK: may answer a pending probe. */
+  /** From this host: TCP RST or SYN+ACK, or ICMP port unreachable: may answer a pending probe. */
   | "reply"
   /** The link header says this host sent it (Linux cooked captures). */
   | "outgoing"
@@ -28,7 +28,7 @@ export type Sifted =
   /** Not addressed to this host (only when destinations are checked: replay). */
   | "not-local"
   | "not-watched"
-  /** TCP with ACK or RST: part of a conversation. */
+  /** TCP with ACK or RST: part of a conversation; or an ICMP error not sent by this host. */
   | "not-probe";
 
 /** The reasons a packet is not a candidate: every `Sifted` but "probe" and "reply". */
@@ -101,7 +101,8 @@ export class ProbeSieve {
   /** Judges one decoded packet (decodeFrame said "ok"). */
   sift(f: PacketFacts): Sifted {
     if (f.outgoing) return "outgoing";
-    if (this.#own.hasSource(f)) return f.protocol === 6 && isReply(f.tcpFlags) ? "reply" : "own-source";
+    if (this.#own.hasSource(f)) return isAnswer(f) ? "reply" : "own-source";
+    if (f.icmpUnreachable) return "not-probe"; // someone else's ICMP error: no probe of ours
     if (this.#checkDestination && !this.#own.hasDestination(f)) return "not-local";
     const watched = f.protocol === 6 ? this.#tcp : this.#udp;
     if (watched === undefined || watched[f.dstPort] !== 1) return "not-watched";
@@ -111,13 +112,18 @@ export class ProbeSieve {
 }
 
 /** The kernel's verdict on a TCP probe: RST, or SYN and ACK together. */
+/** This host's answer to a probe: TCP RST or SYN+ACK, or an ICMP port unreachable to a UDP one. */
+function isAnswer(f: PacketFacts): boolean {
+  return f.protocol === 6 ? isReply(f.tcpFlags) : f.icmpUnreachable;
+}
+
 export function isReply(flags: number): boolean {
   return (flags & TcpFlag.RST) !== 0 || (flags & (TcpFlag.SYN | TcpFlag.ACK)) === (TcpFlag.SYN | TcpFlag.ACK);
 }
 
-/** What a reply says about the probed port: RST = nothing listened; SYN+ACK = a socket did. */
-export function replyMeansListening(flags: number): boolean {
-  return (flags & TcpFlag.RST) === 0;
+/** What a reply says about the probed port: RST or ICMP port unreachable = nothing listened; SYN+ACK = a socket did. */
+export function replyMeansListening(reply: PacketFacts): boolean {
+  return reply.protocol === 6 && (reply.tcpFlags & TcpFlag.RST) === 0;
 }
 
 /** Spec §4: the 1.2 name of a probe by protocol and TCP flags. */

@@ -96,7 +96,7 @@ export interface CaptureSensorStats {
   readonly frames: number;
   readonly decoded: number;
   readonly candidates: number;
-  /** TCP probes whose fate the kernel's own RST or SYN+ACK told (no /proc read). */
+  /** Probes whose fate the kernel's own RST, SYN+ACK or ICMP port unreachable told (no /proc read). */
   readonly replies: number;
   readonly hits: number;
   /** By reason: decoder statuses, engine checks, and here: listening, duplicate, backlog. */
@@ -352,7 +352,7 @@ class StealthSensor implements CaptureSensor {
       b[at + 1] = i % 2 === 0 ? 4 : 6;
       b[at + 2] = 6;
       b[at + 3] = [0x02, 0x01, 0x00, 0x29][i % 4]!;
-      b[at + 5] = 1; // answered with RST: emitted at once, no listener snapshot
+      b[at + 5] = 1; // answered by the kernel: emitted at once, no listener snapshot
       b.writeUInt16LE(1 + i, at + 6);
       b[at + 16] = i % 2 === 0 ? 192 : 0x20;
     }
@@ -599,8 +599,9 @@ class StealthSensor implements CaptureSensor {
   // --- candidates → hits ---
 
   /**
-   * A batch from an engine (`b` is the engine's buffer: what waits is copied). Records the kernel already answered with RST (no listener when the
-   * probe came) are emitted at once; the others wait in order for a listener snapshot. So a few
+   * A batch from an engine (`b` is the engine's buffer: what waits is copied). Records the
+   * kernel already answered with RST or ICMP port unreachable (no listener when the probe came)
+   * are emitted at once; the others wait in order for a listener snapshot. So a few
    * unanswered probes in a flood never hold back the answered ones (hits of different probes
    * may come out of arrival order; each one's counting does not depend on it).
    */
@@ -619,7 +620,7 @@ class StealthSensor implements CaptureSensor {
       const iface = gen.plan.interfaces[view[at]!] ?? "";
       const tsUs = view.readDoubleLE(at + 8);
       if (tsUs > (gen.lastTsUs.get(iface) ?? 0)) gen.lastTsUs.set(iface, tsUs);
-      if (gen.released && view[at + 2] === 6 && view[at + 5] === 1) this.#emitRecord(gen, view, at, clock);
+      if (gen.released && view[at + 5] === 1) this.#emitRecord(gen, view, at, clock);
       else unverified++;
     }
     if (unverified === 0) return;
@@ -631,7 +632,7 @@ class StealthSensor implements CaptureSensor {
     let k = 0;
     for (let i = 0; i < n; i++) {
       const at = i * RECORD_BYTES;
-      if (gen.released && view[at + 2] === 6 && view[at + 5] === 1) continue; // emitted above
+      if (gen.released && view[at + 5] === 1) continue; // emitted above
       view.copy(waiting, k * RECORD_BYTES, at, at + RECORD_BYTES);
       k++;
     }
@@ -640,7 +641,7 @@ class StealthSensor implements CaptureSensor {
     for (let i = 0; i < unverified; i++) {
       const at = i * RECORD_BYTES;
       if (waiting[at + 2] === 6) hasTcp ||= waiting[at + 5] !== 1;
-      else hasUdp = true;
+      else hasUdp ||= waiting[at + 5] !== 1;
     }
     const batch: PendingBatch = {
       gen,
@@ -724,7 +725,7 @@ class StealthSensor implements CaptureSensor {
       this.#drops["bad-record"]++;
       return;
     }
-    // Answered with RST by the kernel: no listener, whatever an older snapshot says.
+    // Answered by the kernel (RST, ICMP port unreachable): no listener, whatever an older snapshot says.
     if (view[at + 5] !== 1 && this.#listeners.has(protocol === 6 ? "tcp" : "udp", port)) {
       this.#drops.listening++;
       return;

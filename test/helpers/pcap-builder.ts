@@ -70,9 +70,40 @@ export function ipPacket(p: PacketSpec): Uint8Array {
   return out;
 }
 
-/** The packet in an Ethernet frame (LINKTYPE 1). */
-export function ethernetFrame(p: PacketSpec): Uint8Array {
-  const ip = ipPacket(p);
+/** The ICMP port unreachable that `probe`'s destination sends back, quoting the probe. */
+export function portUnreachablePacket(probe: PacketSpec): Uint8Array {
+  const quoted = ipPacket(probe);
+  const v4 = quoted[0]! >> 4 === 4;
+  const icmp = new Uint8Array(8 + quoted.length);
+  icmp.set(v4 ? [3, 3] : [1, 4], 0);
+  icmp.set(quoted, 8);
+  const src = bytesOf(probe.dst);
+  const dst = bytesOf(probe.src);
+  const header = v4 ? 20 : 40;
+  const out = new Uint8Array(header + icmp.length);
+  const o = new DataView(out.buffer);
+  if (v4) {
+    out[0] = 0x45;
+    o.setUint16(2, out.length);
+    out[8] = 64;
+    out[9] = 1;
+    out.set(src, 12);
+    out.set(dst, 16);
+  } else {
+    out[0] = 0x60;
+    o.setUint16(4, icmp.length);
+    out[6] = 58;
+    out[7] = 64;
+    out.set(src, 8);
+    out.set(dst, 24);
+  }
+  out.set(icmp, header);
+  return out;
+}
+
+/** The packet (or an IP packet of your own) in an Ethernet frame (LINKTYPE 1). */
+export function ethernetFrame(p: PacketSpec | Uint8Array): Uint8Array {
+  const ip = p instanceof Uint8Array ? p : ipPacket(p);
   const out = new Uint8Array(14 + ip.length);
   out.set([2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2], 0);
   new DataView(out.buffer).setUint16(12, ip[0]! >> 4 === 4 ? 0x0800 : 0x86dd);

@@ -81,7 +81,13 @@ function ext(type: number, length: number, fragmentField = 0): Ext {
   return { type, body };
 }
 
-function ipv6(l4: Uint8Array, protocol: number, exts: readonly Ext[] = [], src = "2001:db8::10"): Uint8Array {
+function ipv6(
+  l4: Uint8Array,
+  protocol: number,
+  exts: readonly Ext[] = [],
+  src = "2001:db8::10",
+  dst = "2001:db8::20",
+): Uint8Array {
   const h = new Uint8Array(40);
   h[0] = 0x60;
   const chain = exts.map((e, i) => {
@@ -94,8 +100,29 @@ function ipv6(l4: Uint8Array, protocol: number, exts: readonly Ext[] = [], src =
   h[6] = exts[0]?.type ?? protocol;
   h[7] = 255;
   h.set(addr(src), 8);
-  h.set(addr("2001:db8::20"), 24);
+  h.set(addr(dst), 24);
   return concat(h, payload);
+}
+
+/** An ICMP error (type, code, 4 unused bytes) quoting `quoted`. */
+function icmpError(type: number, code: number, quoted: Uint8Array): Uint8Array {
+  return concat(new Uint8Array([type, code, 0, 0, 0, 0, 0, 0]), quoted);
+}
+
+/** This host (198.51.100.20) telling the prober (192.0.2.10) that UDP port 161 is closed. */
+function unreachable4(type = 3, code = 3, quotedSource = "192.0.2.10", quotedProtocol = 17): Uint8Array {
+  const quoted = ipv4(udp(40000, 161, 4), {
+    src: quotedSource,
+    dst: "198.51.100.20",
+    protocol: quotedProtocol,
+  });
+  return ipv4(icmpError(type, code, quoted), { src: "198.51.100.20", dst: "192.0.2.10", protocol: 1 });
+}
+
+/** The same over IPv6: this host 2001:db8::20, the prober 2001:db8::10. */
+function unreachable6(type = 1, code = 4): Uint8Array {
+  const quoted = ipv6(udp(40000, 161, 4), 17, [], "2001:db8::10", "2001:db8::20");
+  return ipv6(icmpError(type, code, quoted), 58, [], "2001:db8::20", "2001:db8::10");
 }
 
 function ether(ip: Uint8Array, etherType: number, vlanTags: readonly number[] = []): Uint8Array {
@@ -372,11 +399,53 @@ const CORPUS: readonly (readonly [Uint8Array, number])[] = [
   [sll2(ipv6(udp(1, 2, 3), 17, [ext(43, 8), ext(51, 12)]), 0x86dd), LinkType.LINUX_SLL2],
   [ipv4(tcp(1, 2, 1, 8)), LinkType.RAW],
   [ipv6(tcp(1, 2, 1), 6), LinkType.RAW_FILE],
+  [ether(unreachable4(), 0x0800), LinkType.ETHERNET],
+  [ether(unreachable6(), 0x86dd), LinkType.ETHERNET],
 ];
 
 for (const [frame, linkType] of CORPUS) {
   assert.equal(decodeFrame(frame, linkType, facts), "ok", "corpus frames are valid");
 }
+
+test("ICMP port unreachable quoting UDP: a UDP answer, ports mirrored, from this host to the prober", () => {
+  for (const [frame, family, us, prober] of [
+    [unreachable4(), 4, "198.51.100.20", "192.0.2.10"],
+    [unreachable6(), 6, "2001:db8::20", "2001:db8::10"],
+  ] as const) {
+    assert.equal(decodeFrame(ether(frame, family === 4 ? 0x0800 : 0x86dd), LinkType.ETHERNET, facts), "ok");
+    assert.equal(facts.family, family);
+    assert.equal(facts.protocol, 17);
+    assert.equal(facts.icmpUnreachable, true);
+    assert.equal(formatSource(facts), us);
+    assert.equal(formatDestination(facts), prober);
+    assert.equal(facts.srcPort, 161, "the probed port");
+    assert.equal(facts.dstPort, 40000, "the prober's port");
+  }
+  // A UDP datagram decodes with the flag off again (the facts object is reused).
+  assert.equal(decodeFrame(ether(ipv4(udp(1, 2), { protocol: 17 }), 0x0800), LinkType.ETHERNET, facts), "ok");
+  assert.equal(facts.icmpUnreachable, false);
+});
+
+test("other ICMP is no answer: other types and codes, a quoted TCP segment, a quote from a third host", () => {
+  const cases: readonly Uint8Array[] = [
+    unreachable4(8, 0), // echo request
+    unreachable4(3, 1), // host unreachable
+    unreachable4(3, 3, "203.0.113.9"), // quotes a datagram the prober did not send
+    unreachable4(3, 3, "192.0.2.10", 6), // quotes TCP
+    unreachable6(1, 0), // no route
+    unreachable6(128, 0), // echo request
+  ];
+  for (const frame of cases) {
+    const etherType = frame[0]! >> 4 === 4 ? 0x0800 : 0x86dd;
+    assert.equal(decodeFrame(ether(frame, etherType), LinkType.ETHERNET, facts), "not-tcp-udp");
+  }
+  // Cut inside the quote (a short snaplen): truncated, not misread.
+  const frame = ether(unreachable4(), 0x0800);
+  assert.equal(
+    decodeFrame(frame.subarray(0, 14 + 20 + 8 + 20 + 4), LinkType.ETHERNET, facts, frame.length),
+    "truncated",
+  );
+});
 
 test("fuzz: random bytes never throw and give a known status", () => {
   fc.assert(

@@ -11,7 +11,17 @@ import {
 import type { CapturedFrame } from "../../src/sensors/pcap-file.js";
 import type { StealthMode } from "../../src/sensors/port-set.js";
 import { testConfig } from "../helpers/config.js";
-import { ACK, ethernetFrame, FIN, type PacketSpec, PSH, RST, SYN, URG } from "../helpers/pcap-builder.js";
+import {
+  ACK,
+  ethernetFrame,
+  FIN,
+  type PacketSpec,
+  PSH,
+  portUnreachablePacket,
+  RST,
+  SYN,
+  URG,
+} from "../helpers/pcap-builder.js";
 
 const HOST = "192.0.2.1";
 const HOST6 = "2001:db8::1";
@@ -23,7 +33,7 @@ const T0_US = 1_700_000_000_000_000;
 const LIMITS = { maxSources: 1000, maxBlocks: 1000, repeatLogWindowMs: 60_000, maxRepeatEntries: 100 };
 
 /** A frame at `ms` milliseconds into the capture. */
-function at(ms: number, p: PacketSpec): CapturedFrame {
+function at(ms: number, p: PacketSpec | Uint8Array): CapturedFrame {
   const data = ethernetFrame(p);
   return { linkType: 1, data, wireLength: data.length, timestampUs: T0_US + ms * 1000, interfaceIndex: 0 };
 }
@@ -34,14 +44,22 @@ function probe(
   ms: number,
   src: string,
   port: number,
-  o: { flags?: number; answer?: "rst" | "syn-ack" | "none"; proto?: "tcp" | "udp"; dst?: string } = {},
+  o: {
+    flags?: number;
+    answer?: "rst" | "syn-ack" | "icmp-unreachable" | "none";
+    proto?: "tcp" | "udp";
+    dst?: string;
+  } = {},
 ): CapturedFrame[] {
   const s = sport++;
   const dst = o.dst ?? (src.includes(":") ? HOST6 : HOST);
   const proto = o.proto ?? "tcp";
-  const frames = [at(ms, { src, dst, proto, sport: s, dport: port, flags: o.flags ?? SYN })];
+  const spec: PacketSpec = { src, dst, proto, sport: s, dport: port, flags: o.flags ?? SYN };
+  const frames = [at(ms, spec)];
   const answer = o.answer ?? (proto === "tcp" ? "rst" : "none");
-  if (answer !== "none") {
+  if (answer === "icmp-unreachable") {
+    frames.push(at(ms + 0.02, portUnreachablePacket(spec)));
+  } else if (answer !== "none") {
     const flags = answer === "rst" ? RST | ACK : SYN | ACK;
     frames.push(at(ms + 0.02, { src: dst, dst: src, proto, sport: port, dport: s, flags }));
   }
@@ -114,6 +132,23 @@ describe("replay: the live path's rules over frames", () => {
     assert.equal(r.summary.drops["answered-by-listener"], 1);
     assert.equal(r.summary.unverified, 1);
     assert.equal(r.summary.hits, 2);
+  });
+
+  test("UDP: ICMP port unreachable = trap, verified, as live; IPv4 and IPv6; no answer = unverified", () => {
+    const r = run(
+      [
+        ...probe(0, SCANNER, 7, { proto: "udp", answer: "icmp-unreachable" }),
+        ...probe(10, "2001:db8::2", 9, { proto: "udp", answer: "icmp-unreachable" }),
+        ...probe(20, SCANNER, 1, { proto: "udp", answer: "none" }),
+      ],
+      { blockUdp: 0 },
+      { localAddresses: [HOST, HOST6] },
+    );
+    const found = r.events.flatMap((e) =>
+      e.type === "detection" ? [`${e.port} ${e.answer} ${e.verified}`] : [],
+    );
+    assert.deepEqual(found, ["7 icmp-unreachable true", "9 icmp-unreachable true", "1 none false"]);
+    assert.equal(r.summary.unverified, 1);
   });
 
   test("an unanswered probe to a port that last answered SYN+ACK is taken for a listener", () => {

@@ -168,7 +168,8 @@ describe("stealth and advanced capture", { skip: rootSkip() }, () => {
       );
     });
 
-    test("nmap -sU (IPv4 and IPv6): UDP scan of watched ports only", async () => {
+    test("nmap -sU (IPv4 and IPv6): UDP scan of watched ports only; the kernel's ICMP answers them", async () => {
+      const before = await statsOf(runner);
       await nmap(s1, ["-sU", "-p", "7,9,10", lab.target.v4]);
       await nmap(s2, ["-6", "-sU", "-p", "1", lab.target.v6]);
       for (const [address, port] of [
@@ -185,6 +186,9 @@ describe("stealth and advanced capture", { skip: rootSkip() }, () => {
         assert.equal(hit.mode, "sudp");
       }
       assert.equal(hitsOf(runner).filter((h) => h.port === 10 && h.mode === "sudp").length, 0);
+      // ICMP port unreachable told the capture that nothing listened: no /proc read needed.
+      const after = await statsOf(runner);
+      assert.ok(after.replies - before.replies >= 3, `${after.replies - before.replies} answers paired`);
     });
 
     test("hping3 SYN+FIN+PSH+URG: the Unknown Type line", async () => {
