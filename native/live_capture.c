@@ -41,6 +41,8 @@
 #include <node_api.h>
 #include <uv.h>
 
+#include "napi_common.h"
+
 /* Buffer-fulls read per wake-up: a flood cannot starve the rest of the event loop. */
 #define MAX_READS_PER_WAKEUP 16
 #define SLOT_HEADER_BYTES 16
@@ -85,21 +87,6 @@ static void throw_coded(napi_env env, const char *code, const char *message) {
   if (napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg_v) != napi_ok) return;
   if (napi_create_error(env, code_v, msg_v, &error) != napi_ok) return;
   napi_throw(env, error);
-}
-
-static int get_int_arg(napi_env env, napi_value v, const char *name, int64_t min, int64_t max,
-                       int64_t *out) {
-  double d;
-  if (napi_get_value_double(env, v, &d) != napi_ok || d != d || d < (double)min ||
-      d > (double)max || d != (double)(int64_t)d) {
-    char message[128];
-    snprintf(message, sizeof message, "%s must be an integer in %lld..%lld", name, (long long)min,
-             (long long)max);
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", message);
-    return 0;
-  }
-  *out = (int64_t)d;
-  return 1;
 }
 
 /* A JS string into a fresh C string (NULL and a thrown error on failure). */
@@ -186,16 +173,6 @@ static void finalize_capture(napi_env env, void *data, void *hint) {
 }
 
 /* ---------- calling JS ---------- */
-
-/* Reports a pending JS exception to the process the normal way ('uncaughtException'). */
-static void raise_pending(napi_env env) {
-  bool pending = false;
-  napi_value exception;
-  if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
-      napi_get_and_clear_last_exception(env, &exception) == napi_ok) {
-    napi_fatal_exception(env, exception);
-  }
-}
 
 /* Calls `fn_ref` with one argument; returns 0 if it threw. */
 static int call_js(capture_t *cap, napi_ref fn_ref, napi_value (*make_arg)(napi_env, const void *),

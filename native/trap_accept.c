@@ -32,6 +32,8 @@
 #include <node_api.h>
 #include <uv.h>
 
+#include "napi_common.h"
+
 /* Accepts per wakeup: a flood cannot starve the rest of the event loop. */
 #define MAX_ACCEPTS_PER_WAKEUP 256
 /* After EMFILE/ENFILE and the like, stop polling this long instead of spinning. */
@@ -75,21 +77,6 @@ static void throw_errno(napi_env env, int err, const char *syscall, const char *
   napi_set_named_property(env, error, "errno", errno_v);
   napi_set_named_property(env, error, "syscall", syscall_v);
   napi_throw(env, error);
-}
-
-static int get_int_arg(napi_env env, napi_value v, const char *name, int64_t min, int64_t max,
-                       int64_t *out) {
-  double d;
-  if (napi_get_value_double(env, v, &d) != napi_ok || d != d || d < (double)min ||
-      d > (double)max || d != (double)(int64_t)d) {
-    char message[128];
-    snprintf(message, sizeof message, "%s must be an integer in %lld..%lld", name, (long long)min,
-             (long long)max);
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", message);
-    return 0;
-  }
-  *out = (int64_t)d;
-  return 1;
 }
 
 /* ---------- listen ---------- */
@@ -210,16 +197,6 @@ static void finalize_trap(napi_env env, void *data, void *hint) {
 }
 
 /* ---------- calling JS ---------- */
-
-/* Reports a pending JS exception to the process the normal way ('uncaughtException'). */
-static void raise_pending(napi_env env) {
-  bool pending = false;
-  napi_value exception;
-  if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
-      napi_get_and_clear_last_exception(env, &exception) == napi_ok) {
-    napi_fatal_exception(env, exception);
-  }
-}
 
 static void report_error(trap_t *trap, int err) {
   if (trap->on_error == NULL) return;

@@ -1,0 +1,39 @@
+/*
+ * Helpers both addons (trap_accept.c, live_capture.c) use: argument checks and handing a JS
+ * exception thrown in a callback back to Node. Header-only: each addon is one translation unit.
+ */
+#ifndef PORTSENTRY_NAPI_COMMON_H
+#define PORTSENTRY_NAPI_COMMON_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <node_api.h>
+
+/* Reads an integer argument in min..max; otherwise throws a RangeError and returns 0. */
+static int get_int_arg(napi_env env, napi_value v, const char *name, int64_t min, int64_t max,
+                       int64_t *out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok || d != d || d < (double)min ||
+      d > (double)max || d != (double)(int64_t)d) {
+    char message[128];
+    snprintf(message, sizeof message, "%s must be an integer in %lld..%lld", name, (long long)min,
+             (long long)max);
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", message);
+    return 0;
+  }
+  *out = (int64_t)d;
+  return 1;
+}
+
+/* Reports a pending JS exception to the process the normal way ('uncaughtException'). */
+static void raise_pending(napi_env env) {
+  bool pending = false;
+  napi_value exception;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+      napi_get_and_clear_last_exception(env, &exception) == napi_ok) {
+    napi_fatal_exception(env, exception);
+  }
+}
+
+#endif
