@@ -40,34 +40,7 @@ export function ipPacket(p: PacketSpec): Uint8Array {
   } else {
     v.setUint16(4, 8);
   }
-  const src = bytesOf(p.src);
-  const dst = bytesOf(p.dst);
-  const protocol = p.proto === "tcp" ? 6 : 17;
-  if (src.length === 4) {
-    const optionBytes = p.ipOptions ? 4 : 0;
-    const header = 20 + optionBytes;
-    const out = new Uint8Array(header + l4.length);
-    const o = new DataView(out.buffer);
-    out[0] = 0x40 | (header / 4);
-    o.setUint16(2, out.length);
-    out[8] = 64;
-    out[9] = protocol;
-    out.set(src, 12);
-    out.set(dst, 16);
-    if (optionBytes > 0) out.set([1, 1, 1, 0], 20);
-    out.set(l4, header);
-    return out;
-  }
-  const out = new Uint8Array(40 + l4.length);
-  const o = new DataView(out.buffer);
-  out[0] = 0x60;
-  o.setUint16(4, l4.length);
-  out[6] = protocol;
-  out[7] = 64;
-  out.set(src, 8);
-  out.set(dst, 24);
-  out.set(l4, 40);
-  return out;
+  return withIpHeader(p.src, p.dst, p.proto === "tcp" ? 6 : 17, l4, p.ipOptions ?? false);
 }
 
 /** The ICMP port unreachable that `probe`'s destination sends back, quoting the probe. */
@@ -77,27 +50,41 @@ export function portUnreachablePacket(probe: PacketSpec): Uint8Array {
   const icmp = new Uint8Array(8 + quoted.length);
   icmp.set(v4 ? [3, 3] : [1, 4], 0);
   icmp.set(quoted, 8);
-  const src = bytesOf(probe.dst);
-  const dst = bytesOf(probe.src);
-  const header = v4 ? 20 : 40;
-  const out = new Uint8Array(header + icmp.length);
-  const o = new DataView(out.buffer);
-  if (v4) {
-    out[0] = 0x45;
-    o.setUint16(2, out.length);
+  return withIpHeader(probe.dst, probe.src, v4 ? 1 : 58, icmp, false);
+}
+
+/** `payload` behind an IPv4 or IPv6 header (family from the addresses), TTL 64. */
+function withIpHeader(
+  srcText: string,
+  dstText: string,
+  protocol: number,
+  payload: Uint8Array,
+  ipOptions: boolean,
+): Uint8Array {
+  const src = bytesOf(srcText);
+  const dst = bytesOf(dstText);
+  if (src.length === 4) {
+    const optionBytes = ipOptions ? 4 : 0;
+    const header = 20 + optionBytes;
+    const out = new Uint8Array(header + payload.length);
+    out[0] = 0x40 | (header / 4);
+    new DataView(out.buffer).setUint16(2, out.length);
     out[8] = 64;
-    out[9] = 1;
+    out[9] = protocol;
     out.set(src, 12);
     out.set(dst, 16);
-  } else {
-    out[0] = 0x60;
-    o.setUint16(4, icmp.length);
-    out[6] = 58;
-    out[7] = 64;
-    out.set(src, 8);
-    out.set(dst, 24);
+    if (optionBytes > 0) out.set([1, 1, 1, 0], 20);
+    out.set(payload, header);
+    return out;
   }
-  out.set(icmp, header);
+  const out = new Uint8Array(40 + payload.length);
+  out[0] = 0x60;
+  new DataView(out.buffer).setUint16(4, payload.length);
+  out[6] = protocol;
+  out[7] = 64;
+  out.set(src, 8);
+  out.set(dst, 24);
+  out.set(payload, 40);
   return out;
 }
 
