@@ -418,6 +418,11 @@ export class CaptureEngine {
     this.#sink.hits(this.#batch.subarray(0, n * RECORD_BYTES), n);
   }
 
+  /** Stopped: the captures are closed and everything was handed over. */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
   /** The counters so far, and the kernel's for each open capture. */
   counters(): { counters: EngineCounters; interfaces: InterfaceStats[] } {
     const interfaces: InterfaceStats[] = [];

@@ -168,7 +168,6 @@ interface Generation {
   /** False while the predecessor is still delivering: its batches wait in `held`. */
   released: boolean;
   readonly held: PendingBatch[];
-  stopped: boolean;
 }
 
 interface PendingBatch {
@@ -343,7 +342,6 @@ class StealthSensor implements CaptureSensor {
       floorUs: undefined,
       released: true,
       held: [],
-      stopped: false,
     };
     const n = 16;
     const b = Buffer.alloc(n * RECORD_BYTES);
@@ -455,7 +453,6 @@ class StealthSensor implements CaptureSensor {
       floorUs: undefined,
       released: false,
       held: [],
-      stopped: false,
     };
     const { opened, failed } = gen.engine.open();
     gen.opened = opened;
@@ -464,7 +461,7 @@ class StealthSensor implements CaptureSensor {
 
   /** A capture of a running generation failed for good: re-plan (with back-off). */
   #onCaptureFailed(gen: Generation, error: string): void {
-    if (gen.stopped || this.#closed) return;
+    if (gen.engine.stopped || this.#closed) return;
     this.#log.error(msg.captureError(gen.opened.join(",") || "*", `${error}; re-opening`));
     this.#scheduleRestart();
   }
@@ -584,9 +581,8 @@ class StealthSensor implements CaptureSensor {
 
   /** Closes a generation's captures; what it had batched is delivered first. Its counters retire. */
   #stopGeneration(gen: Generation): void {
-    if (gen.stopped) return;
+    if (gen.engine.stopped) return;
     const last = gen.engine.stop();
-    gen.stopped = true;
     const c = last.counters;
     this.#retired.frames += c.frames;
     this.#retired.decoded += c.decoded;
@@ -630,18 +626,17 @@ class StealthSensor implements CaptureSensor {
     }
     const waiting = Buffer.allocUnsafe(unverified * RECORD_BYTES);
     let k = 0;
-    for (let i = 0; i < n; i++) {
-      const at = i * RECORD_BYTES;
-      if (gen.released && view[at + 5] === 1) continue; // emitted above
-      view.copy(waiting, k * RECORD_BYTES, at, at + RECORD_BYTES);
-      k++;
-    }
+    // Which protocols need a listener snapshot: those with a record the kernel did not answer.
     let hasTcp = false;
     let hasUdp = false;
-    for (let i = 0; i < unverified; i++) {
+    for (let i = 0; i < n; i++) {
       const at = i * RECORD_BYTES;
-      if (waiting[at + 2] === 6) hasTcp ||= waiting[at + 5] !== 1;
-      else hasUdp ||= waiting[at + 5] !== 1;
+      const answered = view[at + 5] === 1;
+      if (gen.released && answered) continue; // emitted above
+      view.copy(waiting, k * RECORD_BYTES, at, at + RECORD_BYTES);
+      k++;
+      if (view[at + 2] === 6) hasTcp ||= !answered;
+      else hasUdp ||= !answered;
     }
     const batch: PendingBatch = {
       gen,
@@ -752,7 +747,7 @@ class StealthSensor implements CaptureSensor {
   // --- reporting and shut-down ---
 
   stats(): CaptureSensorStats {
-    const live = this.#current?.stopped === false ? this.#current.engine.counters() : undefined;
+    const live = this.#current?.engine.stopped === false ? this.#current.engine.counters() : undefined;
     const r = this.#retired;
     const c = live?.counters;
     const drops: Record<string, number> = { ...r.drops };
