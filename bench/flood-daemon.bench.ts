@@ -26,7 +26,7 @@
 import { performance } from "node:perf_hooks";
 import { request } from "../src/control/client.js";
 import { socketPathFor } from "../src/control/protocol.js";
-import { MAIN_JS, READY, writeDaemonFiles } from "../test/helpers/daemon.js";
+import { installedNodeArgs, MAIN_JS, READY, writeDaemonFiles } from "../test/helpers/daemon.js";
 import { createLab, type Lab, type LabProcess, type ScannerHost } from "../test/netns/netns.js";
 import { CLK_TCK, sampleProc } from "./proc-sample.js";
 
@@ -42,9 +42,7 @@ const scanTrigger = process.env.SCAN_TRIGGER ?? "0";
  * line of dist/src/cli/main.js); e.g. DAEMON_NODE_ARGS="--max-semi-space-size=1 --cpu-prof
  * --cpu-prof-dir=/tmp/prof" profiles it.
  */
-const nodeArgs = (process.env.DAEMON_NODE_ARGS ?? "--max-semi-space-size=1 --optimize-for-size")
-  .split(/\s+/)
-  .filter((a) => a !== "");
+const nodeArgs = process.env.DAEMON_NODE_ARGS?.split(/\s+/).filter((a) => a !== "") ?? installedNodeArgs();
 
 type Counters = Readonly<Record<string, number>>;
 

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 if (($# == 0)); then set -- -atcp -audp; fi
-# The young generation bounded as the installed command (dist/src/cli/main.js's first line)
-# bounds it: a spoofed flood makes every packet's source a surviving object.
-exec node --max-semi-space-size=1 --optimize-for-size dist/src/cli/main.js -c etc/portsentry.conf "$@"
+# With the node flags of the installed command (dist/src/cli/main.js's first line: a bounded
+# young generation, optimized for size), so that a flood costs what it costs in production.
+read -ra node_flags < <(sed -n '1s|^#!/usr/bin/env -S node ||p' dist/src/cli/main.js)
+exec node "${node_flags[@]}" dist/src/cli/main.js -c etc/portsentry.conf "$@"

@@ -1,5 +1,6 @@
 /** Starting the real daemon inside a lab namespace, with a config of the test's own. */
 
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -11,6 +12,18 @@ export const REPO_ROOT = resolve(fileURLToPath(import.meta.url), "../../../..");
 export const MAIN_JS = join(REPO_ROOT, "dist/src/cli/main.js");
 export const TCP_CLIENT_JS = join(REPO_ROOT, "dist/test/helpers/tcp-client.js");
 export const READY = "PortSentry is now active and listening.";
+
+/** The node flags the installed command starts with (MAIN_JS's `#!/usr/bin/env -S node ...`). */
+export function installedNodeArgs(): string[] {
+  const first = readFileSync(MAIN_JS, "utf8").split("\n", 1)[0] ?? "";
+  return (
+    /^#!\/usr\/bin\/env -S node(.*)$/
+      .exec(first)?.[1]
+      ?.trim()
+      .split(/\s+/)
+      .filter((a) => a !== "") ?? []
+  );
+}
 
 export interface DaemonFiles {
   readonly dir: string;
