@@ -426,16 +426,19 @@ export class CaptureEngine {
   /** The counters so far, and the kernel's for each open capture. */
   counters(): { counters: EngineCounters; interfaces: InterfaceStats[] } {
     const interfaces: InterfaceStats[] = [];
+    let handlerErrors = 0;
     for (const c of this.#captures) {
       const s = c.stats();
       if (s !== undefined) interfaces.push(s);
+      handlerErrors += c.handlerErrors;
     }
     const counters = {
       frames: this.frames,
       decoded: this.decoded,
       candidates: this.candidates,
       replies: this.replies,
-      drops: { ...this.drops },
+      // A frame whose handling threw (a bug): counted, never allowed to stop the capture.
+      drops: { ...this.drops, "frame-handler-error": handlerErrors },
     };
     return { counters, interfaces };
   }

@@ -101,7 +101,7 @@ export type OpenCaptureResult =
   | { readonly ok: false; readonly error: string; readonly permission: boolean };
 
 /** Turns libpcap's open error into a message; says which capability is missing. */
-export function describeOpenError(
+function describeOpenError(
   iface: string,
   code: string | undefined,
   message: string,
