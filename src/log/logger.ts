@@ -1,14 +1,16 @@
 /**
  * Fans one message out to syslog, a stderr mirror (foreground) and a JSON-lines event sink.
- * Never blocks and never throws into the caller: every sink is non-blocking, a stream whose
- * buffer is over `maxBufferedBytes` drops lines (counted) instead of growing memory, and a
- * stream that errors is switched off. Repeated events can be rate-limited by key.
+ * Never waits on a reader and never throws into the caller: a stream whose buffer is over
+ * `maxBufferedBytes` drops lines (counted) instead of growing memory, a stream that errors is
+ * switched off, and only a regular file is written in the caller's turn (file-sink.ts).
+ * Repeated events can be rate-limited by key.
  */
 
 import { createWriteStream } from "node:fs";
 import { performance } from "node:perf_hooks";
 import type { Writable } from "node:stream";
 import type { SyslogFacility, SyslogLevel } from "../config/types.js";
+import { FileSink } from "./file-sink.js";
 import { suppressed } from "./messages.js";
 import { RateLimiter, type RateLimitOptions, type RateLimitStats } from "./ratelimit.js";
 import { safeLine } from "./sanitize.js";
@@ -31,7 +33,7 @@ export type LogLevelName = "notice" | "warning" | "err";
 export interface LoggerOptions {
   readonly syslog?: SyslogSink;
   /** Mirror of plain message lines (foreground). */
-  readonly stderr?: Writable;
+  readonly stderr?: Writable | FileSink;
   /** JSON lines, one object per event. */
   readonly events?: Writable;
   readonly rateLimit?: RateLimitOptions;
@@ -47,6 +49,8 @@ export interface LoggerStats {
   readonly eventsDropped: number;
   readonly rateLimit: RateLimitStats;
 }
+
+const DEFAULT_MAX_BUFFERED_BYTES = 1 << 20;
 
 /** Field names of every JSON line; extra fields with these names are not allowed to override. */
 const RESERVED = new Set(["ts", "level", "tag", "msg"]);
@@ -101,7 +105,7 @@ class StreamSink {
 
 export class Logger implements Log {
   readonly #syslog: SyslogSink | undefined;
-  readonly #stderr: StreamSink | undefined;
+  readonly #stderr: StreamSink | FileSink | undefined;
   readonly #events: StreamSink | undefined;
   readonly #limiter: RateLimiter;
   readonly #wallClockMs: () => number;
@@ -109,9 +113,12 @@ export class Logger implements Log {
   readonly #maxLineBytes: number;
 
   constructor(o: LoggerOptions = {}) {
-    const maxBufferedBytes = o.maxBufferedBytes ?? 1 << 20;
+    const maxBufferedBytes = o.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
     this.#syslog = o.syslog;
-    this.#stderr = o.stderr ? new StreamSink(o.stderr, maxBufferedBytes) : undefined;
+    this.#stderr =
+      o.stderr instanceof FileSink || o.stderr === undefined
+        ? o.stderr
+        : new StreamSink(o.stderr, maxBufferedBytes);
     this.#events = o.events ? new StreamSink(o.events, maxBufferedBytes) : undefined;
     this.#limiter = new RateLimiter(o.rateLimit);
     this.#wallClockMs = o.wallClockMs ?? Date.now;
@@ -209,9 +216,13 @@ export function openLogger(o: OpenLoggerOptions = {}): Logger {
     o.syslogPath === false
       ? undefined
       : new SyslogWriter({ path: o.syslogPath, facility: o.facility, level: o.level });
-  // Our own stream on fd 2: writes go through libuv's thread pool, so a stalled reader of
-  // stderr (a slow journald) fills a bounded buffer instead of blocking the event loop.
-  const stderr = o.foreground ? createWriteStream("", { fd: 2, autoClose: false }) : undefined;
+  // A file takes each line at once. Anything else gets our own stream on fd 2: its writes go
+  // through libuv's thread pool, so a stalled reader of stderr (a slow journald) fills a
+  // bounded buffer instead of blocking the event loop.
+  const stderr = o.foreground
+    ? (FileSink.forRegularFile(2, DEFAULT_MAX_BUFFERED_BYTES) ??
+      createWriteStream("", { fd: 2, autoClose: false }))
+    : undefined;
   const events =
     o.eventsFile !== undefined ? createWriteStream(o.eventsFile, { flags: "a", mode: 0o640 }) : undefined;
   events?.once("error", (err: NodeJS.ErrnoException) => {

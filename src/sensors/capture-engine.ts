@@ -7,7 +7,8 @@
  * decoder status; outgoing, from this host, port not watched, ACK/RST by the rules in
  * probe-rules.ts, which replay shares), append a 32-byte record (capture-plan.ts) to the batch.
  * Probes first wait (at most `REPLY_WAIT_MS`) for this host's own answer (RST or SYN+ACK to
- * TCP, ICMP port unreachable to UDP), which tells whether a socket listened. The batch goes to the sensor at the end of each capture read.
+ * TCP, ICMP port unreachable to UDP), which tells whether a socket listened. A read's first
+ * record goes to the sensor at once, the others at the end of the read.
  * Whether a port has a local listener otherwise is decided in the sensor, which owns that state.
  */
 
@@ -254,6 +255,8 @@ export class CaptureEngine {
   readonly #batch = Buffer.alloc(RECORDS_PER_BATCH * RECORD_BYTES);
   readonly #sink: EngineSink;
   #records = 0;
+  /** A record of this read already went to the sink (the first goes at once). */
+  #sentThisRead = false;
   #stopped = false;
   readonly #pending = new PendingProbes((p, slot, verdict) => this.#onResolved(p, slot, verdict));
   #expiryTimer: NodeJS.Timeout | undefined;
@@ -389,17 +392,19 @@ export class CaptureEngine {
       return;
     }
     pending.write(slot, this.#batch, this.#records * RECORD_BYTES, verdict);
-    this.#appended();
-  }
-
-  #appended(): void {
     this.#records++;
-    // Full: send it now (not #flush: that expires pending probes, which append again).
-    if (this.#records === RECORDS_PER_BATCH) this.#sendBatch();
+    // The first record of a read goes at once: a lone probe is logged without waiting for the
+    // rest of the read to be decoded. Full: send it now (not #flush: that expires pending
+    // probes, which append again).
+    if (!this.#sentThisRead || this.#records === RECORDS_PER_BATCH) {
+      this.#sentThisRead = true;
+      this.#sendBatch();
+    }
   }
 
   /** At the end of each capture read, and when unanswered probes are due. */
   #flush(): void {
+    this.#sentThisRead = false;
     if (this.#stopped) return;
     this.#pending.expire(performance.now());
     if (this.#pending.count > 0 && this.#expiryTimer === undefined) {

@@ -3,8 +3,8 @@
  * instead of bound ports. One TCP mode and/or one UDP mode share one capture.
  *
  * The captures belong to a capture engine (capture-engine.ts), one per "generation": a filter
- * and a set of interfaces. Every `pollIntervalMs` the sensor re-reads the interfaces, the local
- * addresses and the listening ports; when the filter or the interface set changes it opens the
+ * and a set of interfaces. Every `pollIntervalMs` (more often while nothing is captured) the
+ * sensor re-reads the interfaces, the local addresses and the listening ports; when the filter or the interface set changes it opens the
  * next generation, and stops the old one once the new one is armed. Both see the packets of
  * the overlap; the old one's last capture time per interface is the floor below which the new
  * one's records are dropped as duplicates (a ring delivers in arrival order, so everything up
@@ -57,7 +57,10 @@ export const DEFAULT_CLOCKS: SensorClocks = {
 };
 
 export interface CaptureSensorOptions {
-  /** How often interfaces and addresses are re-read (default 2000 ms). */
+  /**
+   * How often interfaces and addresses are re-read (default 2000 ms; every 250 ms while there is
+   * nothing to capture).
+   */
   readonly pollIntervalMs?: number;
   /**
    * How often listeners are re-read to rebuild the filter's holes (default 10 000 ms; a read of
@@ -181,6 +184,7 @@ interface PendingBatch {
 
 const DEFAULTS = {
   pollIntervalMs: 2000,
+  idlePollIntervalMs: 250,
   listenerPollIntervalMs: 10_000,
   maxPendingRecords: 262_144,
   maxRestartDelayMs: 30_000,
@@ -488,8 +492,15 @@ class StealthSensor implements CaptureSensor {
   }
 
   #startPolling(): void {
-    const intervalMs = this.#o.pollIntervalMs ?? DEFAULTS.pollIntervalMs;
-    this.#pollTimer = setInterval(() => void this.#poll(false), intervalMs);
+    const everyMs = this.#o.pollIntervalMs ?? DEFAULTS.pollIntervalMs;
+    const next = (): void => {
+      if (this.#closed) return;
+      // Nothing captured (say an interface just came up: the kernel marks it running, which
+      // makes its addresses visible, up to a second later): look again soon.
+      const delayMs = this.#current === undefined ? Math.min(everyMs, DEFAULTS.idlePollIntervalMs) : everyMs;
+      this.#pollTimer = setTimeout(() => void this.#poll(false).finally(next), delayMs);
+    };
+    next();
   }
 
   /** Re-reads interfaces, addresses and listeners; starts a new generation if the plan changed. */
@@ -782,7 +793,7 @@ class StealthSensor implements CaptureSensor {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#pollTimer);
+    clearTimeout(this.#pollTimer);
     clearTimeout(this.#restartTimer);
     clearTimeout(this.#pumpTimer);
     if (this.#current !== undefined) this.#stopGeneration(this.#current);
