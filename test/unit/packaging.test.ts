@@ -204,7 +204,8 @@ test("the installed command starts node with a bounded young generation, its cod
   // A spoofed flood makes each packet's source a surviving object: V8's default young
   // generation then grows to 32 MiB; --optimize-for-size keeps a flood's peak ~15 MiB lower.
   // --no-lazy and --no-flush-bytecode: the first probe does not pay for compiling the functions
-  // on its way, nor for compiling again what an idle hour let V8 throw away. All are only
+  // on its way, nor for compiling again what an idle hour let V8 throw away; --single-threaded:
+  // no V8 helper threads wake up to compete for the CPU while it is handled. All are only
   // settable when node starts.
   const firstLine = (await readFile(repo("dist/src/cli/main.js"), "utf8")).split("\n")[0] ?? "";
   const script = join(dir, "shebang.js");
@@ -216,6 +217,7 @@ test("the installed command starts node with a bounded young generation, its cod
     "--optimize-for-size",
     "--no-lazy",
     "--no-flush-bytecode",
+    "--single-threaded",
   ]);
 });
 

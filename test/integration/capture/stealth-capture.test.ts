@@ -309,6 +309,64 @@ describe("stealth and advanced capture", { skip: rootSkip() }, () => {
     });
   });
 
+  test("a sensor with nothing to capture looks often: an interface whose carrier comes up is captured at once", async () => {
+    // A lab of its own: the sensor runs in scanner 1's namespace with its lab link down and one
+    // veth to scanner 2 whose far end is still down. Up but without carrier, that veth is not
+    // "running", and the kernel does not list its address yet: there is nothing to capture.
+    const idle = await createLab({ name: "psidle", hosts: 2 });
+    try {
+      const [host, prober] = idle.scanners as [ScannerHost, ScannerHost];
+      await idle.execOk(host, ["ip", "link", "set", host.iface, "down"]);
+      await idle.execOk(host, [
+        "ip",
+        "link",
+        "add",
+        "pscarrier0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "pscarrier1",
+        "netns",
+        prober.ns,
+      ]);
+      await idle.execOk(host, ["ip", "addr", "add", "198.51.100.1/24", "dev", "pscarrier0"]);
+      await idle.execOk(host, ["ip", "link", "set", "pscarrier0", "up"]);
+      await idle.execOk(prober, ["ip", "addr", "add", "198.51.100.2/24", "dev", "pscarrier1"]);
+      // The regular re-read is a minute away: only the idle sensor's own one can find the address.
+      const spec: RunnerSpec = {
+        modes: ["stcp"],
+        config: { tcpPorts: [1] },
+        interfaces: ["pscarrier0"],
+        options: { pollIntervalMs: 60_000, listenerPollIntervalMs: 60_000 },
+      };
+      const runner = idle.spawn(host, ["node", RUNNER_JS, JSON.stringify(spec)]);
+      await idle.waitForOutput(runner, "capture-runner: armed", 20_000, "stderr");
+      assert.equal((await statsOf(runner)).generation, 0, "nothing captured while the carrier is down");
+      await idle.execOk(prober, ["ip", "link", "set", "pscarrier1", "up"]);
+      const seen = () => hitsOf(runner).some((h) => h.address === "198.51.100.2" && h.port === 1);
+      await idle.waitFor(
+        async () => {
+          if (!seen()) {
+            await idle.exec(
+              prober,
+              ["timeout", "5", "hping3", "-q", "-c", "1", "-S", "-p", "1", "198.51.100.1"],
+              {
+                timeoutMs: 10_000,
+              },
+            );
+          }
+          await new Promise((r) => setTimeout(r, 100));
+          return seen();
+        },
+        { timeoutMs: 8000, what: `a hit once the carrier is up; runner: ${runner.stderr.slice(-400)}` },
+      );
+      await runner.stop(3000);
+    } finally {
+      await idle.destroy();
+    }
+  });
+
   test("without CAP_NET_RAW the open fails and says so", async () => {
     const r = await lab.exec(
       lab.target,
