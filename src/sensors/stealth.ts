@@ -3,12 +3,13 @@
  * instead of bound ports. One TCP mode and/or one UDP mode share one capture.
  *
  * The captures belong to a capture engine (capture-engine.ts), one per "generation": a filter
- * and a set of interfaces. Every `pollIntervalMs` (more often while nothing is captured) the
- * sensor re-reads the interfaces, the local addresses and the listening ports; when the filter or the interface set changes it opens the
- * next generation, and stops the old one once the new one is armed. Both see the packets of
- * the overlap; the old one's last capture time per interface is the floor below which the new
- * one's records are dropped as duplicates (a ring delivers in arrival order, so everything up
- * to that time was delivered by the old one). A capture that fails (its interface went away)
+ * and a set of interfaces. Every `pollIntervalMs` (more often while there is nothing to
+ * capture) the sensor re-reads the interfaces, the local addresses and the listening ports;
+ * when the filter or the interface set changes it opens the next generation, and stops the old
+ * one once the new one is armed. Both see the packets of the overlap; the old one's last
+ * capture time per interface is the floor below which the new one's records are dropped as
+ * duplicates (a ring delivers in arrival order, so everything up to that time was delivered by
+ * the old one). A capture that fails (its interface went away)
  * makes the sensor re-plan, with back-off.
  *
  * Listeners ("Smart-Verify", "inverse binding"): ports with a local listener when the filter is
@@ -495,9 +496,11 @@ class StealthSensor implements CaptureSensor {
     const everyMs = this.#o.pollIntervalMs ?? DEFAULTS.pollIntervalMs;
     const next = (): void => {
       if (this.#closed) return;
-      // Nothing captured (say an interface just came up: the kernel marks it running, which
-      // makes its addresses visible, up to a second later): look again soon.
-      const delayMs = this.#current === undefined ? Math.min(everyMs, DEFAULTS.idlePollIntervalMs) : everyMs;
+      // Nothing to capture (say an interface just came up: the kernel marks it running, which
+      // makes its addresses visible, up to a second later): look again soon. A capture that
+      // failed to open is retried by the restart timer, with its back-off.
+      const idle = this.#current === undefined && this.#restartTimer === undefined;
+      const delayMs = idle ? Math.min(everyMs, DEFAULTS.idlePollIntervalMs) : everyMs;
       this.#pollTimer = setTimeout(() => void this.#poll(false).finally(next), delayMs);
     };
     next();
