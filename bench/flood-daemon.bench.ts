@@ -150,6 +150,14 @@ interface Latency {
   readonly maxMs: number;
   readonly measured: number;
   readonly missing: number;
+  /** Random sources the kernel never answers (0/8, 127/8, 224/4 and up): the /proc path, left out. */
+  readonly unanswerable: number;
+}
+
+/** A source no RST or ICMP error is sent to: its probe cannot be paired, it takes the /proc path. */
+function unanswerable(ip: string): boolean {
+  const first = Number(ip.split(".")[0]);
+  return first === 0 || first === 127 || first >= 224;
 }
 
 /** Realtime clock with sub-millisecond resolution, comparable to tcpdump's timestamps. */
@@ -198,12 +206,17 @@ async function latency(lab: Lab, scanner: ScannerHost, daemon: LabProcess): Prom
   const udp: number[] = [];
   let firstMs = Number.NaN;
   let missing = 0;
+  let unanswered = 0;
   for (const line of tcpdump.stdout.split("\n")) {
     const m = /^(\d+\.\d+) IP (\d+\.\d+\.\d+\.\d+)\.\d+ > \S+ (\S+)/.exec(line);
     if (m === null) continue;
     const loggedMs = logged.get(m[2] ?? "");
     if (loggedMs === undefined) {
       missing++; // a random source the daemon ignores (loopback, multicast...) or a lost line
+      continue;
+    }
+    if (unanswerable(m[2] ?? "")) {
+      unanswered++;
       continue;
     }
     const ms = loggedMs - Number(m[1]) * 1000;
@@ -222,6 +235,7 @@ async function latency(lab: Lab, scanner: ScannerHost, daemon: LabProcess): Prom
     maxMs: r3(Math.max(...tcp, ...udp)),
     measured: tcp.length + udp.length + 1,
     missing,
+    unanswerable: unanswered,
   };
 }
 
@@ -273,7 +287,8 @@ async function main(): Promise<void> {
       console.log(
         `  latency, capture → log line: first probe ${lat.firstMs} ms; then TCP median ${lat.tcpMedianMs} ms ` +
           `(p90 ${lat.tcpP90Ms}), UDP median ${lat.udpMedianMs} ms (p90 ${lat.udpP90Ms}), max ${lat.maxMs} ms ` +
-          `(${lat.measured} probes measured, ${lat.missing} not logged)`,
+          `(${lat.measured} probes measured, ${lat.missing} not logged, ${lat.unanswerable} from sources ` +
+          "no answer can go to, left out)",
       );
       console.log(JSON.stringify({ bench: "flood-daemon", run, phase: "latency", ...lat }));
       const flood = ["-q", "-S", "--flood", "--rand-source", "-p", String(TRAP_PORT)];
