@@ -396,12 +396,8 @@ static pcap_t *open_pcap(napi_env env, const char *device, const char *filter, i
 }
 
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
   napi_value argv[5];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 5) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
-                          "open(device, filter, snapLength, bufferBytes, timeoutMs)");
+  if (!get_args(env, info, argv, 5, 5, "open(device, filter, snapLength, bufferBytes, timeoutMs)")) {
     return NULL;
   }
   int64_t snap_length, buffer_bytes, timeout_ms;
@@ -447,12 +443,9 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_start(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
   napi_value argv[6];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 6) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
-                          "start(handle, buffer, slotBytes, onBatch, onError, holdUnderLoadMs)");
+  if (!get_args(env, info, argv, 6, 6,
+                "start(handle, buffer, slotBytes, onBatch, onError, holdUnderLoadMs)")) {
     return NULL;
   }
   capture_t *cap = get_capture(env, argv[0]);

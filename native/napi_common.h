@@ -10,6 +10,19 @@
 
 #include <node_api.h>
 
+/* Fills argv[0..capacity-1] (undefined past what was passed); throws a TypeError naming `usage`
+ * and returns 0 when fewer than `required` arguments were passed. */
+static int get_args(napi_env env, napi_callback_info info, napi_value *argv, size_t capacity,
+                    size_t required, const char *usage) {
+  size_t argc = capacity;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return 0;
+  if (argc < required) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", usage);
+    return 0;
+  }
+  return 1;
+}
+
 /* Reads an integer argument in min..max; otherwise throws a RangeError and returns 0. */
 static int get_int_arg(napi_env env, napi_value v, const char *name, int64_t min, int64_t max,
                        int64_t *out) {

@@ -82,13 +82,8 @@ static void throw_errno(napi_env env, int err, const char *syscall, const char *
 /* ---------- listen ---------- */
 
 static napi_value js_listen(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 3) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "listen(family, port, backlog)");
-    return NULL;
-  }
+  if (!get_args(env, info, argv, 3, 3, "listen(family, port, backlog)")) return NULL;
   int64_t family, port, backlog;
   if (!get_int_arg(env, argv[0], "family", 4, 6, &family)) return NULL;
   if (family != 4 && family != 6) {
@@ -355,18 +350,13 @@ static trap_t *get_trap(napi_env env, napi_value handle) {
 }
 
 static napi_value js_watch(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (!get_args(env, info, argv, 3, 2, "watch(fd, onHit, onError?)")) return NULL;
   int64_t fd;
-  if (argc < 2) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "watch(fd, onHit, onError?)");
-    return NULL;
-  }
   if (!get_int_arg(env, argv[0], "fd", 0, INT32_MAX, &fd)) return NULL;
   napi_valuetype hit_type, error_type = napi_undefined;
   napi_typeof(env, argv[1], &hit_type);
-  if (argc >= 3) napi_typeof(env, argv[2], &error_type);
+  napi_typeof(env, argv[2], &error_type); /* undefined when not passed */
   if (hit_type != napi_function ||
       (error_type != napi_function && error_type != napi_undefined)) {
     close((int)fd);
@@ -434,13 +424,8 @@ static napi_value js_watch(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "close(handle)");
-    return NULL;
-  }
+  if (!get_args(env, info, argv, 1, 1, "close(handle)")) return NULL;
   trap_t *trap = get_trap(env, argv[0]);
   if (trap != NULL) close_trap(trap);
   return NULL;
