@@ -40,12 +40,13 @@ export class FileSink {
       return;
     }
     if (this.#pending !== undefined) {
-      if (this.#pendingBytes + line.length > this.#maxBufferedBytes) {
+      const bytes = Buffer.byteLength(line);
+      if (this.#pendingBytes + bytes > this.#maxBufferedBytes) {
         this.dropped++;
         return;
       }
       this.#pending.push(line);
-      this.#pendingBytes += line.length;
+      this.#pendingBytes += bytes;
       return;
     }
     this.#pending = [];
