@@ -315,10 +315,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
   // Stealth and advanced modes share one capture.
   const captureModes = options.modes.filter(isCaptureMode);
   if (captureModes.length > 0) {
-    const opened = await openCaptureSensor(captureModes, config, options.interfaces, onHit, log, {
-      monoMs: monoClockMs,
-      wallMs: () => performance.timeOrigin + performance.now(),
-    });
+    const opened = await openCaptureSensor(captureModes, config, options.interfaces, onHit, log);
     if (!opened.ok) await fail(opened.error, 1);
     capture = opened.ok ? opened.sensor : undefined;
     for (const mode of captureModes) {

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=1 --optimize-for-size --no-lazy --no-flush-bytecode --single-threaded
+#!/usr/bin/env -S node --max-semi-space-size=1 --optimize-for-size --no-lazy --no-flush-bytecode --single-threaded --no-lazy-feedback-allocation
 /** The `portsentry` command: the only place that exits (house style). */
 
 import { spawn } from "node:child_process";

@@ -50,8 +50,9 @@ export class FileSink {
       return;
     }
     this.#pending = [];
-    setImmediate(() => this.#flush());
     this.#writeNow(line, 1);
+    // After the write: the line goes out before the event loop is asked for anything.
+    setImmediate(() => this.#flush());
   }
 
   /** Writes what waits; nothing stays behind, so ending needs no deadline. */

@@ -52,9 +52,12 @@ export interface SensorClocks {
   readonly wallMs: () => number;
 }
 
+/** Read once: the getter calls into the runtime each time, and the value never changes. */
+const TIME_ORIGIN_MS = performance.timeOrigin;
+
 export const DEFAULT_CLOCKS: SensorClocks = {
   monoMs: () => performance.now(),
-  wallMs: () => performance.timeOrigin + performance.now(),
+  wallMs: () => TIME_ORIGIN_MS + performance.now(),
 };
 
 export interface CaptureSensorOptions {
@@ -296,7 +299,6 @@ class StealthSensor implements CaptureSensor {
       this.#startPolling();
       return { ok: true, sensor: this };
     }
-    this.#warmUp();
     const { gen, failed } = this.#openGeneration(plan.plan, plan.key, plan.inUse);
     if (gen.opened.length === 0) {
       const permission = failed.some((f) => f.permission);
@@ -444,6 +446,9 @@ class StealthSensor implements CaptureSensor {
     key: string,
     inUse: { tcp: PortBitmap | undefined; udp: PortBitmap | undefined },
   ): { gen: Generation; failed: readonly OpenFailure[] } {
+    // Here, not at start: a daemon started before its interface runs opens its first capture
+    // from the poll, and its first probe would otherwise meet never-run code (~2 ms).
+    this.#warmUp();
     const gen: Generation = {
       id: ++this.#generationCount,
       engine: new CaptureEngine(plan, {

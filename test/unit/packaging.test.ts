@@ -205,8 +205,9 @@ test("the installed command starts node with a bounded young generation, its cod
   // generation then grows to 32 MiB; --optimize-for-size keeps a flood's peak ~15 MiB lower.
   // --no-lazy and --no-flush-bytecode: the first probe does not pay for compiling the functions
   // on its way, nor for compiling again what an idle hour let V8 throw away; --single-threaded:
-  // no V8 helper threads wake up to compete for the CPU while it is handled. All are only
-  // settable when node starts.
+  // no V8 helper threads wake up to compete for the CPU while it is handled;
+  // --no-lazy-feedback-allocation: code run once before learns from that run, so the first
+  // probe's property reads are not all slow-path misses. All are only settable when node starts.
   const firstLine = (await readFile(repo("dist/src/cli/main.js"), "utf8")).split("\n")[0] ?? "";
   const script = join(dir, "shebang.js");
   await writeFile(script, `${firstLine}\nconsole.log(JSON.stringify(process.execArgv));\n`, { mode: 0o755 });
@@ -218,6 +219,7 @@ test("the installed command starts node with a bounded young generation, its cod
     "--no-lazy",
     "--no-flush-bytecode",
     "--single-threaded",
+    "--no-lazy-feedback-allocation",
   ]);
 });
 
