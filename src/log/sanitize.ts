@@ -28,6 +28,8 @@ const ELLIPSIS = "...";
 
 /** Cuts `text` to at most `maxBytes` of UTF-8, on a character boundary, marking the cut. */
 export function capUtf8(text: string, maxBytes: number): string {
+  // A UTF-16 unit is at most 3 bytes of UTF-8: short lines (all of them, nearly) need no encoding.
+  if (text.length * 3 <= maxBytes) return text;
   const bytes = encoder.encode(text);
   if (bytes.length <= maxBytes) return text;
   let end = Math.max(0, maxBytes - ELLIPSIS.length);
