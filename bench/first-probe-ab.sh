@@ -8,7 +8,7 @@
 # VARIANT: "ROOT|NODE_FLAGS" runs `node NODE_FLAGS ROOT/dist/src/cli/main.js -stcp -sudp`
 # (ROOT: a built checkout; the installed command's flags are not added for you); "floor":
 # bench/first-line-floor.c, the least any daemon can do; "floor-node": the least a node process
-# that reads the capture through our addon can do (bench/first-line-floor-node.ts, built).
+# that reads the capture as the daemon does can do (bench/first-line-floor-node.ts, built).
 # Env: FAMILIES ("4 6"), SCANS ("sS sF sU"); PRECISE=1 runs a copy of the harness whose log
 # reader waits on inotify instead of polling every millisecond (bench/precise-stamper.py): the
 # 0–1 ms of polling error is gone, the reader's own wake-up (~0.15 ms) stays.

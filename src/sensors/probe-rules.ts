@@ -111,17 +111,20 @@ export class ProbeSieve {
   }
 }
 
-/** The kernel's verdict on a TCP probe: RST, or SYN and ACK together. */
 /** This host's answer to a probe: TCP RST or SYN+ACK, or an ICMP port unreachable to a UDP one. */
 function isAnswer(f: PacketFacts): boolean {
   return f.protocol === 6 ? isReply(f.tcpFlags) : f.icmpUnreachable;
 }
 
+/** The kernel's verdict on a TCP probe: RST, or SYN and ACK together. */
 export function isReply(flags: number): boolean {
   return (flags & TcpFlag.RST) !== 0 || (flags & (TcpFlag.SYN | TcpFlag.ACK)) === (TcpFlag.SYN | TcpFlag.ACK);
 }
 
-/** What a reply says about the probed port: RST or ICMP port unreachable = nothing listened; SYN+ACK = a socket did. */
+/**
+ * What a reply says about the probed port: RST or ICMP port unreachable = nothing listened;
+ * SYN+ACK = a socket did.
+ */
 export function replyMeansListening(reply: PacketFacts): boolean {
   return reply.protocol === 6 && (reply.tcpFlags & TcpFlag.RST) === 0;
 }

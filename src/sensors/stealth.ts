@@ -9,8 +9,8 @@
  * one once the new one is armed. Both see the packets of the overlap; the old one's last
  * capture time per interface is the floor below which the new one's records are dropped as
  * duplicates (a ring delivers in arrival order, so everything up to that time was delivered by
- * the old one). A capture that fails (its interface went away)
- * makes the sensor re-plan, with back-off.
+ * the old one). A capture that fails (its interface went away) makes the sensor re-plan, with
+ * back-off.
  *
  * Listeners ("Smart-Verify", "inverse binding"): ports with a local listener when the filter is
  * built are left out of it (the kernel drops traffic to real services). A service started later
