@@ -16,13 +16,14 @@ import { startControlServer } from "./control/server.js";
 import { canonicalIp, parseIp } from "./decode/address.js";
 import type { Hit, Mode } from "./detect/events.js";
 import { TriggerTable } from "./detect/trigger.js";
-import { openLogger } from "./log/logger.js";
+import { type Logger, openLogger } from "./log/logger.js";
 import * as msg from "./log/messages.js";
 import { DEFAULT_RATE_LIMIT } from "./log/ratelimit.js";
 import { DEFAULT_RESOLVER, NameResolver } from "./log/resolver.js";
 import { Pipeline } from "./pipeline.js";
 import { banDurationSec } from "./policy/ban-duration.js";
 import { type Decision, Policy } from "./policy/policy.js";
+import { ResourceStack } from "./resources.js";
 import { createFirewall } from "./respond/firewall.js";
 import { HostsDenyResponder } from "./respond/hosts-deny.js";
 import { KernelTrap, kernelTrapPlan, reconciledHit, unrecordedBlocks } from "./respond/kernel-trap.js";
@@ -34,6 +35,7 @@ import { type KernelTrapSensor, openKernelTrapSensor } from "./sensors/kernel-tr
 import { defaultGateways, nameServers, ownAddresses, ProtectedHosts } from "./sensors/local-addresses.js";
 import { candidatePorts, isCaptureMode, portList } from "./sensors/port-set.js";
 import { type CaptureSensor, openCaptureSensor } from "./sensors/stealth.js";
+import { type DaemonSignal, SignalInbox } from "./signals.js";
 import { type BlockRecord, BlockRegistry } from "./state/blocks.js";
 import { ExpiryTimer } from "./state/expiry.js";
 import { HistoryFile, historyLineOf } from "./state/history.js";
@@ -41,10 +43,13 @@ import { StateStore } from "./state/store.js";
 import { VERSION } from "./version.js";
 import { warmUpPipeline } from "./warm-up.js";
 
-/** A failure to start, with the exit status of spec §1 (2 config/usage, 1 anything else). */
+/**
+ * A failure to start, with the exit status of spec §1 (2 config/usage, 1 anything else), or
+ * (0) a stop signal that arrived during start-up.
+ */
 export class StartError extends Error {
-  readonly exitCode: 1 | 2;
-  constructor(message: string, exitCode: 1 | 2) {
+  readonly exitCode: 0 | 1 | 2;
+  constructor(message: string, exitCode: 0 | 1 | 2) {
     super(message);
     this.exitCode = exitCode;
   }
@@ -88,11 +93,25 @@ export async function loadConfigOrThrow(path: string): Promise<{ config: Config;
   return { config: parsed.value, ignore: ignore.value };
 }
 
-export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
+/**
+ * Starts the daemon: numbered steps, each adding what it opened to one list of resources. Any
+ * failure (or a SIGTERM/SIGINT between steps) closes that list in reverse, which leaves the
+ * host as a stopped daemon leaves it (blocks in force, no trap, no capture, no socket), and
+ * throws StartError. `signals` were caught at the first line of the command (src/signals.ts).
+ */
+export async function startDaemon(
+  options: RunOptions,
+  signals: SignalInbox = new SignalInbox(),
+): Promise<RunningDaemon> {
   // 1. Configuration: every error at once, exit 2. `ignore` is replaced on SIGHUP.
-  const loaded = await loadConfigOrThrow(options.configPath);
+  let loaded: Awaited<ReturnType<typeof loadConfigOrThrow>>;
+  try {
+    loaded = await loadConfigOrThrow(options.configPath);
+  } catch (err) {
+    signals.close();
+    throw err;
+  }
   const config = loaded.config;
-  let ignore = loaded.ignore;
 
   // 2. Logging: syslog as configured, mirrored to stderr in the foreground.
   const log = openLogger({
@@ -104,13 +123,47 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
     rateLimit: options.verbose || options.debug ? { perKey: DEFAULT_RATE_LIMIT.total } : undefined,
   });
   log.notice(msg.starting(VERSION));
+  const resources = new ResourceStack();
+  resources.add("the log", () => log.close());
+  const closeAll = () =>
+    resources.closeAll((name, err) =>
+      log.error(msg.closeFailed(name, (err as Error).message ?? String(err))),
+    );
+  try {
+    return await arm(options, config, loaded.ignore, log, resources, signals, closeAll);
+  } catch (err) {
+    signals.close();
+    if (err instanceof StartError) {
+      if (err.exitCode === 0) log.notice(err.message);
+      else log.error(`adminalert: ERROR: ${err.message}`);
+    } else {
+      log.error(`adminalert: ERROR: ${(err as Error).message ?? String(err)}`);
+    }
+    await closeAll();
+    throw err;
+  }
+}
+
+/** Steps 3 to 14 of start-up; throws to roll back (see startDaemon). */
+async function arm(
+  options: RunOptions,
+  config: Config,
+  firstIgnore: IgnoreList,
+  log: Logger,
+  resources: ResourceStack,
+  signals: SignalInbox,
+  closeAll: () => Promise<void>,
+): Promise<RunningDaemon> {
+  let ignore = firstIgnore;
   const monoClockMs = () => performance.now();
   const wallClockMs = () => Date.now();
-  const cleanups: (() => Promise<void> | void)[] = [() => log.close()];
-  const fail = async (message: string, exitCode: 1 | 2): Promise<never> => {
-    log.error(`adminalert: ERROR: ${message}`);
-    for (const c of cleanups.reverse()) await c();
+  const fail = (message: string, exitCode: 1 | 2): never => {
     throw new StartError(message, exitCode);
+  };
+  /** Between steps: a stop signal during start-up rolls back and exits 0. */
+  const checkpoint = (): void => {
+    const signal = signals.stopRequested;
+    if (signal !== undefined) throw new StartError(msg.startInterrupted(signal), 0);
   };
 
   // 3. Privileges: say precisely which capability is missing, before anything fails obscurely.
@@ -135,11 +188,12 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
   } catch (err) {
     return fail(`cannot open the state database in ${config.stateDir}: ${(err as Error).message}`, 1);
   }
-  cleanups.push(() => store.close());
+  resources.add("the state database", () => store.close());
+  checkpoint();
 
   // 5. Who is never acted on: the ignore file, loopback, this host, gateways, name servers.
   const hosts = new ProtectedHosts(LIMITS.hostFactsMaxAgeMs, monoClockMs);
-  cleanups.push(() => hosts.close());
+  resources.add("the host facts", () => hosts.close());
   const isIgnored = (address: string): boolean => {
     const ip = parseIp(address);
     return ip === undefined || ignore.matches(ip) || hosts.isOwn(address);
@@ -155,10 +209,11 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
       : undefined;
   for (const responder of [firewall, hostsDeny]) {
     if (responder === undefined) continue;
-    cleanups.push(() => responder.stop());
+    resources.add(`the ${responder.name} blocker`, () => responder.stop());
     const r = await responder.start();
     if (!r.ok) await fail(`cannot start the ${responder.name} blocker: ${r.error}`, 1);
   }
+  checkpoint();
 
   // 7. The stages.
   const registry = new BlockRegistry(config.blockedFile, LIMITS.maxBlocks, store);
@@ -186,7 +241,9 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
   };
   // KERNEL_TRAP: a kernel block the pipeline does not record as a new one. An already blocked
   // host gets its recorded ban back (its expiry, not the kernel's base timeout); anyone else is
-  // let go at once: the protected sets lagged behind a change (ignore file, host addresses).
+  // let go at once: past MAX_BLOCKS_PER_MINUTE (the kernel's own limit is a token bucket, looser
+  // than the one budget; the pipeline logged the held-back line), or the protected sets lagged
+  // behind a change (ignore file, host addresses).
   const settleKernelBlock = async (hit: Hit, decision: Decision): Promise<void> => {
     const record = registry.get(hit.address);
     if (decision.kind === "already-blocked" && record !== undefined) {
@@ -195,6 +252,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
     }
     const r = await firewall?.unban(hit);
     if (r !== undefined && !r.ok) log.error(msg.unblockFailed(hit.address, firewall?.name ?? "", r.error));
+    if (decision.kind === "held-back") return;
     const why = decision.kind === "protected" ? decision.reason : "it is never acted on";
     log.warn(`adminalert: kernel trap blocked ${hit.address}, but ${why}: block lifted`);
     await Promise.all([refreshIgnored(), refreshHostFacts()]);
@@ -227,7 +285,9 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
     });
   };
   const expiry = new ExpiryTimer(store, (b) => lift(registry.get(b.address) ?? b, "expired"), wallClockMs);
-  cleanups.push(() => expiry.stop());
+  resources.add("the expiry timer", () => expiry.stop());
+  // Closed before the expiry timer: a reaction still under way may schedule it.
+  resources.add("the reactions under way", () => pipeline.settle());
 
   // 9. Reconcile with what survived the last run: lift what expired meanwhile, put the rest
   //    back in force (idempotent steps only), write history lines a crash left unwritten.
@@ -246,6 +306,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
   await registry.writeFiles(options.modes, (r) => historyLineOf(r));
   if (registry.size > 0) log.notice(`adminalert: ${registry.size} blocks restored from ${config.stateDir}`);
   expiry.schedule();
+  checkpoint();
 
   // Compiles the hit path on synthetic hits in a scratch copy (the first probe would pay it).
   warmUpPipeline({
@@ -259,7 +320,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
   // 10. Sensors. Basic modes bind their ports (none bound is a failure to start); stealth and
   //     advanced modes open one capture (a capture that cannot open is a failure to start).
   const sensors: ArmedSensor[] = [];
-  cleanups.push(() => {
+  resources.add("the sensors", () => {
     for (const s of sensors) s.close();
   });
   const banner = config.portBanner;
@@ -311,6 +372,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
       log.error(msg.noPortBound(proto));
       await fail(`no ${proto} port could be bound`, 1);
     }
+    checkpoint();
   }
   // Stealth and advanced modes share one capture.
   const captureModes = options.modes.filter(isCaptureMode);
@@ -318,9 +380,11 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
     const opened = await openCaptureSensor(captureModes, config, options.interfaces, onHit, log);
     if (!opened.ok) await fail(opened.error, 1);
     capture = opened.ok ? opened.sensor : undefined;
+    resources.add("the capture", () => capture?.close());
     for (const mode of captureModes) {
       sensors.push({ mode, ports: portList(candidatePorts(mode, config)), close: () => {} });
     }
+    checkpoint();
   }
 
   // 10b. KERNEL_TRAP: the kernel drops the first probe to a trap port and blocks its source;
@@ -344,15 +408,14 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
     });
     if (!opened.ok) await fail(`kernel trap: ${opened.error}`, 1);
     kernelSensor = opened.ok ? opened.sensor : undefined;
-    cleanups.push(() => kernelSensor?.close());
+    resources.add("the kernel trap's reader", () => kernelSensor?.close());
     kernelTrap = trap;
     await refreshIgnored();
     await refreshHostFacts();
+    // The trap first, when closing: from then on no block happens that the reader could miss.
+    resources.add("the kernel trap", () => trap.disarm());
     const armed = await trap.start();
     if (!armed.ok) await fail(armed.error, 1);
-    cleanups.push(async () => {
-      await trap.disarm();
-    });
     await reconcileKernel();
     kernelTimers.push(
       // Host facts (addresses, gateways, name servers) change: the kernel follows within 2 s.
@@ -360,9 +423,10 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
       // `nft flush ruleset` removes the trap; the responder recreates only its own table.
       setInterval(() => void rearmKernelTrap(), 10_000),
     );
-    cleanups.push(() => {
+    resources.add("the kernel trap's timers", () => {
       for (const t of kernelTimers) clearInterval(t);
     });
+    checkpoint();
   }
 
   // 11. Control: unblock and block by hand.
@@ -450,11 +514,14 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
   );
   if (!control.ok) await fail(control.message, 1);
   const controlServer = control.ok ? control.server : undefined;
+  resources.add("the control socket", () => controlServer?.close());
+  checkpoint();
 
   // 13. Armed: tests and operators wait for this line.
   log.notice(msg.active());
 
   // 14. Signals: SIGTERM/SIGINT stop (blocks stay in force); SIGHUP re-reads the ignore file.
+  //     One that arrived during start-up is applied now.
   let stopping: Promise<void> | undefined;
   let resolveStopped: () => void = () => {};
   const stopped = new Promise<void>((r) => {
@@ -476,31 +543,14 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
   };
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      process.off("SIGTERM", onStop);
-      process.off("SIGINT", onStop);
-      process.off("SIGHUP", onReload);
+      signals.close();
       for (const line of msg.shuttingDown()) log.notice(line);
-      // The trap first: from here on no block happens that the reader could miss.
-      for (const t of kernelTimers) clearInterval(t);
-      await kernelTrap?.disarm();
-      await kernelSensor?.close();
-      for (const s of sensors) s.close();
-      await capture?.close();
-      await controlServer?.close();
-      await pipeline.settle();
-      expiry.stop();
-      for (const r of [firewall, hostsDeny]) await r?.stop();
-      store.close();
-      await log.close();
+      await closeAll();
       resolveStopped();
     })();
     return stopping;
   };
-  const onStop = () => void stop();
-  const onReload = () => void reload();
-  process.on("SIGTERM", onStop);
-  process.on("SIGINT", onStop);
-  process.on("SIGHUP", onReload);
+  signals.deliver((signal: DaemonSignal) => void (signal === "SIGHUP" ? reload() : stop()));
   return { pipeline, registry, stopped, unblock, block, stop };
 }
 

@@ -1,117 +1,13 @@
 #!/usr/bin/env -S node --max-semi-space-size=1 --optimize-for-size --no-lazy --no-flush-bytecode --single-threaded --no-lazy-feedback-allocation
-/** The `portsentry` command: the only place that exits (house style). */
-
-import { spawn } from "node:child_process";
-import { formatEffectiveConfig } from "../config/load.js";
-import { loadConfigOrThrow, StartError, startDaemon } from "../daemon.js";
-import { flushAll } from "../flush.js";
-import { VERSION } from "../version.js";
-import { type Command, parseArgs, usage } from "./args.js";
-import { runControlCommand } from "./control-commands.js";
-import { runReplay } from "./replay.js";
-
-const EXIT_OK = 0;
-const EXIT_FAILURE = 1;
-const EXIT_USAGE = 2;
-/** Set in the environment of the copy that --daemon starts. */
-const DETACHED_ENV = "PORTSENTRY_DETACHED";
-
-async function main(argv: readonly string[]): Promise<number> {
-  const parsed = parseArgs(argv);
-  if (!parsed.ok) {
-    process.stderr.write(`portsentry: ${parsed.error}\n${usage()}\n`);
-    return EXIT_USAGE;
-  }
-  return execute(parsed.command);
-}
-
-async function execute(command: Command): Promise<number> {
-  switch (command.kind) {
-    case "help":
-      process.stdout.write(`${usage()}\n`);
-      return EXIT_OK;
-    case "version":
-      process.stdout.write(`portsentry ${VERSION}\n`);
-      return EXIT_OK;
-    case "check-config": {
-      const { config, ignore } = await loadConfigOrThrow(command.configPath);
-      process.stdout.write(formatEffectiveConfig(config));
-      process.stdout.write(`# ${config.ignoreFile}: ${ignore.size} entries\n`);
-      return EXIT_OK;
-    }
-    case "run": {
-      if (command.daemonize && process.env[DETACHED_ENV] !== "1") return detach();
-      const daemon = await startDaemon(command);
-      if (process.env[DETACHED_ENV] === "1") {
-        // Tell the waiting parent we are armed, then let go of its pipe.
-        process.stdout.write("armed\n");
-        process.stdout.destroy();
-      }
-      await daemon.stopped;
-      return EXIT_OK;
-    }
-    case "replay":
-      return runReplay(command);
-    case "flush": {
-      const report = await flushAll(command.configPath);
-      for (const e of report.errors) process.stderr.write(`portsentry: ${e}\n`);
-      const removed = report.firewall ? `; the ${report.firewall} table, chain or sets removed` : "";
-      process.stdout.write(`portsentry: ${report.lifted} blocks lifted${removed}\n`);
-      return report.errors.length === 0 ? EXIT_OK : EXIT_FAILURE;
-    }
-    case "status":
-    case "blocked":
-    case "unblock":
-    case "block":
-    case "metrics":
-      return runControlCommand(command);
-  }
-}
-
 /**
- * --daemon: start a copy of ourselves in a new session with no terminal, wait until it is
- * armed (or has failed), print its pid and return. Node cannot fork, so the copy is spawned.
+ * The `portsentry` command's entry. A daemon catches its signals here, before the rest of the
+ * program is loaded and compiled (src/signals.ts says why), then the command runs.
  */
-function detach(): Promise<number> {
-  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-    detached: true,
-    stdio: ["ignore", "pipe", "ignore"],
-    env: { ...process.env, [DETACHED_ENV]: "1" },
-  });
-  return new Promise((resolve) => {
-    let output = "";
-    let armed = false;
-    child.stdout?.on("data", (chunk: Buffer) => {
-      output += chunk.toString("utf8");
-      if (!armed && output.includes("armed")) {
-        armed = true;
-        process.stdout.write(`portsentry: running in the background, pid ${child.pid}\n`);
-        child.unref();
-        child.stdout?.destroy();
-        resolve(EXIT_OK);
-      }
-    });
-    child.on("exit", (code) => {
-      if (armed) return;
-      process.stderr.write(`portsentry: failed to start (exit ${code}); see syslog\n`);
-      resolve(code === EXIT_USAGE ? EXIT_USAGE : EXIT_FAILURE);
-    });
-  });
-}
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    if (err instanceof StartError) {
-      process.stderr.write(`portsentry: ${err.message}\n`);
-      process.exitCode = err.exitCode;
-      return;
-    }
-    process.stderr.write(
-      `portsentry: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-    );
-    process.exitCode = EXIT_FAILURE;
-  },
-);
+import { SignalInbox } from "../signals.js";
+
+const RUN_MODES: ReadonlySet<string> = new Set(["-tcp", "-udp", "-stcp", "-sudp", "-atcp", "-audp"]);
+const argv = process.argv.slice(2);
+const signals = argv.some((a) => RUN_MODES.has(a)) ? new SignalInbox() : undefined;
+const { main } = await import("./portsentry.js");
+await main(argv, signals);

@@ -74,6 +74,16 @@ export function reloadFailed(file: string, reason: string): string {
   return `adminalert: ERROR: could not reload configuration from ${file}, keeping the old one: ${reason}`;
 }
 
+/** A SIGTERM or SIGINT before the daemon was armed: what was set up is undone, exit 0. */
+export function startInterrupted(signal: string): string {
+  return `adminalert: ${signal} during start-up: stopped before arming, blocks stay in force`;
+}
+
+/** A step of closing down (or of rolling back a failed start) that failed; the others go on. */
+export function closeFailed(what: string, reason: string): string {
+  return `adminalert: ERROR: closing ${what} failed: ${reason}`;
+}
+
 /** Both lines, in 1.2's order. */
 export function shuttingDown(): readonly [string, string] {
   return ["securityalert: PortSentry is shutting down", "adminalert: PortSentry is shutting down"];

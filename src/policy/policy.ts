@@ -8,6 +8,7 @@ import { LRUCache } from "lru-cache";
 import type { BlockLevel } from "../config/types.js";
 import type { Hit } from "../detect/events.js";
 import { protocolOf } from "../detect/events.js";
+import { BlockBudget } from "./block-budget.js";
 
 export type Decision =
   /** Not acted on and not logged: the ignore list, our own addresses, loopback. */
@@ -34,7 +35,7 @@ export interface PolicyOptions {
   readonly neverBlockReason: (address: string) => string | undefined;
   /** Hosts currently blocked by us. */
   readonly isBlocked: (address: string) => boolean;
-  /** New blocks allowed per minute (a token bucket of this size refilled over 60 s). */
+  /** New blocks allowed in any 60 s (0: no limit). */
   readonly maxBlocksPerMinute: number;
   /** Repeated "already blocked" / "held back" lines for one host: at most one per window. */
   readonly repeatLogWindowMs: number;
@@ -46,14 +47,13 @@ const MINUTE_MS = 60_000;
 
 export class Policy {
   readonly #opts: PolicyOptions;
-  #tokens: number;
-  #tokensAtMs: number | undefined;
+  readonly #budget: BlockBudget;
   readonly #lastLogged: LRUCache<string, number>;
   #heldBack = 0;
 
   constructor(options: PolicyOptions) {
     this.#opts = options;
-    this.#tokens = options.maxBlocksPerMinute;
+    this.#budget = new BlockBudget(options.maxBlocksPerMinute, MINUTE_MS);
     this.#lastLogged = new LRUCache<string, number>({ max: Math.max(1, options.maxRepeatEntries) });
   }
 
@@ -76,8 +76,8 @@ export class Policy {
       return { kind: "already-blocked", log: this.#firstInWindow(`b:${hit.address}`, hit.nowMs) };
     }
     if (level === 0) return { kind: "log-only" };
-    // A kernel block takes a token (one budget for both paths) but is never held back.
-    if (!this.#takeToken(hit.nowMs) && !kernel) {
+    // One budget for both paths: a kernel block past it is held back too (the daemon lifts it).
+    if (!this.#budget.take(hit.nowMs)) {
       this.#heldBack++;
       return { kind: "held-back", log: this.#firstInWindow(`h:${hit.address}`, hit.nowMs) };
     }
@@ -87,18 +87,6 @@ export class Policy {
   /** Blocks refused by the rate limit since start. */
   get heldBack(): number {
     return this.#heldBack;
-  }
-
-  #takeToken(nowMs: number): boolean {
-    const max = this.#opts.maxBlocksPerMinute;
-    if (max <= 0) return true; // 0 = unlimited
-    if (this.#tokensAtMs !== undefined) {
-      this.#tokens = Math.min(max, this.#tokens + ((nowMs - this.#tokensAtMs) * max) / MINUTE_MS);
-    }
-    this.#tokensAtMs = nowMs;
-    if (this.#tokens < 1) return false;
-    this.#tokens -= 1;
-    return true;
   }
 
   #firstInWindow(key: string, nowMs: number): boolean {

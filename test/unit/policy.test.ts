@@ -47,7 +47,7 @@ test("an already blocked host is reported once per window", () => {
   });
 });
 
-test("the block rate limit holds back a forged sweep and refills over time", () => {
+test("the block rate limit holds back a forged sweep until the minute is over", () => {
   const p = policy({ maxBlocksPerMinute: 10 });
   let responded = 0;
   for (let i = 0; i < 10_000; i++) {
@@ -56,10 +56,32 @@ test("the block rate limit holds back a forged sweep and refills over time", () 
   assert.equal(responded, 10);
   assert.equal(p.heldBack, 9_990);
   assert.equal(
-    p.decide(hit("203.0.113.5", "stcp", 6_000), 1, true).kind,
-    "respond",
-    "one token back after 6 s",
+    p.decide(hit("203.0.113.5", "stcp", 59_999), 1, true).kind,
+    "held-back",
+    "still the same minute",
   );
+  assert.equal(p.decide(hit("203.0.113.6", "stcp", 60_000), 1, true).kind, "respond", "a minute later");
+});
+
+test("one budget: kernel blocks take from it and are held back past it; no 60 s window holds more", () => {
+  const max = 20;
+  const p = policy({ maxBlocksPerMinute: max });
+  const blockTimes: number[] = [];
+  // 65 s of new sources, ten a second, every other one reported by the kernel trap.
+  for (let i = 0; i < 650; i++) {
+    const h = { ...hit(`198.51.100.${i % 250}`, "stcp", i * 100), kernelBlocked: i % 2 === 0 };
+    if (p.decide(h, 1, true).kind === "respond") blockTimes.push(h.nowMs);
+  }
+  let worst = 0;
+  for (const [i, t] of blockTimes.entries()) {
+    worst = Math.max(worst, blockTimes.slice(i).filter((u) => u - t < 60_000).length);
+  }
+  assert.equal(worst, max, `at most ${max} blocks in any 60 s: ${blockTimes.join(" ")}`);
+  assert.equal(blockTimes.length, 2 * max, "the window slides: the second minute has its own");
+  assert.deepEqual(p.decide({ ...hit("203.0.113.7", "stcp", 64_000), kernelBlocked: true }, 1, true), {
+    kind: "held-back",
+    log: true,
+  });
 });
 
 test("a gateway or name server reaching the trigger is never blocked, reported once per window", () => {
