@@ -4,7 +4,7 @@
  * gateways, its name servers (from /etc/resolv.conf, bind-mounted in a mount namespace of its
  * own), an ignore-list host or its own address, whoever forges their probes; and a spoofed
  * sweep of 10 000 sources may cause at most MAX_BLOCKS_PER_MINUTE blocks, the rest held back
- * with a log line.
+ * with a log line; with the kernel trap too, in any 60 s.
  *
  * Forging needs no route out: the scanner namespaces have none, and the target's default route
  * points at a lab scanner, so every answer to a forged source stays inside the lab.
@@ -40,6 +40,8 @@ interface StatusCounters {
   readonly logSuppressed: number;
   /** Capture engine: frames whose source is one of our addresses. */
   readonly dropOwnSource?: number;
+  /** KERNEL_TRAP: blocks the kernel reported. */
+  readonly kernelTrapHits?: number;
 }
 
 describe("self-protection against forged sources", { skip: rootSkip() }, () => {
@@ -306,5 +308,53 @@ describe("self-protection against forged sources", { skip: rootSkip() }, () => {
         `${linesDuringSweep} log lines for one sweep, ${sweep.counters.heldBack} held-back blocks`,
       );
     });
+  });
+  // KERNEL_TRAP: the kernel's own limit is a token bucket (a full burst, then its refill: up to
+  // twice the limit in one minute); the daemon holds every block to one sliding window and lifts
+  // the kernel's blocks past it.
+  test(`with the kernel trap, a minute of new forged sources makes at most ${MAX_BLOCKS_PER_MINUTE} blocks in any 60 s`, async () => {
+    const files = await writeDaemonFiles({
+      BLOCK_TCP: "1",
+      BLOCK_UDP: "1",
+      KILL_FIREWALL: "nftables",
+      KERNEL_TRAP: "1",
+      TCP_PORTS: String(TRAP_TCP),
+      UDP_PORTS: String(TRAP_UDP),
+      MAX_BLOCKS_PER_MINUTE: String(MAX_BLOCKS_PER_MINUTE),
+    });
+    cleanup.push(files.remove);
+    const daemon = await startProtectedDaemon(files);
+    try {
+      // Ten new sources a second for 65 s.
+      const argv = ["hping3", "--rand-source", "-S", "-p", String(TRAP_TCP), "-i", "u100000", "-c", "650"];
+      const r = await lab.exec(forger, ["timeout", "80", ...argv, lab.target.v4], { timeoutMs: 90_000 });
+      const sent = Number(/(\d+) packets transmitted/.exec(r.stdout + r.stderr)?.[1] ?? 0);
+      assert.ok(sent >= 600, `hping3 sent ${sent} packets`);
+      const counters = await status(files);
+      const kernelHits = counters.kernelTrapHits ?? 0;
+      assert.ok(kernelHits > MAX_BLOCKS_PER_MINUTE, `the kernel trap reported ${kernelHits} blocks`);
+      const listed = await lab.execOk(lab.target, ["node", MAIN_JS, "-c", files.conf, "blocked", "--json"]);
+      const since = (JSON.parse(listed.stdout) as { result: readonly { sinceMs: number }[] }).result
+        .map((b) => b.sinceMs)
+        .sort((a, b) => a - b);
+      let worst = 0;
+      for (const [i, t] of since.entries())
+        worst = Math.max(worst, since.slice(i).filter((u) => u - t < 60_000).length);
+      console.log(
+        `# kernel trap flood: sent=${sent} kernelTrapHits=${kernelHits} blocks=${since.length} worst 60 s=${worst} heldBack=${counters.heldBack}`,
+      );
+      assert.ok(worst <= MAX_BLOCKS_PER_MINUTE, `${worst} blocks in one 60 s window: ${since.join(" ")}`);
+      assert.ok(since.length > MAX_BLOCKS_PER_MINUTE, "the second minute has a budget of its own");
+      assert.ok(counters.heldBack > 0, JSON.stringify(counters));
+      // The kernel's blocks past the budget were lifted: the set holds the recorded blocks only.
+      await lab.waitFor(async () => (await nftSet(4)).length === since.length, {
+        timeoutMs: 10_000,
+        what: `${since.length} elements in blocked4`,
+      });
+    } finally {
+      daemon.kill("SIGTERM");
+      await daemon.exited;
+      await flushBlocks();
+    }
   });
 });
