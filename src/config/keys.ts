@@ -479,7 +479,7 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
       absent: "60",
       shipped: "60",
       description:
-        "new blocks allowed per minute (burst of as many); past it a block is held back and logged; 0 = no limit",
+        "new blocks allowed in any 60 s (kernel trap included); past it a block is held back and logged; 0 = no limit",
     },
     (v) => parseInteger(v, 0, 1_000_000),
     String,
