@@ -15,7 +15,7 @@
  */
 
 import { join } from "node:path";
-import type { CaptureSensorStats } from "../src/sensors/stealth.js";
+import type { CaptureSensorStats } from "../src/sensors/capture-sensor.js";
 import { REPO_ROOT } from "../test/helpers/daemon.js";
 import { createLab, type Lab, type LabProcess, type ScannerHost } from "../test/netns/netns.js";
 import { CLK_TCK, type ProcSample, sampleProc } from "./proc-sample.js";

@@ -31,10 +31,10 @@ import { NftablesResponder } from "./respond/nftables.js";
 import { Reactor } from "./respond/reactor.js";
 import { openBasicSensor } from "./sensors/basic.js";
 import { describeMissing, neededCapabilities, readUnprivilegedPortStart } from "./sensors/capabilities.js";
+import { type CaptureSensor, openCaptureSensor, warmUpCapturePath } from "./sensors/capture-sensor.js";
 import { type KernelTrapSensor, openKernelTrapSensor } from "./sensors/kernel-trap-sensor.js";
 import { defaultGateways, nameServers, ownAddresses, ProtectedHosts } from "./sensors/local-addresses.js";
 import { candidatePorts, isCaptureMode, portList } from "./sensors/port-set.js";
-import { type CaptureSensor, openCaptureSensor } from "./sensors/stealth.js";
 import { type DaemonSignal, SignalInbox } from "./signals.js";
 import { type BlockRecord, BlockRegistry } from "./state/blocks.js";
 import { ExpiryTimer } from "./state/expiry.js";
@@ -308,7 +308,8 @@ async function arm(
   expiry.schedule();
   checkpoint();
 
-  // Compiles the hit path on synthetic hits in a scratch copy (the first probe would pay it).
+  // 9b. Warm-up: the hit path and the capture path run synthetic input in scratch copies, so
+  //     that the first real probe meets compiled code (docs/benchmarks.md has the figures).
   warmUpPipeline({
     modes: options.modes,
     scanTrigger: config.scanTrigger,
@@ -316,6 +317,7 @@ async function arm(
     blockUdp: config.blockUdp,
     queries: { isIgnored, neverBlockReason, isBlocked: (a) => registry.has(a) },
   });
+  warmUpCapturePath(options.modes, config, log);
 
   // 10. Sensors. Basic modes bind their ports (none bound is a failure to start); stealth and
   //     advanced modes open one capture (a capture that cannot open is a failure to start).

@@ -29,7 +29,7 @@
  *   port with RST and one to a listener with SYN+ACK, a UDP probe to a closed port with ICMP
  *   port unreachable (rate-limited), microseconds later on the same ring: the capture engine
  *   pairs them, which tells exactly, at the moment of the probe, whether a service listened
- *   (no /proc read needed; see stealth.ts).
+ *   (no /proc read needed; see listener-gate.ts).
  * - Ports: a list of single ports and runs, or, when shorter, the span from the lowest to the
  *   highest port minus its holes (advanced mode: `p <= 1023 and not (p = 113 or p = 139)`).
  *

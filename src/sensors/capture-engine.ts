@@ -5,7 +5,7 @@
  *
  * Per frame, allocation-free: decode, drop what is not a probe candidate (bad packets by
  * decoder status; outgoing, from this host, port not watched, ACK/RST by the rules in
- * probe-rules.ts, which replay shares), append a 32-byte record (capture-plan.ts) to the batch.
+ * probe-rules.ts, which replay shares), append a 32-byte record (probe-record.ts) to the batch.
  * Probes first wait (at most `REPLY_WAIT_MS`) for this host's own answer (RST or SYN+ACK to
  * TCP, ICMP port unreachable to UDP), which tells whether a socket listened. A read's first
  * record goes to the sensor at once, the others at the end of the read.
@@ -14,14 +14,9 @@
 
 import { DECODE_STATUSES, type DecodeStatus, decodeFrame, PacketFacts } from "../decode/packet.js";
 import { BatchSlots, type FrameHandler, type LiveCapture, openLiveCapture } from "./capture.js";
-import {
-  type CapturePlan,
-  type EngineCounters,
-  type InterfaceStats,
-  type OpenFailure,
-  RECORD_BYTES,
-} from "./capture-plan.js";
+import type { CapturePlan, EngineCounters, InterfaceStats, OpenFailure } from "./capture-plan.js";
 import { emptyPorts, type PortBitmap } from "./port-set.js";
+import { type ProbeRecordFields, RECORD_BYTES, writeRecord } from "./probe-record.js";
 import { ProbeSieve, replyMeansListening } from "./probe-rules.js";
 
 /** Where an engine's output goes. Both are called synchronously from the capture's reads. */
@@ -81,6 +76,17 @@ class PendingProbes {
   #oldest = 0;
   count = 0;
   readonly #emit: (slot: number, verdict: Verdict) => void;
+  /** Reused for every record written. */
+  readonly #record: ProbeRecordFields = {
+    iface: 0,
+    family: 0,
+    protocol: 0,
+    tcpFlags: 0,
+    ipOptions: false,
+    answered: false,
+    dstPort: 0,
+    tsUs: 0,
+  };
 
   constructor(emit: (pending: PendingProbes, slot: number, verdict: Verdict) => void) {
     this.#emit = (slot, verdict) => emit(this, slot, verdict);
@@ -151,17 +157,18 @@ class PendingProbes {
     this.#emit(slot, verdict);
   }
 
-  /** The record of a pending probe; byte 5 is 1 when the kernel answered it: nothing listened. */
+  /** The record of a pending probe, `answered` when the kernel's RST or ICMP said nothing listened. */
   write(slot: number, b: Buffer, at: number, verdict: Verdict): void {
-    b[at] = this.#iface[slot]!;
-    b[at + 1] = this.#family[slot]!;
-    b[at + 2] = this.#protocol[slot]!;
-    b[at + 3] = this.#flags[slot]!;
-    b[at + 4] = this.#ipOptions[slot]!;
-    b[at + 5] = verdict === Verdict.Closed ? 1 : 0;
-    b.writeUInt16LE(this.#dstPort[slot]!, at + 6);
-    b.writeDoubleLE(this.#tsUs[slot]!, at + 8);
-    for (let i = 0; i < 16; i++) b[at + 16 + i] = this.#src[slot * 16 + i]!;
+    const r = this.#record;
+    r.iface = this.#iface[slot]!;
+    r.family = this.#family[slot]!;
+    r.protocol = this.#protocol[slot]!;
+    r.tcpFlags = this.#flags[slot]!;
+    r.ipOptions = this.#ipOptions[slot] === 1;
+    r.answered = verdict === Verdict.Closed;
+    r.dstPort = this.#dstPort[slot]!;
+    r.tsUs = this.#tsUs[slot]!;
+    writeRecord(b, at, r, this.#src, slot * 16);
   }
 }
 
@@ -267,8 +274,6 @@ export class CaptureEngine {
   readonly drops: Record<DropReason, number>;
 
   constructor(plan: CapturePlan, sink: EngineSink) {
-    // Before this engine's own decoder state exists: see #warmUp.
-    CaptureEngine.#warmUp();
     this.#facts = new PacketFacts();
     this.#plan = plan;
     this.#sink = sink;
@@ -297,9 +302,10 @@ export class CaptureEngine {
    * state but the throwaway engine's; its records go nowhere. Once per process, before the
    * first real engine's objects exist: the object shapes V8 settles on here (a source address
    * ≥ 128.0.0.0 makes `srcV4` a double) are then the ones real engines are made with, where an
-   * engine made earlier would have its objects migrated on its first probe (~0.1 ms).
+   * engine made earlier would have its objects migrated on its first probe (~0.1 ms). A step
+   * of the daemon's start-up (capture-sensor.ts, warmUpCapturePath).
    */
-  static #warmUp(): void {
+  static warmUp(): void {
     if (warmedUp) return;
     warmedUp = true;
     const engine = new CaptureEngine(WARM_UP_PLAN, { hits: () => {}, failed: () => {} });

@@ -1,19 +1,7 @@
 /**
- * What the stealth sensor (stealth.ts) gives a capture engine (capture-engine.ts), and the
- * fixed-size records the engine hands back. Pure.
- *
- * Probe candidates come in batches of fixed 32-byte records:
- *
- *   0 u8  interface index (into the plan's list)   6 u16 destination port (LE)
- *   1 u8  IP family (4 / 6)                         8 f64 capture time, µs since the epoch (LE)
- *   2 u8  protocol (6 / 17)                        16 16 bytes source address (4 used for IPv4)
- *   3 u8  TCP flags (0 for UDP)
- *   4 u8  1 when IPv4 options were set
- *   5 u8  1 when this host answered the probe with RST or ICMP port unreachable: no listener,
- *         no /proc check needed
+ * What the capture sensor (capture-sensor.ts) gives a capture engine (capture-engine.ts), and
+ * what the engine reports back besides its records (probe-record.ts). Pure.
  */
-
-export const RECORD_BYTES = 32;
 
 /** Everything an engine needs; one plan per engine ("generation"), never changed. */
 export interface CapturePlan {

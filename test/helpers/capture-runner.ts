@@ -11,7 +11,7 @@
 
 import type { Config } from "../../src/config/types.js";
 import type { Hit, Mode } from "../../src/detect/events.js";
-import { type CaptureSensorOptions, openCaptureSensor } from "../../src/sensors/stealth.js";
+import { type CaptureSensorOptions, openCaptureSensor } from "../../src/sensors/capture-sensor.js";
 import { testConfig } from "./config.js";
 import { StderrLog } from "./stderr-log.js";
 
