@@ -9,12 +9,12 @@
 import { spawn } from "node:child_process";
 import { performance } from "node:perf_hooks";
 import { TriggerTable } from "../src/detect/trigger.js";
-import type { Log } from "../src/log/logger.js";
 import { Pipeline } from "../src/pipeline.js";
 import { Policy } from "../src/policy/policy.js";
 import type { Reactor } from "../src/respond/reactor.js";
 import { TcpTrap } from "../src/sensors/tcp-trap.js";
 import { BlockRegistry } from "../src/state/blocks.js";
+import { MemoryLog } from "../test/helpers/memory-log.js";
 
 const total = Number(process.argv[2] ?? 50_000);
 const concurrency = Number(process.argv[3] ?? 64);
@@ -34,7 +34,7 @@ function one() {
 for (let i = 0; i < concurrency; i++) one();
 `;
 
-const nullLog: Log = { notice() {}, warn() {}, error() {}, limited() {} };
+const nullLog = new MemoryLog({ keep: false });
 
 async function main(): Promise<void> {
   const registry = new BlockRegistry("/nonexistent/blocked", 10);

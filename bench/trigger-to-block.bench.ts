@@ -10,7 +10,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { TriggerTable } from "../src/detect/trigger.js";
-import { MemoryLog } from "../src/log/memory-log.js";
 import { Pipeline } from "../src/pipeline.js";
 import { Policy } from "../src/policy/policy.js";
 import { NftablesResponder } from "../src/respond/nftables.js";
@@ -19,6 +18,7 @@ import type { BlockTarget, Responder } from "../src/respond/responder.js";
 import { BlockRegistry } from "../src/state/blocks.js";
 import { HistoryFile } from "../src/state/history.js";
 import { testConfig } from "../test/helpers/config.js";
+import { MemoryLog } from "../test/helpers/memory-log.js";
 import { createLab } from "../test/netns/netns.js";
 
 const blocks = Number(process.argv[2] ?? 1000);

@@ -13,7 +13,7 @@ import type { Config } from "../../src/config/types.js";
 import type { Hit, Mode } from "../../src/detect/events.js";
 import { type CaptureSensorOptions, openCaptureSensor } from "../../src/sensors/capture-sensor.js";
 import { testConfig } from "./config.js";
-import { StderrLog } from "./stderr-log.js";
+import { MemoryLog } from "./memory-log.js";
 
 export interface RunnerSpec {
   readonly modes: readonly Mode[];
@@ -36,7 +36,7 @@ async function main(): Promise<void> {
     config,
     spec.interfaces ?? [],
     onHit,
-    new StderrLog(),
+    new MemoryLog({ stderr: true, keep: false }),
     undefined,
     spec.options ?? {},
   );

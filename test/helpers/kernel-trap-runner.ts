@@ -20,7 +20,7 @@ import { KernelTrap, kernelTrapPlan } from "../../src/respond/kernel-trap.js";
 import { openKernelTrapSensor } from "../../src/sensors/kernel-trap-sensor.js";
 import { defaultGateways, ownAddresses } from "../../src/sensors/local-addresses.js";
 import { testConfig } from "./config.js";
-import { StderrLog } from "./stderr-log.js";
+import { MemoryLog } from "./memory-log.js";
 
 export interface KernelTrapRunnerSpec {
   readonly modes: readonly Mode[];
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
     killFirewall: "nftables",
     ...spec.config,
   });
-  const log = new StderrLog();
+  const log = new MemoryLog({ stderr: true, keep: false });
   const plan = kernelTrapPlan(config, spec.modes);
   for (const line of plan.lines) log.notice(line);
   const trap = new KernelTrap({

@@ -1,14 +1,14 @@
 /**
- * Test harness for the firewall blockers: a target and a client namespace joined by a veth
- * (192.0.2.1/24 ↔ 192.0.2.2/24, 2001:db8::1/64 ↔ 2001:db8::2/64), a TCP listener in the
- * target, and a bounded connect attempt from the client. Everything is removed by `cleanup()`.
+ * What the firewall blockers' tests share, on the one lab harness (test/netns/netns.ts): a target
+ * and a client (the lab's first scanner: 192.0.2.1 ↔ 192.0.2.2, 2001:db8::1 ↔ 2001:db8::2), a
+ * TCP listener in the target, and a bounded connect attempt from the client. `cleanup()` removes
+ * everything.
  */
 
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import type { BlockTarget, Responder } from "../../src/respond/responder.js";
 import { describeFailure, type RunResult, run, succeeded } from "../../src/respond/run.js";
+import { createLab, rootSkip } from "../netns/netns.js";
 
 export const TARGET4 = "192.0.2.1";
 export const CLIENT4 = "192.0.2.2";
@@ -20,8 +20,7 @@ export const CONNECT_TIMEOUT_MS = 1500;
 
 const CMD_TIMEOUT_MS = 10_000;
 
-export const isRoot = process.getuid?.() === 0;
-export const ROOT_SKIP = isRoot ? false : "needs root (network namespaces, nft/iptables/ipset)";
+export const ROOT_SKIP = rootSkip();
 
 /** Runs a command and throws with its stderr when it fails (test set-up only). */
 export async function must(argv: readonly string[], input?: string): Promise<RunResult> {
@@ -47,93 +46,30 @@ export interface NetnsPair {
   cleanup(): Promise<void>;
 }
 
-/** A single namespace (no traffic), removed by the returned function. */
+/** A namespace for a blocker's rules (the lab's target; nothing is sent), removed by `cleanup`. */
 export async function createNamespace(tag: string): Promise<{ ns: string; cleanup: () => Promise<void> }> {
-  const ns = `psfw-${tag}-${randomBytes(3).toString("hex")}`;
-  await must(["ip", "netns", "add", ns]);
-  return {
-    ns,
-    cleanup: async () => void (await run(["ip", "netns", "del", ns], { timeoutMs: CMD_TIMEOUT_MS })),
-  };
+  const lab = await createLab({ name: tag, hosts: 1 });
+  return { ns: lab.target.ns, cleanup: () => lab.destroy() };
 }
 
 export async function createPair(tag: string): Promise<NetnsPair> {
-  const id = randomBytes(3).toString("hex");
-  const target = `psfw-${tag}-${id}-t`;
-  const client = `psfw-${tag}-${id}-c`;
-  const vethT = `psfw${id}t`; // interface names: at most 15 characters
-  const vethC = `psfw${id}c`;
-  const children: ChildProcess[] = [];
-  const cleanup = async () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-    await run(["ip", "netns", "del", target], { timeoutMs: CMD_TIMEOUT_MS });
-    await run(["ip", "netns", "del", client], { timeoutMs: CMD_TIMEOUT_MS });
-  };
-  try {
-    await must(["ip", "netns", "add", target]);
-    await must(["ip", "netns", "add", client]);
-    await must([
-      "ip",
-      "link",
-      "add",
-      vethT,
-      "netns",
-      target,
-      "type",
-      "veth",
-      "peer",
-      "name",
-      vethC,
-      "netns",
-      client,
-    ]);
-    for (const [ns, dev, a4, a6] of [
-      [target, vethT, TARGET4, TARGET6],
-      [client, vethC, CLIENT4, CLIENT6],
-    ] as const) {
-      await must(inNs(ns, ["ip", "link", "set", "lo", "up"]));
-      await must(inNs(ns, ["ip", "addr", "add", `${a4}/24`, "dev", dev]));
-      await must(inNs(ns, ["ip", "-6", "addr", "add", `${a6}/64`, "dev", dev, "nodad"]));
-      await must(inNs(ns, ["ip", "link", "set", dev, "up"]));
-    }
-  } catch (e) {
-    await cleanup();
-    throw e;
-  }
-
+  const lab = await createLab({ name: tag, hosts: 1 });
+  const client = lab.scanner(1);
   const listen = async () => {
     const code = `require("node:net").createServer((c) => c.end()).listen({ port: ${LISTEN_PORT}, host: "::", ipv6Only: false }, () => console.log("ready"));`;
-    const child = spawn("ip", ["netns", "exec", target, process.execPath, "-e", code], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    children.push(child);
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("listener did not start in 10 s")), CMD_TIMEOUT_MS);
-      child.stdout?.setEncoding("utf8");
-      child.stdout?.on("data", (d: string) => {
-        if (d.includes("ready")) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      child.on("exit", () => {
-        clearTimeout(timer);
-        reject(new Error("listener exited"));
-      });
-    });
+    const server = lab.spawn(lab.target, [process.execPath, "-e", code]);
+    await lab.waitForOutput(server, "ready", CMD_TIMEOUT_MS, "stdout");
   };
-
   const canConnect = async (host: string, timeoutMs: number) => {
     const code = `const s = require("node:net").connect({ host: "${host}", port: ${LISTEN_PORT} });
       s.on("connect", () => process.exit(0)); s.on("error", () => process.exit(2));
       setTimeout(() => process.exit(3), ${timeoutMs});`;
-    const r = await run(inNs(client, [process.execPath, "-e", code]), {
+    const r = await lab.exec(client, [process.execPath, "-e", code], {
       timeoutMs: timeoutMs + CMD_TIMEOUT_MS,
     });
     return r.code === 0;
   };
-
-  return { target, client, listen, canConnect, cleanup };
+  return { target: lab.target.ns, client: client.ns, listen, canConnect, cleanup: () => lab.destroy() };
 }
 
 /** A block target for `address` (TCP port 1, mode tcp). */

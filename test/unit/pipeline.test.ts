@@ -6,7 +6,6 @@ import { after, test } from "node:test";
 import type { Config } from "../../src/config/types.js";
 import type { Hit } from "../../src/detect/events.js";
 import { TriggerTable } from "../../src/detect/trigger.js";
-import { MemoryLog } from "../../src/log/memory-log.js";
 import { Pipeline } from "../../src/pipeline.js";
 import { Policy } from "../../src/policy/policy.js";
 import { HostsDenyResponder } from "../../src/respond/hosts-deny.js";
@@ -15,6 +14,7 @@ import type { BlockTarget, Responder } from "../../src/respond/responder.js";
 import { BlockRegistry } from "../../src/state/blocks.js";
 import { HistoryFile } from "../../src/state/history.js";
 import { testConfig } from "../helpers/config.js";
+import { MemoryLog } from "../helpers/memory-log.js";
 
 const root = await mkdtemp(join(tmpdir(), "ps-pipeline-"));
 after(() => rm(root, { recursive: true, force: true }));

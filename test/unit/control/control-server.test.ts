@@ -12,7 +12,7 @@ import {
   type ControlServerOptions,
   startControlServer,
 } from "../../../src/control/server.js";
-import { MemoryLog } from "../../../src/log/memory-log.js";
+import { MemoryLog } from "../../helpers/memory-log.js";
 import { errorCode, fakeHandler, PROTECTED, RawClient, STATUS, tempDir, waitFor } from "./fixtures.js";
 
 const cleanups: (() => Promise<void> | void)[] = [];

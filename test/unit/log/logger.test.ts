@@ -6,9 +6,9 @@ import { PassThrough, Writable } from "node:stream";
 import { after, test } from "node:test";
 import type { SyslogLevel } from "../../../src/config/types.js";
 import { type Log, Logger, openLogger } from "../../../src/log/logger.js";
-import { MemoryLog } from "../../../src/log/memory-log.js";
 import * as m from "../../../src/log/messages.js";
 import { type SyslogSink, SyslogWriter } from "../../../src/log/syslog.js";
+import { MemoryLog } from "../../helpers/memory-log.js";
 
 const dir = mkdtempSync(join(tmpdir(), "pslog-"));
 after(() => rmSync(dir, { recursive: true, force: true }));

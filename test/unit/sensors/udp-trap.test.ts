@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createSocket, type Socket } from "node:dgram";
 import net from "node:net";
 import { after, test } from "node:test";
-import { type UdpDatagramHit, UdpTrap } from "../../src/sensors/udp-trap.js";
+import { type UdpDatagramHit, UdpTrap } from "../../../src/sensors/udp-trap.js";
 
 const openTraps: UdpTrap[] = [];
 const openClients: Socket[] = [];

@@ -3,8 +3,8 @@ import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { BlockedFile } from "../../src/state/blocked-file.js";
-import { formatHistoryLine, HistoryFile, historyLineOf } from "../../src/state/history.js";
+import { BlockedFile } from "../../../src/state/blocked-file.js";
+import { formatHistoryLine, HistoryFile, historyLineOf } from "../../../src/state/history.js";
 
 const dir = await mkdtemp(join(tmpdir(), "ps-state-"));
 after(() => rm(dir, { recursive: true, force: true }));

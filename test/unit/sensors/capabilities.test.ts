@@ -13,7 +13,7 @@ import {
   parseCapEff,
   readEffectiveCapabilities,
   readUnprivilegedPortStart,
-} from "../../src/sensors/capabilities.js";
+} from "../../../src/sensors/capabilities.js";
 
 const dir = await mkdtemp(join(tmpdir(), "pspkg-caps-"));
 after(() => rm(dir, { recursive: true, force: true }));

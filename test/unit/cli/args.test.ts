@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { DEFAULT_CONFIG_PATH, parseArgs, usage } from "../../src/cli/args.js";
+import { DEFAULT_CONFIG_PATH, parseArgs, usage } from "../../../src/cli/args.js";
 
 function command(argv: string[]) {
   const r = parseArgs(argv);

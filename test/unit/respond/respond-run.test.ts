@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { describeFailure, run, succeeded } from "../../src/respond/run.js";
+import { describeFailure, run, succeeded } from "../../../src/respond/run.js";
 
 const node = process.execPath;
 

@@ -4,11 +4,11 @@ import { readdirSync } from "node:fs";
 import net from "node:net";
 import { createInterface } from "node:readline";
 import { after, test } from "node:test";
-import { type TcpConnectHit, TcpTrap } from "../../src/sensors/tcp-trap.js";
-import { nmapArgv } from "../helpers/scans.js";
+import { type TcpConnectHit, TcpTrap } from "../../../src/sensors/tcp-trap.js";
+import { nmapArgv } from "../../helpers/scans.js";
 
 const isRoot = process.getuid?.() === 0;
-const trapModuleUrl = new URL("../../src/sensors/tcp-trap.js", import.meta.url).href;
+const trapModuleUrl = new URL("../../../src/sensors/tcp-trap.js", import.meta.url).href;
 
 const openTraps: TcpTrap[] = [];
 after(() => {

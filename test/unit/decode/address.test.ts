@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { isIP } from "node:net";
 import { test } from "node:test";
 import fc from "fast-check";
-import { canonicalIp, formatIpv6, parseIp, unmapIpv4 } from "../../src/decode/address.js";
+import { canonicalIp, formatIpv6, parseIp, unmapIpv4 } from "../../../src/decode/address.js";
 
 test("IPv4 parses strictly", () => {
   assert.equal(canonicalIp("192.0.2.1"), "192.0.2.1");

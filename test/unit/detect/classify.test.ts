@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { classifyTcp, isProbe, TcpFlag, UDP_SCAN } from "../../src/detect/classify.js";
+import { classifyTcp, isProbe, TcpFlag, UDP_SCAN } from "../../../src/detect/classify.js";
 
 const { FIN, SYN, RST, PSH, ACK, URG, ECE, CWR } = TcpFlag;
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { parseIp } from "../../src/decode/address.js";
+import { parseIp } from "../../../src/decode/address.js";
 import {
   DECODE_STATUSES,
   type DecodeStatus,
@@ -10,8 +10,8 @@ import {
   formatSource,
   LinkType,
   PacketFacts,
-} from "../../src/decode/packet.js";
-import { concat } from "../helpers/pcap-builder.js";
+} from "../../../src/decode/packet.js";
+import { concat } from "../../helpers/pcap-builder.js";
 
 // ---- hand-built frames -------------------------------------------------------------------
 

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { type IpPrefix, parsePrefix } from "../../src/config/ignore.js";
-import type { Config } from "../../src/config/types.js";
-import { parseIp } from "../../src/decode/address.js";
+import { type IpPrefix, parsePrefix } from "../../../src/config/ignore.js";
+import type { Config } from "../../../src/config/types.js";
+import { parseIp } from "../../../src/decode/address.js";
 import {
   checkSpec,
   DEFAULT_LOG_SNAPLEN,
@@ -21,9 +21,9 @@ import {
   trapPrefix,
   UNREPORTED_KERNEL_BLOCK,
   unrecordedBlocks,
-} from "../../src/respond/kernel-trap.js";
-import { candidatePorts } from "../../src/sensors/port-set.js";
-import { testConfig } from "../helpers/config.js";
+} from "../../../src/respond/kernel-trap.js";
+import { candidatePorts } from "../../../src/sensors/port-set.js";
+import { testConfig } from "../../helpers/config.js";
 
 const trapConfig = (overrides: Partial<Config> = {}): Config =>
   testConfig("/t", { kernelTrap: true, killFirewall: "nftables", blockTimeoutSec: 86400, ...overrides });

@@ -3,8 +3,8 @@ import { chmod, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { HostsDenyResponder } from "../../src/respond/hosts-deny.js";
-import type { BlockTarget } from "../../src/respond/responder.js";
+import { HostsDenyResponder } from "../../../src/respond/hosts-deny.js";
+import type { BlockTarget } from "../../../src/respond/responder.js";
 
 const dir = await mkdtemp(join(tmpdir(), "ps-hostsdeny-"));
 after(() => rm(dir, { recursive: true, force: true }));

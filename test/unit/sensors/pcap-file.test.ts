@@ -7,8 +7,8 @@ import {
   MAX_RECORD_BYTES,
   openCapture,
   type ReadReport,
-} from "../../src/sensors/pcap-file.js";
-import { ethernetFrame, ipPacket, PcapngWriter, pcapFile } from "../helpers/pcap-builder.js";
+} from "../../../src/sensors/pcap-file.js";
+import { ethernetFrame, ipPacket, PcapngWriter, pcapFile } from "../../helpers/pcap-builder.js";
 
 const A = ethernetFrame({ src: "192.0.2.2", dst: "192.0.2.1", proto: "tcp", sport: 40000, dport: 143 });
 const B = ethernetFrame({ src: "2001:db8::2", dst: "2001:db8::1", proto: "udp", sport: 40001, dport: 7 });

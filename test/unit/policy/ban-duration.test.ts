@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { banDurationSec } from "../../src/policy/ban-duration.js";
-import { routeUndoTemplate } from "../../src/respond/route-undo.js";
+import { banDurationSec } from "../../../src/policy/ban-duration.js";
+import { routeUndoTemplate } from "../../../src/respond/route-undo.js";
 
 test("block timeout grows per earlier block up to the ceiling; 0 is forever", () => {
   const o = { baseSec: 3600, growth: 2, maxSec: 4 * 3600 };

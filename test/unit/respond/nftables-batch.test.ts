@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { NftSession } from "../../src/respond/nft-session.js";
-import { batchLine, isValidNftTableName, nftDuration, nftSetupLine } from "../../src/respond/nftables.js";
-import { commandSafeAddress } from "../../src/respond/target.js";
+import { NftSession } from "../../../src/respond/nft-session.js";
+import { batchLine, isValidNftTableName, nftDuration, nftSetupLine } from "../../../src/respond/nftables.js";
+import { commandSafeAddress } from "../../../src/respond/target.js";
 
 test("nftDuration writes small components", () => {
   assert.equal(nftDuration(0), "0s");

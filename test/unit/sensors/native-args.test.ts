@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { loadNativeAddon } from "../../src/sensors/native-addon.js";
+import { loadNativeAddon } from "../../../src/sensors/native-addon.js";
 
 type Fn = (...args: unknown[]) => unknown;
 

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { decodeNflog, ipSourceOf, LINKTYPE_NFLOG } from "../../src/decode/nflog.js";
-import { decodeFrame, formatSource, LinkType, PacketFacts } from "../../src/decode/packet.js";
+import { decodeNflog, ipSourceOf, LINKTYPE_NFLOG } from "../../../src/decode/nflog.js";
+import { decodeFrame, formatSource, LinkType, PacketFacts } from "../../../src/decode/packet.js";
 
 /**
  * A frame captured here from `nflog:7` (libpcap, x86): a SYN from 192.0.2.2 to port 79 logged

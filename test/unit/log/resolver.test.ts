@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { NameResolver, safeHostName } from "../../src/log/resolver.js";
+import { NameResolver, safeHostName } from "../../../src/log/resolver.js";
 
 const options = { timeoutMs: 50, maxCached: 2, ttlMs: 1000, maxPending: 2 };
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { commandArgv, expandMacros } from "../../src/respond/template.js";
+import { commandArgv, expandMacros } from "../../../src/respond/template.js";
 
 test("macros expand to the validated values", () => {
   assert.equal(

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { TriggerTable } from "../../src/detect/trigger.js";
+import { TriggerTable } from "../../../src/detect/trigger.js";
 
 const opts = { maxSources: 1000, windowMs: 60_000 };
 

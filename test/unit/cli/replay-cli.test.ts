@@ -5,10 +5,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { after, before, describe, test } from "node:test";
-import { parseArgs } from "../../src/cli/args.js";
-import { isoMicros, runReplay } from "../../src/cli/replay.js";
-import { REPO_ROOT } from "../helpers/daemon.js";
-import { ACK, ethernetFrame, PcapngWriter, pcapFile, RST, SYN } from "../helpers/pcap-builder.js";
+import { parseArgs } from "../../../src/cli/args.js";
+import { isoMicros, runReplay } from "../../../src/cli/replay.js";
+import { REPO_ROOT } from "../../helpers/daemon.js";
+import { ACK, ethernetFrame, PcapngWriter, pcapFile, RST, SYN } from "../../helpers/pcap-builder.js";
 
 const RUNNER = join(REPO_ROOT, "dist/src/cli/main.js");
 const T0 = 1_700_000_000;
