@@ -12,7 +12,7 @@
  */
 
 import { formatIp, parseIp, unmapIpv4 } from "../decode/address.js";
-import type { Mode } from "../detect/events.js";
+import type { Mode } from "../vocabulary.js";
 
 export const PROTOCOL_VERSION = 1;
 /** The socket's file name inside STATE_DIR. */

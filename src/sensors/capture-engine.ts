@@ -13,6 +13,7 @@
  */
 
 import { DECODE_STATUSES, type DecodeStatus, decodeFrame, PacketFacts } from "../decode/packet.js";
+import { emptyPorts, type PortBitmap } from "../port-set.js";
 import { BatchSlots, type FrameHandler, type LiveCapture, openLiveCapture } from "./capture.js";
 import {
   type CapturePlan,
@@ -21,7 +22,6 @@ import {
   type OpenFailure,
   RECORD_BYTES,
 } from "./capture-plan.js";
-import { emptyPorts, type PortBitmap } from "./port-set.js";
 import { ProbeSieve, replyMeansListening } from "./probe-rules.js";
 
 /** Where an engine's output goes. Both are called synchronously from the capture's reads. */

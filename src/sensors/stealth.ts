@@ -25,15 +25,8 @@
 import { performance } from "node:perf_hooks";
 import type { Config } from "../config/types.js";
 import { formatIpv4, formatIpv6 } from "../decode/address.js";
-import type { Hit, Mode } from "../detect/events.js";
 import type { Log } from "../log/logger.js";
 import * as msg from "../log/messages.js";
-import { buildFilter } from "./bpf.js";
-import { DEFAULT_CAPTURE_OPTIONS } from "./capture.js";
-import { CaptureEngine, WARM_UP_PLAN } from "./capture-engine.js";
-import { type CapturePlan, type InterfaceStats, type OpenFailure, RECORD_BYTES } from "./capture-plan.js";
-import { captureInterfaces, listInterfaces, localAddresses } from "./interfaces.js";
-import { ListenerTable, type ListenerTable as ListenerTableType, type ListenProto } from "./listening.js";
 import {
   candidatePorts,
   emptyPorts,
@@ -42,7 +35,14 @@ import {
   portRanges,
   type StealthMode,
   withoutPorts,
-} from "./port-set.js";
+} from "../port-set.js";
+import type { Hit, Mode } from "../vocabulary.js";
+import { buildFilter } from "./bpf.js";
+import { DEFAULT_CAPTURE_OPTIONS } from "./capture.js";
+import { CaptureEngine, WARM_UP_PLAN } from "./capture-engine.js";
+import { type CapturePlan, type InterfaceStats, type OpenFailure, RECORD_BYTES } from "./capture-plan.js";
+import { captureInterfaces, listInterfaces, localAddresses } from "./interfaces.js";
+import { ListenerTable, type ListenerTable as ListenerTableType, type ListenProto } from "./listening.js";
 import { probeHit } from "./probe-rules.js";
 
 export interface SensorClocks {
