@@ -197,6 +197,10 @@ export interface ControlError {
   readonly message: string;
 }
 
+/**
+ * Every response line's wire shape, for clients other than ours (ours reads it field by field).
+ * @public
+ */
 export type ControlResponse =
   | { readonly v: 1; readonly id: number | null; readonly ok: true; readonly result: unknown }
   | { readonly v: 1; readonly id: number | null; readonly ok: false; readonly error: ControlError };
