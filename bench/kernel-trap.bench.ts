@@ -20,7 +20,7 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { candidatePorts, type StealthMode } from "../src/sensors/port-set.js";
+import { candidatePorts, type StealthMode } from "../src/port-set.js";
 import { testConfig } from "../test/helpers/config.js";
 import { MAIN_JS, READY, REPO_ROOT, writeDaemonFiles } from "../test/helpers/daemon.js";
 import type { KernelTrapRunnerSpec } from "../test/helpers/kernel-trap-runner.js";

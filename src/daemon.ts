@@ -14,8 +14,8 @@ import { type Config, formatConfigError } from "./config/types.js";
 import { type ControlResult, compactPorts, type StatusReport, socketPathFor } from "./control/protocol.js";
 import { startControlServer } from "./control/server.js";
 import { canonicalIp, parseIp } from "./decode/address.js";
-import type { Hit, Mode } from "./detect/events.js";
 import { TriggerTable } from "./detect/trigger.js";
+import { reconciledHit, unrecordedBlocks } from "./kernel-trap-reconcile.js";
 import { type Logger, openLogger } from "./log/logger.js";
 import * as msg from "./log/messages.js";
 import { DEFAULT_RATE_LIMIT } from "./log/ratelimit.js";
@@ -23,10 +23,11 @@ import { DEFAULT_RESOLVER, NameResolver } from "./log/resolver.js";
 import { Pipeline } from "./pipeline.js";
 import { banDurationSec } from "./policy/ban-duration.js";
 import { type Decision, Policy } from "./policy/policy.js";
+import { candidatePorts, isCaptureMode, portList } from "./port-set.js";
 import { ResourceStack } from "./resources.js";
 import { createFirewall } from "./respond/firewall.js";
 import { HostsDenyResponder } from "./respond/hosts-deny.js";
-import { KernelTrap, kernelTrapPlan, reconciledHit, unrecordedBlocks } from "./respond/kernel-trap.js";
+import { KernelTrap, kernelTrapPlan } from "./respond/kernel-trap.js";
 import { NftablesResponder } from "./respond/nftables.js";
 import { Reactor } from "./respond/reactor.js";
 import { openBasicSensor } from "./sensors/basic.js";
@@ -34,13 +35,13 @@ import { describeMissing, neededCapabilities, readUnprivilegedPortStart } from "
 import { type CaptureSensor, openCaptureSensor, warmUpCapturePath } from "./sensors/capture-sensor.js";
 import { type KernelTrapSensor, openKernelTrapSensor } from "./sensors/kernel-trap-sensor.js";
 import { defaultGateways, nameServers, ownAddresses, ProtectedHosts } from "./sensors/local-addresses.js";
-import { candidatePorts, isCaptureMode, portList } from "./sensors/port-set.js";
 import { type DaemonSignal, SignalInbox } from "./signals.js";
-import { type BlockRecord, BlockRegistry } from "./state/blocks.js";
+import { BlockRegistry } from "./state/blocks.js";
 import { ExpiryTimer } from "./state/expiry.js";
 import { HistoryFile, historyLineOf } from "./state/history.js";
 import { StateStore } from "./state/store.js";
 import { VERSION } from "./version.js";
+import type { BlockRecord, Hit, Mode } from "./vocabulary.js";
 import { warmUpPipeline } from "./warm-up.js";
 
 /**

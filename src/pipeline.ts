@@ -5,12 +5,11 @@
  * has been started, so the firewall step goes out in the same tick as the probe.
  */
 
-import { type Hit, protocolOf } from "./detect/events.js";
 import type { TriggerTable } from "./detect/trigger.js";
 import type { Log } from "./log/logger.js";
 import * as msg from "./log/messages.js";
 import type { Decision, Policy } from "./policy/policy.js";
-import type { BlockRecord } from "./state/blocks.js";
+import { type BlockRecord, type Hit, protocolOf } from "./vocabulary.js";
 
 /** What the pipeline asks of a reactor: the daemon's `Reactor`, or replay's dry run. */
 export interface Reactions {

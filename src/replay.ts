@@ -30,17 +30,16 @@ import {
   PacketFacts,
 } from "./decode/packet.js";
 import { isProbe, type ScanKind } from "./detect/classify.js";
-import { type Hit, type Mode, type Protocol, protocolOf } from "./detect/events.js";
 import { TriggerTable } from "./detect/trigger.js";
 import type { Log, LogEvent, LogLevelName } from "./log/logger.js";
 import * as msg from "./log/messages.js";
 import { type BlockClaims, Pipeline, type Reactions } from "./pipeline.js";
 import { banDurationSec } from "./policy/ban-duration.js";
 import { type Decision, Policy } from "./policy/policy.js";
+import { candidatePorts, type StealthMode } from "./port-set.js";
 import { HostsDenyResponder } from "./respond/hosts-deny.js";
 import { expandMacros } from "./respond/template.js";
 import type { CapturedFrame } from "./sensors/pcap-file.js";
-import { candidatePorts, type StealthMode } from "./sensors/port-set.js";
 import {
   isReply,
   ProbeSieve,
@@ -49,7 +48,7 @@ import {
   replyMeansListening,
   type SiftDrop,
 } from "./sensors/probe-rules.js";
-import type { BlockRecord } from "./state/blocks.js";
+import { type BlockRecord, type Hit, type Mode, type Protocol, protocolOf } from "./vocabulary.js";
 
 /** The daemon's table sizes and log windows (daemon.ts `LIMITS`), passed in so both agree. */
 export interface ReplayLimits {

@@ -8,13 +8,12 @@
  */
 
 import { Writable } from "node:stream";
-import type { BlockLevel } from "./config/types.js";
-import type { Hit, Mode } from "./detect/events.js";
 import { TriggerTable } from "./detect/trigger.js";
 import { Logger } from "./log/logger.js";
 import { formatRfc3164, type SyslogSink } from "./log/syslog.js";
 import { Pipeline } from "./pipeline.js";
 import { Policy } from "./policy/policy.js";
+import type { BlockLevel, Hit, Mode } from "./vocabulary.js";
 
 /** Read-only questions the policy asks the daemon; the real ones are warmed too. */
 export interface PolicyQueries {

@@ -8,7 +8,7 @@ import {
   type PlainControlCommand,
 } from "../control/protocol.js";
 import { canonicalIp } from "../decode/address.js";
-import type { Mode } from "../detect/events.js";
+import type { Mode } from "../vocabulary.js";
 
 export const DEFAULT_CONFIG_PATH = "/etc/portsentry/portsentry.conf";
 

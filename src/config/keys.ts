@@ -6,8 +6,9 @@
  * To add a key: add a field to `Config` (types.ts) and one row here.
  */
 
+import type { BlockLevel } from "../vocabulary.js";
 import { closest } from "./suggest.js";
-import type { BlockLevel, Config, FirewallKind, SyslogFacility, SyslogLevel } from "./types.js";
+import type { Config, FirewallKind, SyslogFacility, SyslogLevel } from "./types.js";
 import { SYSLOG_FACILITIES, SYSLOG_LEVELS } from "./types.js";
 import {
   formatDuration,

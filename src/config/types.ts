@@ -1,6 +1,7 @@
 /** The typed, readonly result of parsing portsentry.conf (spec §2). */
 
-export type BlockLevel = 0 | 1 | 2;
+import type { BlockLevel } from "../vocabulary.js";
+
 export type FirewallKind = "nftables" | "iptables" | "ipset" | "none";
 
 /** Syslog facilities by name, as in syslog.conf(5). */

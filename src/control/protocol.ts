@@ -12,7 +12,7 @@
  */
 
 import { formatIp, parseIp, unmapIpv4 } from "../decode/address.js";
-import type { Mode } from "../detect/events.js";
+import type { Mode } from "../vocabulary.js";
 
 export const PROTOCOL_VERSION = 1;
 /** The socket's file name inside STATE_DIR. */
@@ -197,6 +197,10 @@ export interface ControlError {
   readonly message: string;
 }
 
+/**
+ * Every response line's wire shape, for clients other than ours (ours reads it field by field).
+ * @public
+ */
 export type ControlResponse =
   | { readonly v: 1; readonly id: number | null; readonly ok: true; readonly result: unknown }
   | { readonly v: 1; readonly id: number | null; readonly ok: false; readonly error: ControlError };

@@ -5,9 +5,7 @@
  */
 
 import { LRUCache } from "lru-cache";
-import type { BlockLevel } from "../config/types.js";
-import type { Hit } from "../detect/events.js";
-import { protocolOf } from "../detect/events.js";
+import { type BlockLevel, type Hit, protocolOf } from "../vocabulary.js";
 import { BlockBudget } from "./block-budget.js";
 
 export type Decision =

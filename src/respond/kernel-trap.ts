@@ -57,14 +57,9 @@
 import type { IpPrefix } from "../config/ignore.js";
 import type { Config } from "../config/types.js";
 import { formatIpv4, formatIpv6, type IpFamily, parseIp } from "../decode/address.js";
-import type { Hit, Mode } from "../detect/events.js";
-import {
-  candidatePorts,
-  isCaptureMode,
-  type PortBitmap,
-  portRanges,
-  type StealthMode,
-} from "../sensors/port-set.js";
+import { trapPrefix } from "../kernel-trap-names.js";
+import { candidatePorts, isCaptureMode, type PortBitmap, portRanges, type StealthMode } from "../port-set.js";
+import type { Mode } from "../vocabulary.js";
 import {
   isValidNftTableName,
   NFT_MAX_TIMEOUT_SEC,
@@ -94,20 +89,6 @@ export const TRAP_OVER_LIMIT = "trap_over_limit";
 export const DEFAULT_NFLOG_GROUP = 31337;
 /** Bytes of each trapped packet copied to NFLOG: IPv6 + extension headers + TCP header. */
 export const DEFAULT_LOG_SNAPLEN = 256;
-const PREFIX_TAG = "portsentry:";
-
-/** `log prefix` of the rule that trapped a probe of `mode`. */
-export function trapPrefix(mode: StealthMode): string {
-  return `${PREFIX_TAG}${mode}`;
-}
-
-/** The mode whose trap rule logged `prefix`, or undefined for someone else's rule. */
-export function modeOfPrefix(prefix: string): StealthMode | undefined {
-  if (!prefix.startsWith(PREFIX_TAG)) return undefined;
-  const mode = prefix.slice(PREFIX_TAG.length);
-  return mode === "stcp" || mode === "sudp" || mode === "atcp" || mode === "audp" ? mode : undefined;
-}
-
 // ---------------------------------------------------------------------------------------------
 // What runs in the kernel, what in userspace
 
@@ -597,40 +578,4 @@ export class KernelTrap {
     this.#serialTail = next.catch(() => {});
     return next;
   }
-}
-
-/** Classification of a kernel block found in the set but never reported through NFLOG. */
-export const UNREPORTED_KERNEL_BLOCK = "Kernel trap block (found in the blocked set)";
-
-/**
- * The hit that records a kernel block found by reconciliation (its probe is unknown: port 0).
- * `mode` is the kernel TCP mode if any, else the UDP one.
- */
-export function reconciledHit(
-  entry: { readonly address: string; readonly family: IpFamily },
-  mode: StealthMode,
-  nowMs: number,
-): Hit {
-  return {
-    mode,
-    address: entry.address,
-    family: entry.family,
-    port: 0,
-    classification: UNREPORTED_KERNEL_BLOCK,
-    ipOptions: false,
-    nowMs,
-    kernelBlocked: true,
-  };
-}
-
-/**
- * Blocks the kernel holds that the daemon has not recorded: what a gap in NFLOG delivery
- * (the reader restarted, a kill -9 with the trap armed) left behind. The daemon records each
- * (port 0, the kernel mode) so that none stays unrecorded.
- */
-export function unrecordedBlocks<T extends { readonly address: string }>(
-  kernelEntries: readonly T[],
-  isRecorded: (address: string) => boolean,
-): T[] {
-  return kernelEntries.filter((e) => !isRecorded(e.address));
 }

@@ -11,8 +11,9 @@
 import type { Config } from "../config/types.js";
 import type { Log } from "../log/logger.js";
 import * as msg from "../log/messages.js";
-import type { BlockRecord, BlockRegistry } from "../state/blocks.js";
+import type { BlockRegistry } from "../state/blocks.js";
 import { type HistoryFile, historyLineOf } from "../state/history.js";
+import type { BlockRecord } from "../vocabulary.js";
 import { type CommandOutcome, runCommandTemplate } from "./command.js";
 import type { HostsDenyResponder } from "./hosts-deny.js";
 import type { BlockTarget, Responder, ResponderResult } from "./responder.js";

@@ -1,7 +1,7 @@
 /** The lifecycle every blocker shares (house style 5): idempotent, owns its namespace, no residue. */
 
 import type { IpFamily } from "../decode/address.js";
-import type { Mode } from "../detect/events.js";
+import type { Mode } from "../vocabulary.js";
 
 /** A validated target: `address` is canonical text produced by src/decode/address.ts. */
 export interface BlockTarget {

@@ -5,7 +5,7 @@
  * because none of these can contain a shell metacharacter; `expandMacros` re-checks that.
  */
 
-import type { Mode } from "../detect/events.js";
+import type { Mode } from "../vocabulary.js";
 
 export interface MacroValues {
   readonly address: string;

@@ -5,9 +5,9 @@
 
 import type { IpFamily } from "../decode/address.js";
 import { canonicalIp } from "../decode/address.js";
-import type { Hit } from "../detect/events.js";
 import type { Log } from "../log/logger.js";
 import * as msg from "../log/messages.js";
+import type { Hit } from "../vocabulary.js";
 import { TcpTrap } from "./tcp-trap.js";
 import { UdpTrap } from "./udp-trap.js";
 

@@ -7,7 +7,7 @@
 
 import { readFileSync } from "node:fs";
 import type { Config } from "../config/types.js";
-import type { Mode } from "../detect/events.js";
+import type { Mode } from "../vocabulary.js";
 
 export type CapabilityName = "CAP_NET_BIND_SERVICE" | "CAP_NET_ADMIN" | "CAP_NET_RAW";
 

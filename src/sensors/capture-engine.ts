@@ -13,9 +13,9 @@
  */
 
 import { DECODE_STATUSES, type DecodeStatus, decodeFrame, PacketFacts } from "../decode/packet.js";
+import { emptyPorts, type PortBitmap } from "../port-set.js";
 import { BatchSlots, type FrameHandler, type LiveCapture, openLiveCapture } from "./capture.js";
 import type { CapturePlan, EngineCounters, InterfaceStats, OpenFailure } from "./capture-plan.js";
-import { emptyPorts, type PortBitmap } from "./port-set.js";
 import { type ProbeRecordFields, RECORD_BYTES, writeRecord } from "./probe-record.js";
 import { ProbeSieve, replyMeansListening } from "./probe-rules.js";
 

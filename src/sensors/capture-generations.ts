@@ -14,6 +14,7 @@
 
 import type { Log } from "../log/logger.js";
 import * as msg from "../log/messages.js";
+import { type PortBitmap, portRanges, withoutPorts } from "../port-set.js";
 import { buildFilter } from "./bpf.js";
 import { DEFAULT_CAPTURE_OPTIONS } from "./capture.js";
 import { CaptureEngine, WARM_UP_PLAN } from "./capture-engine.js";
@@ -21,7 +22,6 @@ import type { CapturePlan, EngineCounters, InterfaceStats, OpenFailure } from ".
 import { captureInterfaces, listInterfaces, localAddresses } from "./interfaces.js";
 import type { WaitingBatch } from "./listener-gate.js";
 import type { ListenerTable } from "./listening.js";
-import { type PortBitmap, portRanges, withoutPorts } from "./port-set.js";
 
 /** Watched ports per protocol (undefined: that protocol's mode is not running). */
 export interface WatchedPorts {

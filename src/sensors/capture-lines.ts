@@ -6,9 +6,9 @@
 import type { Config } from "../config/types.js";
 import type { Log } from "../log/logger.js";
 import * as msg from "../log/messages.js";
+import type { StealthMode } from "../port-set.js";
 import type { WatchedPorts } from "./capture-generations.js";
 import type { ListenerTable } from "./listening.js";
-import type { StealthMode } from "./port-set.js";
 
 export interface CaptureModes {
   readonly tcp: StealthMode | undefined;

@@ -11,8 +11,9 @@
 
 import { performance } from "node:perf_hooks";
 import type { Config } from "../config/types.js";
-import type { Hit, Mode } from "../detect/events.js";
 import type { Log } from "../log/logger.js";
+import { candidatePorts, emptyPorts, isCaptureMode, type PortBitmap, type StealthMode } from "../port-set.js";
+import type { Hit, Mode } from "../vocabulary.js";
 import { CaptureEngine } from "./capture-engine.js";
 import {
   CaptureGenerations,
@@ -24,7 +25,6 @@ import { type CaptureModes, logStartupLines, logWatchChanges } from "./capture-l
 import type { InterfaceStats } from "./capture-plan.js";
 import { ListenerGate, type WaitingBatch } from "./listener-gate.js";
 import { ListenerTable, type ListenProto } from "./listening.js";
-import { candidatePorts, emptyPorts, isCaptureMode, type PortBitmap, type StealthMode } from "./port-set.js";
 import {
   RECORD_BYTES,
   recordAnswered,

@@ -9,15 +9,15 @@
  * (one message per kernel block), so the socket buffer does not overflow; where delivery can
  * still have a gap (the read failed and the reader was re-opened, the kernel reported drops)
  * `onGap` is called, and the daemon compares the kernel's blocked sets with its records
- * (`unrecordedBlocks` in kernel-trap.ts). Open this sensor before arming the trap, and disarm
- * the trap before closing it.
+ * (`unrecordedBlocks` in kernel-trap-reconcile.ts). Open this sensor before arming the trap,
+ * and disarm the trap before closing it.
  */
 
 import { performance } from "node:perf_hooks";
 import { classifyTcp, UDP_SCAN } from "../detect/classify.js";
-import type { Hit } from "../detect/events.js";
+import { modeOfPrefix } from "../kernel-trap-names.js";
 import type { Log } from "../log/logger.js";
-import { modeOfPrefix } from "../respond/kernel-trap.js";
+import type { Hit } from "../vocabulary.js";
 import { type NflogCounters, type NflogEvent, type NflogPlan, NflogReader } from "./nflog-reader.js";
 
 /** Classification of a trapped TCP probe whose transport header could not be decoded. */

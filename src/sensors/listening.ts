@@ -13,7 +13,7 @@
 
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { emptyPorts, type PortBitmap } from "./port-set.js";
+import { emptyPorts, type PortBitmap } from "../port-set.js";
 
 export type ListenProto = "tcp" | "udp";
 

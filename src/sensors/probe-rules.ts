@@ -13,8 +13,8 @@
 import { parseIp } from "../decode/address.js";
 import type { PacketFacts } from "../decode/packet.js";
 import { classifyTcp, isProbe, type ScanClass, TcpFlag, UDP_SCAN } from "../detect/classify.js";
-import type { Hit, Mode } from "../detect/events.js";
-import type { PortBitmap } from "./port-set.js";
+import type { PortBitmap } from "../port-set.js";
+import type { Hit, Mode } from "../vocabulary.js";
 
 /** What a decoded packet is to the stealth sensor. */
 export type Sifted =

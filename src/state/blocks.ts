@@ -4,23 +4,9 @@
  * block-rate limit keeps real use far below it).
  */
 
-import type { IpFamily } from "../decode/address.js";
-import type { Mode } from "../detect/events.js";
+import type { BlockRecord, Mode } from "../vocabulary.js";
 import { BlockedFile } from "./blocked-file.js";
 import type { StateStore, StoredBlock } from "./store.js";
-
-export interface BlockRecord {
-  readonly address: string;
-  readonly family: IpFamily;
-  readonly mode: Mode;
-  readonly port: number;
-  /** Wall-clock milliseconds. */
-  readonly sinceMs: number;
-  /** Wall-clock milliseconds; 0 = never. */
-  readonly expiresAtMs: number;
-  /** 1 = full block chain, 2 = KILL_RUN_CMD only. */
-  readonly level: 1 | 2;
-}
 
 export class BlockRegistry {
   readonly #records = new Map<string, BlockRecord>();

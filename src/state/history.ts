@@ -4,7 +4,7 @@
  */
 
 import { type FileHandle, open } from "node:fs/promises";
-import { type Mode, type Protocol, protocolOf } from "../detect/events.js";
+import { type Mode, type Protocol, protocolOf } from "../vocabulary.js";
 
 const two = (n: number) => String(n).padStart(2, "0");
 

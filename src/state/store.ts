@@ -12,8 +12,7 @@
  */
 
 import Database from "better-sqlite3";
-import type { Mode } from "../detect/events.js";
-import type { BlockRecord } from "./blocks.js";
+import type { BlockRecord, Mode } from "../vocabulary.js";
 
 /** A block as stored: the record, and whether its history line was written. */
 export type StoredBlock = BlockRecord & {

@@ -10,8 +10,8 @@
  */
 
 import type { Config } from "../../src/config/types.js";
-import type { Hit, Mode } from "../../src/detect/events.js";
 import { type CaptureSensorOptions, openCaptureSensor } from "../../src/sensors/capture-sensor.js";
+import type { Hit, Mode } from "../../src/vocabulary.js";
 import { testConfig } from "./config.js";
 import { MemoryLog } from "./memory-log.js";
 

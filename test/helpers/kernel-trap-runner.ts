@@ -15,10 +15,10 @@
 import { readFile } from "node:fs/promises";
 import { type IpPrefix, parsePrefix } from "../../src/config/ignore.js";
 import type { Config } from "../../src/config/types.js";
-import type { Hit, Mode } from "../../src/detect/events.js";
 import { KernelTrap, kernelTrapPlan } from "../../src/respond/kernel-trap.js";
 import { openKernelTrapSensor } from "../../src/sensors/kernel-trap-sensor.js";
 import { defaultGateways, ownAddresses } from "../../src/sensors/local-addresses.js";
+import type { Hit, Mode } from "../../src/vocabulary.js";
 import { testConfig } from "./config.js";
 import { MemoryLog } from "./memory-log.js";
 

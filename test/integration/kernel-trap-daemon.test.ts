@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { candidatePorts } from "../../src/sensors/port-set.js";
+import { candidatePorts } from "../../src/port-set.js";
 import { testConfig } from "../helpers/config.js";
 import { type DaemonFiles, MAIN_JS, READY, writeDaemonFiles } from "../helpers/daemon.js";
 import { countProbeAnswers } from "../helpers/probe-answers.js";

@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, before, describe, test } from "node:test";
 import type { Config } from "../../src/config/types.js";
-import type { Hit } from "../../src/detect/events.js";
+import { candidatePorts, type StealthMode } from "../../src/port-set.js";
 import {
   DEFAULT_NFLOG_GROUP,
   KernelTrap,
@@ -22,7 +22,7 @@ import {
   TRAP_CHAIN,
 } from "../../src/respond/kernel-trap.js";
 import { NftablesResponder } from "../../src/respond/nftables.js";
-import { candidatePorts, type StealthMode } from "../../src/sensors/port-set.js";
+import type { Hit } from "../../src/vocabulary.js";
 import { testConfig } from "../helpers/config.js";
 import { REPO_ROOT, TCP_CLIENT_JS } from "../helpers/daemon.js";
 import type { KernelTrapRunnerSpec } from "../helpers/kernel-trap-runner.js";

@@ -4,7 +4,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import type { Config } from "../../src/config/types.js";
-import type { Hit } from "../../src/detect/events.js";
 import { TriggerTable } from "../../src/detect/trigger.js";
 import { Pipeline } from "../../src/pipeline.js";
 import { Policy } from "../../src/policy/policy.js";
@@ -13,6 +12,7 @@ import { Reactor } from "../../src/respond/reactor.js";
 import type { BlockTarget, Responder } from "../../src/respond/responder.js";
 import { BlockRegistry } from "../../src/state/blocks.js";
 import { HistoryFile } from "../../src/state/history.js";
+import type { Hit } from "../../src/vocabulary.js";
 import { testConfig } from "../helpers/config.js";
 import { MemoryLog } from "../helpers/memory-log.js";
 

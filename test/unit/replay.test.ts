@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { Config } from "../../src/config/types.js";
+import type { StealthMode } from "../../src/port-set.js";
 import {
   inferLocalAddresses,
   type ReplayEvent,
@@ -9,7 +10,6 @@ import {
   replayCapture,
 } from "../../src/replay.js";
 import type { CapturedFrame } from "../../src/sensors/pcap-file.js";
-import type { StealthMode } from "../../src/sensors/port-set.js";
 import { testConfig } from "../helpers/config.js";
 import {
   ACK,

@@ -11,9 +11,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import type { Hit } from "../../../src/detect/events.js";
 import * as msg from "../../../src/log/messages.js";
 import type { CaptureSensorStats } from "../../../src/sensors/capture-sensor.js";
+import type { Hit } from "../../../src/vocabulary.js";
 import type { RunnerSpec } from "../../helpers/capture-runner.js";
 import { REPO_ROOT } from "../../helpers/daemon.js";
 import { createLab, type Lab, type LabProcess, rootSkip, type ScannerHost } from "../../netns/netns.js";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Hit } from "../../../src/detect/events.js";
 import { Policy, type PolicyOptions } from "../../../src/policy/policy.js";
+import type { Hit } from "../../../src/vocabulary.js";
 
 function hit(address: string, mode: Hit["mode"] = "tcp", nowMs = 0): Hit {
   return { mode, address, family: 4, port: 143, classification: "Connect", ipOptions: false, nowMs };

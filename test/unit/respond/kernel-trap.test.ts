@@ -4,6 +4,13 @@ import fc from "fast-check";
 import { type IpPrefix, parsePrefix } from "../../../src/config/ignore.js";
 import type { Config } from "../../../src/config/types.js";
 import { parseIp } from "../../../src/decode/address.js";
+import { modeOfPrefix, trapPrefix } from "../../../src/kernel-trap-names.js";
+import {
+  reconciledHit,
+  UNREPORTED_KERNEL_BLOCK,
+  unrecordedBlocks,
+} from "../../../src/kernel-trap-reconcile.js";
+import { candidatePorts } from "../../../src/port-set.js";
 import {
   checkSpec,
   DEFAULT_LOG_SNAPLEN,
@@ -14,15 +21,9 @@ import {
   kernelTrapPlan,
   kernelTrapScript,
   mergePrefixes,
-  modeOfPrefix,
-  reconciledHit,
   replaceSetsScript,
   TRAP_PRIORITY,
-  trapPrefix,
-  UNREPORTED_KERNEL_BLOCK,
-  unrecordedBlocks,
 } from "../../../src/respond/kernel-trap.js";
-import { candidatePorts } from "../../../src/sensors/port-set.js";
 import { testConfig } from "../../helpers/config.js";
 
 const trapConfig = (overrides: Partial<Config> = {}): Config =>

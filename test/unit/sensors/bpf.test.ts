@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { candidatePorts, portBitmap, portRanges, withoutPorts } from "../../../src/port-set.js";
 import { buildFilter, MAX_FILTER_ADDRESSES, portTest } from "../../../src/sensors/bpf.js";
-import { candidatePorts, portBitmap, portRanges, withoutPorts } from "../../../src/sensors/port-set.js";
 import { testConfig } from "../../helpers/config.js";
 
 const TCP_12 = [

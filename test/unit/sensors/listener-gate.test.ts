@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { portBitmap } from "../../../src/port-set.js";
 import { ListenerGate, type WaitingBatch } from "../../../src/sensors/listener-gate.js";
 import { ListenerTable } from "../../../src/sensors/listening.js";
-import { portBitmap } from "../../../src/sensors/port-set.js";
 import {
   type ProbeRecordFields,
   RECORD_BYTES,

@@ -5,6 +5,7 @@ import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { describe, test } from "node:test";
+import { emptyPorts, portBitmap, portList } from "../../../src/port-set.js";
 import {
   ListenerTable,
   type ListenProto,
@@ -13,7 +14,6 @@ import {
   readListening,
   readListeningAsync,
 } from "../../../src/sensors/listening.js";
-import { emptyPorts, portBitmap, portList } from "../../../src/sensors/port-set.js";
 
 const TCP = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1234 1 0000000000000000 100 0 0 10 0

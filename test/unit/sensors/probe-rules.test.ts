@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseIp } from "../../../src/decode/address.js";
 import { PacketFacts } from "../../../src/decode/packet.js";
-import { emptyPorts } from "../../../src/sensors/port-set.js";
+import { emptyPorts } from "../../../src/port-set.js";
 import { ProbeSieve, replyMeansListening } from "../../../src/sensors/probe-rules.js";
 
 const US = "198.51.100.20";

@@ -3,8 +3,8 @@
  * the per-packet check is one array read. Pure: no I/O.
  */
 
-import type { Config } from "../config/types.js";
-import type { Mode } from "../detect/events.js";
+import type { Config } from "./config/types.js";
+import type { Mode } from "./vocabulary.js";
 
 /** `bitmap[port] === 1` when the port is in the set. 64 KiB, indexed by port number. */
 export type PortBitmap = Uint8Array;

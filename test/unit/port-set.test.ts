@@ -2,7 +2,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { captureInterfaces, type InterfaceInfo } from "../../../src/sensors/interfaces.js";
 import {
   candidatePorts,
   isCaptureMode,
@@ -10,8 +9,9 @@ import {
   portList,
   portRanges,
   withoutPorts,
-} from "../../../src/sensors/port-set.js";
-import { testConfig } from "../../helpers/config.js";
+} from "../../src/port-set.js";
+import { captureInterfaces, type InterfaceInfo } from "../../src/sensors/interfaces.js";
+import { testConfig } from "../helpers/config.js";
 
 const config = testConfig("/nonexistent");
 
