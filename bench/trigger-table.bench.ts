@@ -11,8 +11,8 @@
  */
 
 import { performance } from "node:perf_hooks";
-import { LIMITS } from "../src/daemon.js";
 import { TriggerTable } from "../src/detect/trigger.js";
+import { LIMITS } from "../src/limits.js";
 
 const records = Number(process.argv[2] ?? 1_000_000);
 const CHUNK = 100_000;

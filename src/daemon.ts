@@ -9,13 +9,14 @@ import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import type { RunOptions } from "./cli/args.js";
 import type { IgnoreList } from "./config/ignore.js";
-import { loadConfig, loadIgnoreFile } from "./config/load.js";
-import { type Config, formatConfigError } from "./config/types.js";
+import { loadConfigOrThrow } from "./config/load.js";
+import type { Config } from "./config/types.js";
 import { type ControlResult, compactPorts, type StatusReport, socketPathFor } from "./control/protocol.js";
 import { startControlServer } from "./control/server.js";
 import { canonicalIp, parseIp } from "./decode/address.js";
 import { TriggerTable } from "./detect/trigger.js";
 import { reconciledHit, unrecordedBlocks } from "./kernel-trap-reconcile.js";
+import { LIMITS } from "./limits.js";
 import { type Logger, openLogger } from "./log/logger.js";
 import * as msg from "./log/messages.js";
 import { DEFAULT_RATE_LIMIT } from "./log/ratelimit.js";
@@ -36,6 +37,7 @@ import { type CaptureSensor, openCaptureSensor, warmUpCapturePath } from "./sens
 import { type KernelTrapSensor, openKernelTrapSensor } from "./sensors/kernel-trap-sensor.js";
 import { defaultGateways, nameServers, ownAddresses, ProtectedHosts } from "./sensors/local-addresses.js";
 import { type DaemonSignal, SignalInbox } from "./signals.js";
+import { StartError } from "./start-error.js";
 import { BlockRegistry } from "./state/blocks.js";
 import { ExpiryTimer } from "./state/expiry.js";
 import { HistoryFile, historyLineOf } from "./state/history.js";
@@ -43,29 +45,6 @@ import { StateStore } from "./state/store.js";
 import { VERSION } from "./version.js";
 import type { BlockRecord, Hit, Mode } from "./vocabulary.js";
 import { warmUpPipeline } from "./warm-up.js";
-
-/**
- * A failure to start, with the exit status of spec §1 (2 config/usage, 1 anything else), or
- * (0) a stop signal that arrived during start-up.
- */
-export class StartError extends Error {
-  readonly exitCode: 0 | 1 | 2;
-  constructor(message: string, exitCode: 0 | 1 | 2) {
-    super(message);
-    this.exitCode = exitCode;
-  }
-}
-
-/** Tunables that are not config keys; each documented in docs/design.md. */
-export const LIMITS = {
-  maxSources: 16_384,
-  maxBlocks: 100_000,
-  repeatLogWindowMs: 60_000,
-  maxRepeatEntries: 4096,
-  hostFactsMaxAgeMs: 1_000,
-  /** A host stays a repeat offender this long after its last block. */
-  offenderMemoryMs: 30 * 86_400_000,
-} as const;
 
 /** A sensor as the daemon sees it: what it watches, and how to close it. */
 interface ArmedSensor {
@@ -82,16 +61,6 @@ export interface RunningDaemon {
   unblock(address: string): Promise<ControlResult>;
   block(address: string): Promise<ControlResult>;
   stop(): Promise<void>;
-}
-
-export async function loadConfigOrThrow(path: string): Promise<{ config: Config; ignore: IgnoreList }> {
-  const parsed = await loadConfig(path);
-  if (!parsed.ok) throw new StartError(parsed.errors.map(formatConfigError).join("\n"), 2);
-  const ignore = await loadIgnoreFile(parsed.value.ignoreFile);
-  if (!ignore.ok) throw new StartError(ignore.errors.map(formatConfigError).join("\n"), 2);
-  ignore.value.addLoopback();
-  ignore.value.prepare();
-  return { config: parsed.value, ignore: ignore.value };
 }
 
 /**
@@ -422,9 +391,9 @@ async function arm(
     await reconcileKernel();
     kernelTimers.push(
       // Host facts (addresses, gateways, name servers) change: the kernel follows within 2 s.
-      setInterval(() => void refreshHostFacts(), 2 * LIMITS.hostFactsMaxAgeMs),
+      setInterval(() => void refreshHostFacts(), LIMITS.kernelHostFactsRefreshMs),
       // `nft flush ruleset` removes the trap; the responder recreates only its own table.
-      setInterval(() => void rearmKernelTrap(), 10_000),
+      setInterval(() => void rearmKernelTrap(), LIMITS.kernelTrapRearmCheckMs),
     );
     resources.add("the kernel trap's timers", () => {
       for (const t of kernelTimers) clearInterval(t);

@@ -5,13 +5,14 @@
  */
 
 import { join } from "node:path";
+import { loadConfigOrThrow } from "./config/load.js";
 import { request } from "./control/client.js";
 import { socketPathFor } from "./control/protocol.js";
-import { loadConfigOrThrow, StartError } from "./daemon.js";
 import type { Log } from "./log/logger.js";
 import { createFirewall } from "./respond/firewall.js";
 import { HostsDenyResponder } from "./respond/hosts-deny.js";
 import { Reactor } from "./respond/reactor.js";
+import { StartError } from "./start-error.js";
 import { BlockRegistry } from "./state/blocks.js";
 import { HistoryFile } from "./state/history.js";
 import { StateStore } from "./state/store.js";

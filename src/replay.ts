@@ -50,7 +50,7 @@ import {
 } from "./sensors/probe-rules.js";
 import { type BlockRecord, type Hit, type Mode, type Protocol, protocolOf } from "./vocabulary.js";
 
-/** The daemon's table sizes and log windows (daemon.ts `LIMITS`), passed in so both agree. */
+/** The daemon's table sizes and log windows (src/limits.ts), passed in so both agree. */
 export interface ReplayLimits {
   readonly maxSources: number;
   readonly maxBlocks: number;

@@ -8,26 +8,18 @@
  */
 
 import { Writable } from "node:stream";
-import { TriggerTable } from "./detect/trigger.js";
 import { Logger } from "./log/logger.js";
 import { formatRfc3164, type SyslogSink } from "./log/syslog.js";
-import { Pipeline } from "./pipeline.js";
-import { Policy } from "./policy/policy.js";
+import { buildStages, type StageQueries } from "./stages.js";
 import type { BlockLevel, Hit, Mode } from "./vocabulary.js";
-
-/** Read-only questions the policy asks the daemon; the real ones are warmed too. */
-export interface PolicyQueries {
-  readonly isIgnored: (address: string) => boolean;
-  readonly neverBlockReason: (address: string) => string | undefined;
-  readonly isBlocked: (address: string) => boolean;
-}
 
 export interface WarmUpOptions {
   readonly modes: readonly Mode[];
   readonly scanTrigger: number;
   readonly blockTcp: BlockLevel;
   readonly blockUdp: BlockLevel;
-  readonly queries?: PolicyQueries;
+  /** The daemon's own questions; they are asked too (they only read), so they are warm. */
+  readonly queries?: StageQueries;
 }
 
 /** Classifications a probe can carry, so that each message's formatting is compiled. */
@@ -42,13 +34,11 @@ export function warmUpPipeline(o: WarmUpOptions, rounds = 3): number {
     close: () => {},
   };
   const log = new Logger({ syslog, stderr: nowhere, events: nowhere });
-  const pipeline = new Pipeline({
-    log,
-    trigger: new TriggerTable({ scanTrigger: o.scanTrigger, maxSources: 64, windowMs: 60_000 }),
-    policy: new Policy({
-      blockTcp: o.blockTcp,
-      blockUdp: o.blockUdp,
-      // Asked, but never allowed to change the scratch run's course.
+  const { pipeline } = buildStages({
+    config: { ...o, triggerWindowSec: 60, maxBlocksPerMinute: 0 },
+    limits: { maxSources: 64, repeatLogWindowMs: 60_000, maxRepeatEntries: 64 },
+    // Asked, but never allowed to change the scratch run's course.
+    queries: {
       isIgnored: (a) => {
         o.queries?.isIgnored(a);
         return false;
@@ -61,14 +51,11 @@ export function warmUpPipeline(o: WarmUpOptions, rounds = 3): number {
         o.queries?.isBlocked(a);
         return false;
       },
-      maxBlocksPerMinute: 0,
-      repeatLogWindowMs: 60_000,
-      maxRepeatEntries: 64,
-    }),
+    },
+    log,
     registry: { full: false, claim: () => false },
     reactor: { respond: async () => {} },
     banSeconds: () => 0,
-    maxBlocksPerMinute: 0,
     wallClockMs: Date.now,
   });
   let n = 0;

@@ -1,10 +1,11 @@
 /** The `portsentry` command, run by main.ts: the only place that exits (house style). */
 
 import { spawn } from "node:child_process";
-import { formatEffectiveConfig } from "../config/load.js";
-import { loadConfigOrThrow, StartError, startDaemon } from "../daemon.js";
+import { formatEffectiveConfig, loadConfigOrThrow } from "../config/load.js";
+import { startDaemon } from "../daemon.js";
 import { flushAll } from "../flush.js";
 import type { SignalInbox } from "../signals.js";
+import { StartError } from "../start-error.js";
 import { VERSION } from "../version.js";
 import { type Command, parseArgs, usage } from "./args.js";
 import { runControlCommand } from "./control-commands.js";

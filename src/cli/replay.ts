@@ -13,11 +13,13 @@
 
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import type { Writable } from "node:stream";
-import { LIMITS, loadConfigOrThrow, StartError } from "../daemon.js";
+import { loadConfigOrThrow } from "../config/load.js";
 import { parseIp } from "../decode/address.js";
+import { LIMITS } from "../limits.js";
 import { isCaptureMode, type StealthMode } from "../port-set.js";
 import { type ReplayEvent, type ReplaySummary, replayCapture } from "../replay.js";
 import { type ByteSource, openCapture, type ReadReport } from "../sensors/pcap-file.js";
+import { StartError } from "../start-error.js";
 import type { Command } from "./args.js";
 
 export type ReplayCommand = Extract<Command, { kind: "replay" }>;

@@ -5,11 +5,12 @@
  */
 
 import { dirname, resolve } from "node:path";
+import { StartError } from "../start-error.js";
 import { type IgnoreList, parseIgnoreList } from "./ignore.js";
 import { CONFIG_KEYS } from "./keys.js";
 import { parseConfig } from "./parse-conf.js";
 import { readConfigText } from "./read-file.js";
-import type { Config, ParseResult } from "./types.js";
+import { type Config, formatConfigError, type ParseResult } from "./types.js";
 
 /** A config is a page of text; 1 MiB leaves room for very long port lists and comments. */
 export const MAX_CONFIG_BYTES = 1 << 20;
@@ -51,4 +52,18 @@ export async function loadIgnoreFile(path: string): Promise<ParseResult<IgnoreLi
  */
 export function formatEffectiveConfig(config: Config): string {
   return CONFIG_KEYS.map((spec) => `${spec.key}="${spec.show(config)}"\n`).join("");
+}
+
+/**
+ * The config and the ignore file (loopback added, prepared for matching), or a StartError
+ * (exit 2) with every error at once, each with file and line.
+ */
+export async function loadConfigOrThrow(path: string): Promise<{ config: Config; ignore: IgnoreList }> {
+  const parsed = await loadConfig(path);
+  if (!parsed.ok) throw new StartError(parsed.errors.map(formatConfigError).join("\n"), 2);
+  const ignore = await loadIgnoreFile(parsed.value.ignoreFile);
+  if (!ignore.ok) throw new StartError(ignore.errors.map(formatConfigError).join("\n"), 2);
+  ignore.value.addLoopback();
+  ignore.value.prepare();
+  return { config: parsed.value, ignore: ignore.value };
 }

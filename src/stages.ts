@@ -1,0 +1,60 @@
+/**
+ * The one builder of a hit's stages (trigger → policy → pipeline), used by the daemon, replay
+ * and the warm-up, so that all three judge a hit with the same parts wired the same way; each
+ * brings its own table of blocks, reactor and clock.
+ */
+
+import type { Config } from "./config/types.js";
+import { TriggerTable } from "./detect/trigger.js";
+import type { StageLimits } from "./limits.js";
+import type { Log } from "./log/logger.js";
+import { Pipeline, type PipelineDeps } from "./pipeline.js";
+import { Policy } from "./policy/policy.js";
+
+/** What the policy asks about a source; answered by the daemon (or replay, or the warm-up). */
+export interface StageQueries {
+  /** Never looked at: the ignore list, loopback, this host. */
+  readonly isIgnored: (address: string) => boolean;
+  /** Why a source must never be blocked though its probes are logged (gateway, name server). */
+  readonly neverBlockReason: (address: string) => string | undefined;
+  readonly isBlocked: (address: string) => boolean;
+}
+
+export type StageConfig = Pick<
+  Config,
+  "scanTrigger" | "triggerWindowSec" | "blockTcp" | "blockUdp" | "maxBlocksPerMinute"
+>;
+
+export interface StageOptions extends Omit<PipelineDeps, "trigger" | "policy" | "maxBlocksPerMinute"> {
+  readonly config: StageConfig;
+  readonly limits: Pick<StageLimits, "maxSources" | "repeatLogWindowMs" | "maxRepeatEntries">;
+  readonly queries: StageQueries;
+  readonly log: Log;
+}
+
+export interface Stages {
+  readonly trigger: TriggerTable;
+  readonly policy: Policy;
+  readonly pipeline: Pipeline;
+}
+
+export function buildStages(o: StageOptions): Stages {
+  const { config, limits, queries } = o;
+  const trigger = new TriggerTable({
+    scanTrigger: config.scanTrigger,
+    maxSources: limits.maxSources,
+    windowMs: config.triggerWindowSec * 1000,
+  });
+  const policy = new Policy({
+    blockTcp: config.blockTcp,
+    blockUdp: config.blockUdp,
+    isIgnored: queries.isIgnored,
+    neverBlockReason: queries.neverBlockReason,
+    isBlocked: queries.isBlocked,
+    maxBlocksPerMinute: config.maxBlocksPerMinute,
+    repeatLogWindowMs: limits.repeatLogWindowMs,
+    maxRepeatEntries: limits.maxRepeatEntries,
+  });
+  const pipeline = new Pipeline({ ...o, trigger, policy, maxBlocksPerMinute: config.maxBlocksPerMinute });
+  return { trigger, policy, pipeline };
+}
