@@ -5,13 +5,16 @@
  * changes that arrive while a write is under way are coalesced into the next write.
  */
 
-import { open, rename, unlink } from "node:fs/promises";
+import { rename, unlink } from "node:fs/promises";
+import { createTempBeside } from "./safe-files.js";
 
 export class BlockedFile {
   readonly #path: string;
   readonly #lines = new Map<string, string>();
   #writing: Promise<void> | undefined;
   #dirty = false;
+  /** The last write failed: the file on disk is behind the lines held here. */
+  #behind = false;
 
   constructor(path: string) {
     this.#path = path;
@@ -31,6 +34,11 @@ export class BlockedFile {
 
   addresses(): IterableIterator<string> {
     return this.#lines.keys();
+  }
+
+  /** Whether the last write failed (flush() again to catch up). */
+  get behind(): boolean {
+    return this.#behind;
   }
 
   /** Sets a line without writing (call flush()). */
@@ -63,22 +71,29 @@ export class BlockedFile {
   async #drain(): Promise<void> {
     while (this.#dirty) {
       this.#dirty = false;
-      await this.#writeAtomically([...this.#lines.values()].map((l) => `${l}\n`).join(""));
+      try {
+        await this.#writeAtomically([...this.#lines.values()].map((l) => `${l}\n`).join(""));
+        this.#behind = false;
+      } catch (err) {
+        this.#behind = true;
+        throw err;
+      }
     }
   }
 
   async #writeAtomically(content: string): Promise<void> {
-    const temp = `${this.#path}.tmp-${process.pid}`;
-    const fh = await open(temp, "w", 0o600);
+    // A new file under a random name: a link planted beside the target is never written through.
+    const temp = await createTempBeside(this.#path);
     try {
-      await fh.writeFile(content);
-      await fh.sync();
+      await temp.handle.writeFile(content);
+      await temp.handle.sync();
+      await temp.handle.close();
+      // rename() replaces whatever is at the target (a planted link included), never follows it.
+      await rename(temp.path, this.#path);
     } catch (err) {
-      await fh.close();
-      await unlink(temp).catch(() => {});
+      await temp.handle.close().catch(() => {});
+      await unlink(temp.path).catch(() => {});
       throw err;
     }
-    await fh.close();
-    await rename(temp, this.#path);
   }
 }

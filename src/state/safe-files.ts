@@ -1,0 +1,85 @@
+/**
+ * Opening files as root in directories others might reach. Every file the daemon writes goes
+ * through here: nothing follows a symbolic link (O_NOFOLLOW), a temp file is created new
+ * (O_EXCL) under a random name, and each directory is checked at start like sshd's StrictModes:
+ * the directory and every directory above it owned by root (or us) and writable by nobody else
+ * (a sticky directory such as /tmp is allowed above, never as the directory itself).
+ */
+
+import { randomBytes } from "node:crypto";
+import { constants } from "node:fs";
+import { type FileHandle, open, realpath, stat } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+
+const { O_RDONLY, O_WRONLY, O_RDWR, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
+
+/**
+ * Opens `path` for appending (and reading its tail), created 0600 if missing; a symbolic link
+ * fails with ELOOP.
+ */
+export function openForAppend(path: string): Promise<FileHandle> {
+  return open(path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW, 0o600);
+}
+
+/** Opens `path` for reading; a symbolic link fails with ELOOP. */
+export function openForReading(path: string): Promise<FileHandle> {
+  return open(path, O_RDONLY | O_NOFOLLOW);
+}
+
+export interface TempFile {
+  readonly path: string;
+  readonly handle: FileHandle;
+}
+
+/**
+ * Creates a new file beside `target` (same directory, so a rename is atomic) under a name no one
+ * can guess in advance; an existing file or link of that name fails with EEXIST.
+ */
+export async function createTempBeside(target: string, mode = 0o600): Promise<TempFile> {
+  const path = join(dirname(target), `.${basename(target)}.tmp-${randomBytes(8).toString("hex")}`);
+  const handle = await open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+  return { path, handle };
+}
+
+export type DirCheck = { readonly ok: true } | { readonly ok: false; readonly error: string };
+
+/**
+ * Whether the daemon may write in `dir`: it and each directory above it owned by root or
+ * `euid`, and not writable by group or others (above it, a sticky directory is allowed: there
+ * nobody can rename or replace what another user owns). The error names the path and why.
+ */
+export async function checkDirectory(dir: string, euid = process.geteuid?.() ?? 0): Promise<DirCheck> {
+  let real: string;
+  try {
+    real = await realpath(dir);
+  } catch (err) {
+    return { ok: false, error: `${dir}: ${(err as Error).message}` };
+  }
+  const shown = (p: string) => (p === real && real !== dir ? `${dir} (${real})` : p);
+  for (let p = real, first = true; ; first = false) {
+    const st = await stat(p);
+    if (!st.isDirectory()) return { ok: false, error: `${shown(p)} is not a directory` };
+    if (st.uid !== 0 && st.uid !== euid) {
+      return { ok: false, error: `${shown(p)} is owned by uid ${st.uid}, not by root: refused` };
+    }
+    const loose = st.mode & 0o022;
+    const sticky = (st.mode & 0o1000) !== 0;
+    if (loose !== 0 && (first || !sticky)) {
+      const who = loose & 0o002 ? "others" : "its group";
+      const mode = (st.mode & 0o7777).toString(8).padStart(4, "0");
+      return {
+        ok: false,
+        error: `${shown(p)} is writable by ${who} (mode ${mode}): refused; make it 0755 or stricter`,
+      };
+    }
+    const up = dirname(p);
+    if (up === p) return { ok: true };
+    p = up;
+  }
+}
+
+/** Whether an error means the file system (or a quota) is full. */
+export function isDiskFull(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return code === "ENOSPC" || code === "EDQUOT" || code === "SQLITE_FULL";
+}
