@@ -35,8 +35,10 @@ import { defaultGateways, nameServers, ownAddresses, ProtectedHosts } from "./se
 import { candidatePorts, isCaptureMode, portList } from "./sensors/port-set.js";
 import { type CaptureSensor, openCaptureSensor } from "./sensors/stealth.js";
 import { type BlockRecord, BlockRegistry } from "./state/blocks.js";
+import { CatchUp } from "./state/catch-up.js";
 import { ExpiryTimer } from "./state/expiry.js";
 import { HistoryFile, historyLineOf } from "./state/history.js";
+import { unsafeDirectory } from "./state/safe-files.js";
 import { StateStore } from "./state/store.js";
 import { VERSION } from "./version.js";
 import { warmUpPipeline } from "./warm-up.js";
@@ -121,7 +123,8 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
     log.warn(`adminalert: WARNING: ${message}`);
   }
 
-  // 4. Files and state: directories exist; the state database opens.
+  // 4. Files and state: directories exist and only root can write in them (and above them);
+  //    the state database opens. Records that cannot be written are retried by `catchUp`.
   for (const dir of new Set([dirname(config.historyFile), dirname(config.blockedFile), config.stateDir])) {
     try {
       await mkdir(dir, { recursive: true, mode: 0o750 });
@@ -129,6 +132,15 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
       await fail(`cannot create ${dir}: ${(err as Error).message}`, 1);
     }
   }
+  const unsafe = await unsafeDirectory([
+    dirname(config.historyFile),
+    dirname(config.blockedFile),
+    config.stateDir,
+    ...(config.killHostsDeny !== undefined ? [dirname(config.wrapperHostsDeny)] : []),
+  ]);
+  if (unsafe !== undefined) await fail(unsafe, 1);
+  const catchUp = new CatchUp(log);
+  cleanups.push(() => catchUp.stop());
   let store: StateStore;
   try {
     store = new StateStore(join(config.stateDir, "state.db"));
@@ -161,9 +173,9 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
   }
 
   // 7. The stages.
-  const registry = new BlockRegistry(config.blockedFile, LIMITS.maxBlocks, store);
+  const registry = new BlockRegistry(config.blockedFile, LIMITS.maxBlocks, store, catchUp);
   const history = new HistoryFile(config.historyFile);
-  const reactor = new Reactor({ config, log, registry, history, hostsDeny, firewall, wallClockMs });
+  const reactor = new Reactor({ config, log, registry, history, hostsDeny, firewall, wallClockMs, catchUp });
   const trigger = new TriggerTable({
     scanTrigger: config.scanTrigger,
     maxSources: LIMITS.maxSources,
@@ -238,10 +250,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
       continue;
     }
     await reactor.reapply(b);
-    if (!b.recorded) {
-      if (!(await history.hasLineOf(b))) await history.append(historyLineOf(b));
-      store.markRecorded(b.address);
-    }
+    if (!b.recorded) await reactor.writeHistory(b, historyLineOf(b), true);
   }
   await registry.writeFiles(options.modes, (r) => historyLineOf(r));
   if (registry.size > 0) log.notice(`adminalert: ${registry.size} blocks restored from ${config.stateDir}`);
@@ -438,6 +447,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
         errors: reactor.stats.failures + p.reactionErrors,
         logSuppressed: logStats.rateLimit.suppressed,
         syslogDropped: logStats.syslog?.dropped ?? 0,
+        ...catchUp.stats(),
         ...captureCounters(capture),
         ...kernelTrapCounters(kernelSensor),
       },
@@ -489,6 +499,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
       await controlServer?.close();
       await pipeline.settle();
       expiry.stop();
+      catchUp.stop();
       for (const r of [firewall, hostsDeny]) await r?.stop();
       store.close();
       await log.close();

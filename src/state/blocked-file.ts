@@ -41,9 +41,10 @@ export class BlockedFile {
     return this.#behind;
   }
 
-  /** Sets a line without writing (call flush()). */
-  set(address: string, line: string): void {
-    this.#lines.set(address, line);
+  /** Sets (or, with `undefined`, removes) a line without writing (call flush()). */
+  set(address: string, line: string | undefined): void {
+    if (line === undefined) this.#lines.delete(address);
+    else this.#lines.set(address, line);
   }
 
   /** Records a block; resolves when the file on disk includes it. */

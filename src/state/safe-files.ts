@@ -78,8 +78,22 @@ export async function checkDirectory(dir: string, euid = process.geteuid?.() ?? 
   }
 }
 
-/** Whether an error means the file system (or a quota) is full. */
+/**
+ * Whether an error means the file system (or a quota) is full: by its code, or by its text for
+ * errors that reached us as a responder's message.
+ */
 export function isDiskFull(err: unknown): boolean {
-  const code = (err as { code?: unknown } | undefined)?.code;
-  return code === "ENOSPC" || code === "EDQUOT" || code === "SQLITE_FULL";
+  const e = err as { code?: unknown; message?: unknown } | undefined;
+  if (e?.code === "ENOSPC" || e?.code === "EDQUOT" || e?.code === "SQLITE_FULL") return true;
+  const text = typeof err === "string" ? err : typeof e?.message === "string" ? e.message : "";
+  return /\b(ENOSPC|EDQUOT)\b|database or disk is full/.test(text);
+}
+
+/** The first of `dirs` the daemon may not write in, as an error naming it; undefined if none. */
+export async function unsafeDirectory(dirs: Iterable<string>): Promise<string | undefined> {
+  for (const dir of new Set(dirs)) {
+    const checked = await checkDirectory(dir);
+    if (!checked.ok) return `unsafe directory: ${checked.error}`;
+  }
+  return undefined;
 }
