@@ -38,7 +38,7 @@ import { type BlockRecord, BlockRegistry } from "./state/blocks.js";
 import { CatchUp } from "./state/catch-up.js";
 import { ExpiryTimer } from "./state/expiry.js";
 import { HistoryFile, historyLineOf } from "./state/history.js";
-import { unsafeDirectory } from "./state/safe-files.js";
+import { unsafePlace } from "./state/safe-files.js";
 import { StateStore } from "./state/store.js";
 import { VERSION } from "./version.js";
 import { warmUpPipeline } from "./warm-up.js";
@@ -132,12 +132,15 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
       await fail(`cannot create ${dir}: ${(err as Error).message}`, 1);
     }
   }
-  const unsafe = await unsafeDirectory([
-    dirname(config.historyFile),
-    dirname(config.blockedFile),
-    config.stateDir,
-    ...(config.killHostsDeny !== undefined ? [dirname(config.wrapperHostsDeny)] : []),
-  ]);
+  const unsafe = await unsafePlace(
+    [
+      dirname(config.historyFile),
+      dirname(config.blockedFile),
+      config.stateDir,
+      ...(config.killHostsDeny !== undefined ? [dirname(config.wrapperHostsDeny)] : []),
+    ],
+    [config.historyFile],
+  );
   if (unsafe !== undefined) await fail(unsafe, 1);
   const catchUp = new CatchUp(log);
   cleanups.push(() => catchUp.stop());
@@ -500,6 +503,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
       await pipeline.settle();
       expiry.stop();
       catchUp.stop();
+      await catchUp.drain(); // a last try for records still behind (a restart also catches up)
       for (const r of [firewall, hostsDeny]) await r?.stop();
       store.close();
       await log.close();

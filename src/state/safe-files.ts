@@ -8,7 +8,7 @@
 
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { type FileHandle, open, realpath, stat } from "node:fs/promises";
+import { type FileHandle, lstat, open, realpath, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
@@ -89,11 +89,27 @@ export function isDiskFull(err: unknown): boolean {
   return /\b(ENOSPC|EDQUOT)\b|database or disk is full/.test(text);
 }
 
-/** The first of `dirs` the daemon may not write in, as an error naming it; undefined if none. */
-export async function unsafeDirectory(dirs: Iterable<string>): Promise<string | undefined> {
+/**
+ * Where the daemon may not write, as an error naming the path and why; undefined if nowhere:
+ * the first of `dirs` that fails checkDirectory, or the first of `files` that exists as
+ * something other than a regular file (a symbolic link, say: appends would fail at each block).
+ */
+export async function unsafePlace(
+  dirs: Iterable<string>,
+  files: Iterable<string> = [],
+): Promise<string | undefined> {
   for (const dir of new Set(dirs)) {
     const checked = await checkDirectory(dir);
     if (!checked.ok) return `unsafe directory: ${checked.error}`;
+  }
+  for (const file of files) {
+    try {
+      const st = await lstat(file);
+      if (st.isSymbolicLink()) return `unsafe file: ${file} is a symbolic link: refused`;
+      if (!st.isFile()) return `unsafe file: ${file} is not a regular file`;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") return `${file}: ${(err as Error).message}`;
+    }
   }
   return undefined;
 }

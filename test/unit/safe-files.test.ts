@@ -25,7 +25,13 @@ import Database from "better-sqlite3";
 import { HostsDenyResponder } from "../../src/respond/hosts-deny.js";
 import { BlockedFile } from "../../src/state/blocked-file.js";
 import { HistoryFile } from "../../src/state/history.js";
-import { checkDirectory, createTempBeside, isDiskFull, openForAppend } from "../../src/state/safe-files.js";
+import {
+  checkDirectory,
+  createTempBeside,
+  isDiskFull,
+  openForAppend,
+  unsafePlace,
+} from "../../src/state/safe-files.js";
 import { StateStore } from "../../src/state/store.js";
 import { MAIN_JS } from "../helpers/daemon.js";
 
@@ -123,6 +129,20 @@ test("a world- or group-writable directory is refused with its path; one under a
   assert.deepEqual(await checkDirectory(safe), { ok: true });
   assert.deepEqual(await checkDirectory(dir), { ok: true }, "mkdtemp's 0700 under /tmp");
   assert.equal((await checkDirectory(join(dir, "missing"))).ok, false);
+});
+
+test("start-up names a symbolic link at HISTORY_FILE, and the first unsafe directory", async () => {
+  const link = join(dir, "start-history-link");
+  await symlink(await victim("start"), link);
+  assert.equal(await unsafePlace([dir], [link]), `unsafe file: ${link} is a symbolic link: refused`);
+  assert.equal(await unsafePlace([dir], [join(dir, "not-yet")]), undefined);
+  const open = join(dir, "open-start");
+  await mkdir(open);
+  await chmod(open, 0o757);
+  assert.match(
+    (await unsafePlace([dir, open], [link])) ?? "",
+    new RegExp(`^unsafe directory: ${open} is writable by others`),
+  );
 });
 
 test("a directory owned by another user is refused", {
