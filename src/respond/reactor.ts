@@ -61,7 +61,7 @@ export class Reactor {
       if (hasCmd && config.killRunCmdFirst) (await runCmd())();
       // Started together (the firewall first: it is what stops traffic), logged in 1.2 order.
       const firewall = this.#firewall(record);
-      const wrappers = this.#wrappers(target);
+      const wrappers = this.#wrappers(record);
       const route = this.#route(target);
       for (const logStep of [await wrappers, await firewall, await route]) logStep();
       if (hasCmd && !config.killRunCmdFirst) (await runCmd())();
@@ -122,7 +122,7 @@ export class Reactor {
         const r = await pending;
         if (!r.ok) {
           this.stats.failures++;
-          if (method === "wrappers") this.#retryHostsDeny(record, r.error);
+          if (method === "wrappers") this.#retryHostsDeny(record, "lift", r.error);
           if (method === "wrappers" && this.#quietWhenFull(r.error)) continue;
           log.error(msg.unblockFailed(record.address, method, r.error), { ip: record.address, method });
         }
@@ -143,19 +143,19 @@ export class Reactor {
     this.stats.lifted++;
   }
 
-  async #wrappersQuiet(target: BlockTarget): Promise<Step> {
+  async #wrappersQuiet(target: BlockRecord): Promise<Step> {
     const hostsDeny = this.#d.hostsDeny;
     if (hostsDeny === undefined) return () => {};
     const r = await hostsDeny.ban(target, 0);
-    if (!r.ok) this.#retryHostsDeny(target, r.error);
+    if (!r.ok) this.#retryHostsDeny(target, "block", r.error);
     return r.ok ? () => {} : this.#logResult(r, target, "wrappers", () => "");
   }
 
-  async #wrappers(target: BlockTarget): Promise<Step> {
+  async #wrappers(target: BlockRecord): Promise<Step> {
     const hostsDeny = this.#d.hostsDeny;
     if (hostsDeny === undefined) return () => {};
     const r = await hostsDeny.ban(target, 0);
-    if (!r.ok) this.#retryHostsDeny(target, r.error);
+    if (!r.ok) this.#retryHostsDeny(target, "block", r.error);
     return this.#logResult(r, target, "wrappers", () =>
       msg.blockedWrappers(target.address, hostsDeny.lineFor(target)),
     );
@@ -190,16 +190,20 @@ export class Reactor {
 
   /**
    * hosts.deny could not be changed: the catch-up brings it in line with the registry later
-   * (the line present while the host is blocked, absent once it is not).
+   * (the line present while the host is blocked, absent once it is not). A lift is decided by
+   * the record: the registry still holds it until the lift is done, and only a new block of the
+   * host since then wants the line back.
    */
-  #retryHostsDeny(target: BlockTarget, error: string): void {
+  #retryHostsDeny(record: BlockRecord, change: "block" | "lift", error: string): void {
     const { catchUp, hostsDeny, registry } = this.#d;
     if (catchUp === undefined || hostsDeny === undefined) return;
     const sync = async () => {
-      const r = registry.has(target.address) ? await hostsDeny.ban(target, 0) : await hostsDeny.unban(target);
+      const current = registry.get(record.address);
+      const wanted = change === "block" || current !== record ? current : undefined;
+      const r = wanted !== undefined ? await hostsDeny.ban(wanted, 0) : await hostsDeny.unban(record);
       if (!r.ok) throw new Error(r.error);
     };
-    catchUp.failed(`the hosts.deny line of ${target.address}`, sync, new Error(error), true);
+    catchUp.failed(`the hosts.deny line of ${record.address}`, sync, new Error(error), true);
   }
 
   /** On a full disk the catch-up has said it once: no line per host. */

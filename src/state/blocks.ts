@@ -30,6 +30,8 @@ export class BlockRegistry {
   readonly #maxBlocks: number;
   readonly #store: StateStore | undefined;
   readonly #catchUp: CatchUp | undefined;
+  /** Addresses whose history line is written: a state row retried later keeps the mark. */
+  readonly #recorded = new Set<string>();
 
   /**
    * With `catchUp`, a write that fails (state row, blocked file) is retried there and the block
@@ -71,7 +73,9 @@ export class BlockRegistry {
     this.#records.set(record.address, record);
     const { address } = record;
     this.#persist(`the state of ${address}`, () => {
-      if (this.#records.get(address) === record) this.#store?.putBlock({ ...record, recorded: false });
+      if (this.#records.get(address) === record) {
+        this.#store?.putBlock({ ...record, recorded: this.#recorded.has(address) });
+      }
     });
     return true;
   }
@@ -80,8 +84,9 @@ export class BlockRegistry {
   load(): readonly StoredBlock[] {
     const stored = this.#store?.blocks() ?? [];
     for (const b of stored) {
-      const { recorded: _, ...record } = b;
+      const { recorded, ...record } = b;
       this.#records.set(b.address, record);
+      if (recorded) this.#recorded.add(b.address);
     }
     return stored;
   }
@@ -95,6 +100,7 @@ export class BlockRegistry {
 
   /** Notes that the block's history line is on disk, so a restart does not write it again. */
   markRecorded(address: string): void {
+    if (this.#records.has(address)) this.#recorded.add(address);
     this.#persist(`the state of ${address} (recorded)`, () => this.#store?.markRecorded(address));
   }
 
@@ -103,6 +109,7 @@ export class BlockRegistry {
     const record = this.#records.get(address);
     if (record === undefined) return undefined;
     this.#records.delete(address);
+    this.#recorded.delete(address);
     this.#persist(`the state of ${address}`, () => {
       if (!this.#records.has(address)) this.#store?.deleteBlock(address);
     });
