@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm, statfs, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, statfs, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -146,5 +146,14 @@ describe("a full disk under STATE_DIR", { skip: rootSkip() }, () => {
     } finally {
       db.close();
     }
+    for (const f of ["state.db", "state.db-wal", "state.db-shm"]) {
+      assert.equal((await stat(join(mnt, "state", f))).mode & 0o777, 0o600, f);
+    }
+
+    // A restart finds nothing left to write: no second history line, every block restored.
+    await d.stop(5000);
+    daemon = await startDaemon(lab, lab.target, files.conf, ["-tcp"]);
+    assert.match(daemon.stderr, new RegExp(`${ADDRESSES.length} blocks restored`));
+    assert.equal((await lines(history)).length, ADDRESSES.length, "no history line written twice");
   });
 });
