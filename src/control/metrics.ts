@@ -24,6 +24,7 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   diskFullWrites: "Record writes that failed because the disk was full.",
   recordsBehind: "Records (history, blocked file, hosts.deny, state) not yet written; retried.",
   recordsCaughtUp: "Records written by a retry after a failed write.",
+  recordsDropped: "Retries dropped, oldest first, past the cap of records held.",
 };
 
 /** Counter names become `portsentry_<snake_case>_total`. */

@@ -96,7 +96,9 @@ export class Reactor {
       catchUp.wrote();
     } catch (err) {
       // A failed append leaves no part of the line; the check covers a failed mark only.
-      catchUp.failed(`the history line of ${record.address}`, () => write(true), err);
+      // Keyed by the block, not the host: a host blocked again must not replace its first line.
+      const key = `the history line of ${record.address} (${line.slice(0, line.indexOf(" "))})`;
+      catchUp.failed(key, () => write(true), err);
     }
   }
 

@@ -17,6 +17,19 @@ import { isDiskFull } from "./safe-files.js";
 /** Back-off of the retry loop: short enough to catch up soon, long enough not to spin. */
 export const CATCH_UP_DELAYS = { firstMs: 1_000, maxMs: 30_000 } as const;
 
+export interface CatchUpOptions {
+  readonly firstMs: number;
+  readonly maxMs: number;
+  /**
+   * Retries held at most; past it the oldest is dropped and counted. Keys are per blocked host
+   * (a few records each), so LIMITS.maxBlocks bounds them already; this is the hard cap.
+   */
+  readonly maxRecords: number;
+}
+
+/** Four records a block (state row, mark, history line, hosts.deny line) for 100 000 blocks. */
+export const CATCH_UP_DEFAULTS: CatchUpOptions = { ...CATCH_UP_DELAYS, maxRecords: 400_000 };
+
 export interface CatchUpStats {
   /** Episodes of a full disk (or quota) so far. */
   readonly diskFull: number;
@@ -26,6 +39,8 @@ export interface CatchUpStats {
   readonly recordsBehind: number;
   /** Records written by a retry. */
   readonly recordsCaughtUp: number;
+  /** Retries dropped, oldest first, past the cap (a restart still writes what the state holds). */
+  readonly recordsDropped: number;
 }
 
 interface Retry {
@@ -34,7 +49,7 @@ interface Retry {
 
 export class CatchUp {
   readonly #log: Log;
-  readonly #delays: { readonly firstMs: number; readonly maxMs: number };
+  readonly #delays: CatchUpOptions;
   readonly #retries = new Map<string, Retry>();
   #delayMs: number;
   #timer: NodeJS.Timeout | undefined;
@@ -46,7 +61,9 @@ export class CatchUp {
   #diskFullWrites = 0;
   #caughtUp = 0;
 
-  constructor(log: Log, delays: { readonly firstMs: number; readonly maxMs: number } = CATCH_UP_DELAYS) {
+  #dropped = 0;
+
+  constructor(log: Log, delays: CatchUpOptions = CATCH_UP_DEFAULTS) {
     this.#log = log;
     this.#delays = delays;
     this.#delayMs = delays.firstMs;
@@ -58,7 +75,12 @@ export class CatchUp {
    * caller has said it in its own words).
    */
   failed(key: string, retry: () => Promise<void> | void, err: unknown, logged = false): void {
-    this.#retries.delete(key); // re-inserted last: retries run in the order they last failed
+    // Re-inserted last: retries run in the order they last failed.
+    if (!this.#retries.delete(key) && this.#retries.size >= this.#delays.maxRecords) {
+      const oldest = this.#retries.keys().next();
+      if (oldest.done !== true) this.#retries.delete(oldest.value);
+      this.#dropped++;
+    }
     this.#retries.set(key, { run: retry });
     if (!this.#noteFailure(key, err) && !logged)
       this.#log.error(msg.writeFailed(key, (err as Error).message));
@@ -86,6 +108,7 @@ export class CatchUp {
       diskFullWrites: this.#diskFullWrites,
       recordsBehind: this.#retries.size,
       recordsCaughtUp: this.#caughtUp,
+      recordsDropped: this.#dropped,
     };
   }
 

@@ -9,7 +9,7 @@ import { MemoryLog } from "../../src/log/memory-log.js";
 import { CatchUp } from "../../src/state/catch-up.js";
 import { waitFor } from "../netns/netns.js";
 
-const FAST = { firstMs: 5, maxMs: 20 } as const;
+const FAST = { firstMs: 5, maxMs: 20, maxRecords: 100 } as const;
 const full = () => Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
 
 /** A write that fails with a full disk until `space` is set; records what it wrote. */
@@ -27,7 +27,13 @@ test("records are retried in order once space is back; one line per episode, wit
   const c = new CatchUp(log, FAST);
   const { state, writer } = disk();
   for (const r of ["a", "b", "c"]) c.failed(`record ${r}`, writer(r), full());
-  assert.deepEqual(c.stats(), { diskFull: 1, diskFullWrites: 3, recordsBehind: 3, recordsCaughtUp: 0 });
+  assert.deepEqual(c.stats(), {
+    diskFull: 1,
+    diskFullWrites: 3,
+    recordsBehind: 3,
+    recordsCaughtUp: 0,
+    recordsDropped: 0,
+  });
   // A few failing passes: still one line.
   await waitFor(() => c.stats().diskFullWrites >= 6, { what: "retries while the disk is full" });
   assert.equal(log.lines.length, 1);
@@ -60,7 +66,7 @@ test("a later failure under the same key replaces the earlier one (the last wish
 });
 
 test("a successful write elsewhere retries at once, without waiting for the back-off", async () => {
-  const c = new CatchUp(new MemoryLog(), { firstMs: 600_000, maxMs: 600_000 });
+  const c = new CatchUp(new MemoryLog(), { firstMs: 600_000, maxMs: 600_000, maxRecords: 100 });
   const { state, writer } = disk();
   c.failed("record a", writer("a"), full());
   state.space = true;
@@ -90,5 +96,17 @@ test("another error is logged each time it is reported and does not hold back th
     "adminalert: ERROR: could not write record bad: EACCES: permission denied; retrying",
     "adminalert: ERROR: could not write record good: EIO: i/o error; retrying",
   ]);
+  c.stop();
+});
+
+test("past the cap the oldest retry is dropped and counted", async () => {
+  const c = new CatchUp(new MemoryLog(), { firstMs: 600_000, maxMs: 600_000, maxRecords: 3 });
+  const done: string[] = [];
+  for (const r of ["a", "b", "c", "d"]) c.failed(`record ${r}`, () => void done.push(r), full());
+  c.failed("record d", () => void done.push("d"), full()); // the same key again: nothing dropped
+  assert.equal(c.stats().recordsDropped, 1);
+  assert.equal(c.stats().recordsBehind, 3);
+  await c.drain();
+  assert.deepEqual(done, ["b", "c", "d"]);
   c.stop();
 });
