@@ -9,7 +9,7 @@
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { type FileHandle, lstat, open, realpath, stat } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
 
@@ -46,36 +46,57 @@ export type DirCheck = { readonly ok: true } | { readonly ok: false; readonly er
 /**
  * Whether the daemon may write in `dir`: it and each directory above it owned by root or
  * `euid`, and not writable by group or others (above it, a sticky directory is allowed: there
- * nobody can rename or replace what another user owns). The error names the path and why.
+ * nobody can rename or replace what another user owns). A symbolic link on the way is followed
+ * and the directories above its target are checked too: whoever can replace the link can
+ * redirect the path. The error names the path and why.
  */
 export async function checkDirectory(dir: string, euid = process.geteuid?.() ?? 0): Promise<DirCheck> {
-  let real: string;
-  try {
-    real = await realpath(dir);
-  } catch (err) {
-    return { ok: false, error: `${dir}: ${(err as Error).message}` };
+  const checked = new Set<string>();
+  const wanted = resolve(dir);
+  for (let lexical = wanted; ; lexical = dirname(lexical)) {
+    let real: string;
+    try {
+      real = await realpath(lexical);
+    } catch (err) {
+      return { ok: false, error: `${lexical}: ${(err as Error).message}` };
+    }
+    const shown = real === lexical ? real : `${lexical} (${real})`;
+    const r = await checkChain(real, shown, lexical === wanted, euid, checked);
+    if (!r.ok || dirname(lexical) === lexical) return r;
   }
-  const shown = (p: string) => (p === real && real !== dir ? `${dir} (${real})` : p);
-  for (let p = real, first = true; ; first = false) {
+}
+
+/** Checks `real` (shown as `shown`) and the directories above it, skipping those seen. */
+async function checkChain(
+  real: string,
+  shown: string,
+  isTarget: boolean,
+  euid: number,
+  checked: Set<string>,
+): Promise<DirCheck> {
+  for (let p = real, first = true; !checked.has(p); first = false) {
+    const name = first ? shown : p;
     const st = await stat(p);
-    if (!st.isDirectory()) return { ok: false, error: `${shown(p)} is not a directory` };
+    if (!st.isDirectory()) return { ok: false, error: `${name} is not a directory` };
     if (st.uid !== 0 && st.uid !== euid) {
-      return { ok: false, error: `${shown(p)} is owned by uid ${st.uid}, not by root: refused` };
+      return { ok: false, error: `${name} is owned by uid ${st.uid}, not by root: refused` };
     }
     const loose = st.mode & 0o022;
     const sticky = (st.mode & 0o1000) !== 0;
-    if (loose !== 0 && (first || !sticky)) {
+    if (loose !== 0 && ((first && isTarget) || !sticky)) {
       const who = loose & 0o002 ? "others" : "its group";
       const mode = (st.mode & 0o7777).toString(8).padStart(4, "0");
       return {
         ok: false,
-        error: `${shown(p)} is writable by ${who} (mode ${mode}): refused; make it 0755 or stricter`,
+        error: `${name} is writable by ${who} (mode ${mode}): refused; make it 0755 or stricter`,
       };
     }
+    checked.add(p);
     const up = dirname(p);
-    if (up === p) return { ok: true };
+    if (up === p) break;
     p = up;
   }
+  return { ok: true };
 }
 
 /**

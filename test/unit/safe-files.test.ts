@@ -124,6 +124,12 @@ test("a world- or group-writable directory is refused with its path; one under a
   assert.equal(under.ok, false, "a directory others can rename is no safer than one they can write");
   assert.match(under.ok ? "" : under.error, new RegExp(`^${open} is writable by others`));
 
+  const redirect = join(open, "to-safe-dir");
+  await symlink(dir, redirect);
+  const linked = await checkDirectory(redirect);
+  assert.equal(linked.ok, false, "a link others can replace redirects the path");
+  assert.match(linked.ok ? "" : linked.error, new RegExp(`^${open} is writable by others`));
+
   const safe = join(sticky, "safe");
   await mkdir(safe, { mode: 0o755 });
   assert.deepEqual(await checkDirectory(safe), { ok: true });
