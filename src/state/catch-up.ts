@@ -60,7 +60,6 @@ export class CatchUp {
   #diskFull = 0;
   #diskFullWrites = 0;
   #caughtUp = 0;
-
   #dropped = 0;
 
   constructor(log: Log, delays: CatchUpOptions = CATCH_UP_DEFAULTS) {

@@ -32,8 +32,8 @@ export function historyLineOf(
 
 /**
  * Append-only (only a torn last line is ever cut off); opened without following a symbolic
- * link; each line is flushed to disk before the append resolves so a
- * crash cannot lose a block that was reported. Appends are serialised in call order.
+ * link; each line is flushed to disk before the append resolves so a crash cannot lose a block
+ * that was reported. Appends are serialised in call order.
  */
 export class HistoryFile {
   readonly #path: string;
@@ -81,7 +81,8 @@ export class HistoryFile {
    * short (a full disk) is cut back off at once, and any partial last line found before an
    * append (a crash mid-write, or a cut-back that failed) is truncated away first. Truncating,
    * not appending a newline: fail2ban does not consume a line without its newline, so its read
-   * position is still at the start of the fragment, and the file keeps only whole lines.
+   * position is still at the start of the fragment, and the file keeps only whole lines (a
+   * whole line that lacks only its newline gets it).
    */
   append(line: string): Promise<void> {
     const write = async () => {
@@ -113,13 +114,23 @@ export class HistoryFile {
   }
 }
 
-/** Cuts a partial last line (no newline at the end) back to the last newline; returns the size. */
+const WHOLE_LINE_END = Buffer.from(" Blocked");
+
+/**
+ * Repairs a last line without its newline; returns the size after. A line that ends as every
+ * history line does lacks only its newline, which is added; anything else is a fragment of a
+ * write cut short, cut back to the last newline.
+ */
 async function repairTail(fh: FileHandle, chunkBytes = 4096): Promise<number> {
   const { size } = await fh.stat();
   if (size === 0) return 0;
-  const last = Buffer.alloc(1);
-  await fh.read(last, 0, 1, size - 1);
-  if (last[0] === 0x0a) return size;
+  const tail = Buffer.alloc(Math.min(size, WHOLE_LINE_END.length + 1));
+  await fh.read(tail, 0, tail.length, size - tail.length);
+  if (tail[tail.length - 1] === 0x0a) return size;
+  if (tail.subarray(tail.length - WHOLE_LINE_END.length).equals(WHOLE_LINE_END)) {
+    await fh.write("\n");
+    return size + 1;
+  }
   let end = size - 1;
   const buf = Buffer.alloc(chunkBytes);
   while (end > 0) {

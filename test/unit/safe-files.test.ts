@@ -202,6 +202,12 @@ test("history: a torn last line is cut back before the next append; the file hol
   await writeFile(path, `5 - fifth\n${"y".repeat(5000)}`);
   await h.append("6 - sixth");
   assert.equal(await readFile(path, "utf8"), "5 - fifth\n6 - sixth\n");
+
+  // A whole line that lacks only its newline (an editor dropped it) is kept and ended.
+  const whole = "1700000000 - 11/14/2023 22:13:20 Host: 192.0.2.7/192.0.2.7 Port: 143 TCP Blocked";
+  await writeFile(path, whole);
+  await h.append("7 - seventh");
+  assert.equal(await readFile(path, "utf8"), `${whole}\n7 - seventh\n`);
 });
 
 test("state.db and its WAL are created 0600, and an old 0644 database is tightened", async () => {
