@@ -5,8 +5,8 @@
  * keeping the file's mode. Changes are serialised.
  */
 
-import { lstat, readFile, rename, unlink } from "node:fs/promises";
-import { createTempBeside, type TempFile } from "../state/safe-files.js";
+import { lstat, rename, unlink } from "node:fs/promises";
+import { createTempBeside, openForReading, type TempFile } from "../state/safe-files.js";
 import type { BlockTarget, Responder, ResponderResult } from "./responder.js";
 import { expandMacros } from "./template.js";
 
@@ -78,7 +78,12 @@ export class HostsDenyResponder implements Responder {
     if (!checked.ok) return checked;
     let text = "";
     try {
-      text = await readFile(this.#path, "utf8");
+      const fh = await openForReading(this.#path);
+      try {
+        text = await fh.readFile("utf8");
+      } finally {
+        await fh.close();
+      }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT")
         return { ok: false, error: (err as Error).message };
