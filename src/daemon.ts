@@ -4,7 +4,6 @@
  * process: failures are thrown as StartError with the exit status the CLI should use.
  */
 
-import { mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import type { RunOptions } from "./cli/args.js";
@@ -38,7 +37,7 @@ import { type BlockRecord, BlockRegistry } from "./state/blocks.js";
 import { CatchUp } from "./state/catch-up.js";
 import { ExpiryTimer } from "./state/expiry.js";
 import { HistoryFile, historyLineOf } from "./state/history.js";
-import { unsafePlace } from "./state/safe-files.js";
+import { preparePlaces } from "./state/safe-files.js";
 import { StateStore } from "./state/store.js";
 import { VERSION } from "./version.js";
 import { warmUpPipeline } from "./warm-up.js";
@@ -123,24 +122,14 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
     log.warn(`adminalert: WARNING: ${message}`);
   }
 
-  // 4. Files and state: directories exist and only root can write in them (and above them);
-  //    the state database opens. Records that cannot be written are retried by `catchUp`.
-  for (const dir of new Set([dirname(config.historyFile), dirname(config.blockedFile), config.stateDir])) {
-    try {
-      await mkdir(dir, { recursive: true, mode: 0o750 });
-    } catch (err) {
-      await fail(`cannot create ${dir}: ${(err as Error).message}`, 1);
-    }
-  }
-  const unsafe = await unsafePlace(
-    [
-      dirname(config.historyFile),
-      dirname(config.blockedFile),
-      config.stateDir,
-      ...(config.killHostsDeny !== undefined ? [dirname(config.wrapperHostsDeny)] : []),
-    ],
-    [config.historyFile],
-  );
+  // 4. Files and state: the directories exist (made only inside safe ones) and only root can
+  //    write in them and above them; the state database opens. Records that cannot be written
+  //    are retried by `catchUp`.
+  const unsafe = await preparePlaces({
+    create: [dirname(config.historyFile), dirname(config.blockedFile), config.stateDir],
+    check: config.killHostsDeny !== undefined ? [dirname(config.wrapperHostsDeny)] : [],
+    files: [config.historyFile],
+  });
   if (unsafe !== undefined) await fail(unsafe, 1);
   const catchUp = new CatchUp(log);
   cleanups.push(() => catchUp.stop());

@@ -8,7 +8,7 @@
 
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { type FileHandle, lstat, open, realpath, stat } from "node:fs/promises";
+import { type FileHandle, lstat, mkdir, open, realpath, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
@@ -50,7 +50,12 @@ export type DirCheck = { readonly ok: true } | { readonly ok: false; readonly er
  * and the directories above its target are checked too: whoever can replace the link can
  * redirect the path. The error names the path and why.
  */
-export async function checkDirectory(dir: string, euid = process.geteuid?.() ?? 0): Promise<DirCheck> {
+export async function checkDirectory(
+  dir: string,
+  euid = process.geteuid?.() ?? 0,
+  /** Only to create a directory in: a sticky one will do, as above. */
+  toCreateIn = false,
+): Promise<DirCheck> {
   const checked = new Set<string>();
   const wanted = resolve(dir);
   for (let lexical = wanted; ; lexical = dirname(lexical)) {
@@ -61,7 +66,7 @@ export async function checkDirectory(dir: string, euid = process.geteuid?.() ?? 
       return { ok: false, error: `${lexical}: ${(err as Error).message}` };
     }
     const shown = real === lexical ? real : `${lexical} (${real})`;
-    const r = await checkChain(real, shown, lexical === wanted, euid, checked);
+    const r = await checkChain(real, shown, lexical === wanted && !toCreateIn, euid, checked);
     if (!r.ok || dirname(lexical) === lexical) return r;
   }
 }
@@ -133,4 +138,44 @@ export async function unsafePlace(
     }
   }
   return undefined;
+}
+
+/**
+ * Makes the daemon's places ready at start, or says why not (the path named): each of `create`
+ * is made (0750) if missing, but only inside a directory that passes the check (nobody else can
+ * then slip a link in on the way); then `create` and `check` must pass checkDirectory and
+ * `files` must not be links (unsafePlace).
+ */
+export async function preparePlaces(places: {
+  readonly create: Iterable<string>;
+  readonly check?: Iterable<string>;
+  readonly files?: Iterable<string>;
+}): Promise<string | undefined> {
+  const create = [...new Set(places.create)];
+  for (const dir of create) {
+    const existing = await nearestExisting(dir);
+    if (existing === resolve(dir)) continue;
+    const parent = await checkDirectory(existing, undefined, true);
+    if (!parent.ok) return `unsafe directory: ${parent.error}`;
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o750 });
+    } catch (err) {
+      return `cannot create ${dir}: ${(err as Error).message}`;
+    }
+  }
+  return unsafePlace([...create, ...(places.check ?? [])], places.files);
+}
+
+/** `dir` itself if it exists, else the nearest directory above it that does. */
+async function nearestExisting(dir: string): Promise<string> {
+  let p = resolve(dir);
+  for (;;) {
+    try {
+      await stat(p);
+      return p;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT" || dirname(p) === p) return p;
+      p = dirname(p);
+    }
+  }
 }

@@ -30,6 +30,7 @@ import {
   createTempBeside,
   isDiskFull,
   openForAppend,
+  preparePlaces,
   unsafePlace,
 } from "../../src/state/safe-files.js";
 import { StateStore } from "../../src/state/store.js";
@@ -148,6 +149,36 @@ test("start-up names a symbolic link at HISTORY_FILE, and the first unsafe direc
   assert.match(
     (await unsafePlace([dir, open], [link])) ?? "",
     new RegExp(`^unsafe directory: ${open} is writable by others`),
+  );
+});
+
+test("missing directories are made 0750, but never inside one others can write in", async () => {
+  const made = join(dir, "made", "state");
+  assert.equal(await preparePlaces({ create: [made] }), undefined);
+  assert.equal((await stat(made)).mode & 0o7777 & ~0o750, 0, "0750 at most (the umask may take more)");
+
+  const open = join(dir, "open-create");
+  await mkdir(open);
+  await chmod(open, 0o777);
+  const inside = join(open, "sub", "state");
+  assert.match(
+    (await preparePlaces({ create: [inside] })) ?? "",
+    new RegExp(`^unsafe directory: ${open} is writable`),
+  );
+  assert.deepEqual(await readdir(open), [], "nothing made there");
+
+  const sticky = join(dir, "sticky-create");
+  await mkdir(sticky);
+  await chmod(sticky, 0o1777);
+  assert.equal(
+    await preparePlaces({ create: [join(sticky, "state")] }),
+    undefined,
+    "made inside a sticky one",
+  );
+  assert.match(
+    (await preparePlaces({ create: [made], check: [sticky] })) ?? "",
+    new RegExp(`^unsafe directory: ${sticky} is writable by others \\(mode 1777\\)`),
+    "but a sticky one is not a place to write in",
   );
 });
 
