@@ -13,8 +13,6 @@ export class BlockedFile {
   readonly #lines = new Map<string, string>();
   #writing: Promise<void> | undefined;
   #dirty = false;
-  /** The last write failed: the file on disk is behind the lines held here. */
-  #behind = false;
 
   constructor(path: string) {
     this.#path = path;
@@ -34,11 +32,6 @@ export class BlockedFile {
 
   addresses(): IterableIterator<string> {
     return this.#lines.keys();
-  }
-
-  /** Whether the last write failed (flush() again to catch up). */
-  get behind(): boolean {
-    return this.#behind;
   }
 
   /** Sets (or, with `undefined`, removes) a line without writing (call flush()). */
@@ -72,13 +65,7 @@ export class BlockedFile {
   async #drain(): Promise<void> {
     while (this.#dirty) {
       this.#dirty = false;
-      try {
-        await this.#writeAtomically([...this.#lines.values()].map((l) => `${l}\n`).join(""));
-        this.#behind = false;
-      } catch (err) {
-        this.#behind = true;
-        throw err;
-      }
+      await this.#writeAtomically([...this.#lines.values()].map((l) => `${l}\n`).join(""));
     }
   }
 
