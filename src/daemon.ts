@@ -4,7 +4,6 @@
  * process: failures are thrown as StartError with the exit status the CLI should use.
  */
 
-import { mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import type { RunOptions } from "./cli/args.js";
@@ -39,8 +38,10 @@ import { defaultGateways, nameServers, ownAddresses, ProtectedHosts } from "./se
 import { type DaemonSignal, SignalInbox } from "./signals.js";
 import { StartError } from "./start-error.js";
 import { BlockRegistry } from "./state/blocks.js";
+import { CatchUp } from "./state/catch-up.js";
 import { ExpiryTimer } from "./state/expiry.js";
 import { HistoryFile, historyLineOf } from "./state/history.js";
+import { preparePlaces } from "./state/safe-files.js";
 import { StateStore } from "./state/store.js";
 import { VERSION } from "./version.js";
 import type { BlockRecord, Hit, Mode } from "./vocabulary.js";
@@ -144,14 +145,17 @@ async function arm(
     log.warn(`adminalert: WARNING: ${message}`);
   }
 
-  // 4. Files and state: directories exist; the state database opens.
-  for (const dir of new Set([dirname(config.historyFile), dirname(config.blockedFile), config.stateDir])) {
-    try {
-      await mkdir(dir, { recursive: true, mode: 0o750 });
-    } catch (err) {
-      await fail(`cannot create ${dir}: ${(err as Error).message}`, 1);
-    }
-  }
+  // 4. Files and state: the directories exist (made only inside safe ones) and only root can
+  //    write in them and above them; the state database opens. Records that cannot be written
+  //    are retried by `catchUp`.
+  const unsafe = await preparePlaces({
+    create: [dirname(config.historyFile), dirname(config.blockedFile), config.stateDir],
+    check: config.killHostsDeny !== undefined ? [dirname(config.wrapperHostsDeny)] : [],
+    files: [config.historyFile],
+  });
+  if (unsafe !== undefined) await fail(unsafe, 1);
+  const catchUp = new CatchUp(log);
+  resources.add("the record catch-up", () => catchUp.stop());
   let store: StateStore;
   try {
     store = new StateStore(join(config.stateDir, "state.db"));
@@ -186,9 +190,15 @@ async function arm(
   checkpoint();
 
   // 7. The stages.
-  const registry = new BlockRegistry(config.blockedFile, LIMITS.maxBlocks, store);
+  const registry = new BlockRegistry(config.blockedFile, LIMITS.maxBlocks, store, catchUp);
   const history = new HistoryFile(config.historyFile);
-  const reactor = new Reactor({ config, log, registry, history, hostsDeny, firewall, wallClockMs });
+  const reactor = new Reactor({ config, log, registry, history, hostsDeny, firewall, wallClockMs, catchUp });
+  // Closed after the reactions and before the responders and the state: a last try for
+  // records still behind (a restart also catches up).
+  resources.add("the records still behind", async () => {
+    catchUp.stop();
+    await catchUp.drain();
+  });
   const trigger = new TriggerTable({
     scanTrigger: config.scanTrigger,
     maxSources: LIMITS.maxSources,
@@ -268,10 +278,7 @@ async function arm(
       continue;
     }
     await reactor.reapply(b);
-    if (!b.recorded) {
-      if (!(await history.hasLineOf(b))) await history.append(historyLineOf(b));
-      store.markRecorded(b.address);
-    }
+    if (!b.recorded) await reactor.writeHistory(b, historyLineOf(b), true);
   }
   await registry.writeFiles(options.modes, (r) => historyLineOf(r));
   if (registry.size > 0) log.notice(`adminalert: ${registry.size} blocks restored from ${config.stateDir}`);
@@ -474,6 +481,7 @@ async function arm(
         errors: reactor.stats.failures + p.reactionErrors,
         logSuppressed: logStats.rateLimit.suppressed,
         syslogDropped: logStats.syslog?.dropped ?? 0,
+        ...catchUp.stats(),
         ...captureCounters(capture),
         ...kernelTrapCounters(kernelSensor),
       },

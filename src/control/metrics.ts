@@ -20,6 +20,11 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   kernelDrops: "Packets the kernel dropped before capture.",
   errors: "Responder and command failures.",
   logSuppressed: "Log lines held back by the log rate limit.",
+  diskFull: "Episodes of a full disk (or quota) while writing records.",
+  diskFullWrites: "Record writes that failed because the disk was full.",
+  recordsBehind: "Records (history, blocked file, hosts.deny, state) not yet written; retried.",
+  recordsCaughtUp: "Records written by a retry after a failed write.",
+  recordsDropped: "Retries dropped, oldest first, past the cap of records held.",
 };
 
 /** Counter names become `portsentry_<snake_case>_total`. */

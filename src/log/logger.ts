@@ -6,9 +6,9 @@
  * Repeated events can be rate-limited by key.
  */
 
-import { createWriteStream } from "node:fs";
+import { constants, createWriteStream, openSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import type { Writable } from "node:stream";
+import { Writable } from "node:stream";
 import type { SyslogFacility, SyslogLevel } from "../config/types.js";
 import { FileSink } from "./file-sink.js";
 import { suppressed } from "./messages.js";
@@ -223,12 +223,26 @@ export function openLogger(o: OpenLoggerOptions = {}): Logger {
     ? (FileSink.forRegularFile(2, DEFAULT_MAX_BUFFERED_BYTES) ??
       createWriteStream("", { fd: 2, autoClose: false }))
     : undefined;
-  const events =
-    o.eventsFile !== undefined ? createWriteStream(o.eventsFile, { flags: "a", mode: 0o640 }) : undefined;
+  const events = o.eventsFile !== undefined ? openEventsFile(o.eventsFile) : undefined;
   events?.once("error", (err: NodeJS.ErrnoException) => {
     process.stderr.write(
       `portsentry: event log ${o.eventsFile} unwritable (${err.code ?? err.message}); events dropped\n`,
     );
   });
   return new Logger({ syslog, stderr, events, rateLimit: o.rateLimit });
+}
+
+/**
+ * The JSON events file, appended without following a symbolic link (as every file written as
+ * root); an error is reported like a failed write, through the stream's "error" event.
+ */
+function openEventsFile(path: string): Writable {
+  const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW } = constants;
+  try {
+    return createWriteStream("", { fd: openSync(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0o640) });
+  } catch (err) {
+    const failed = new Writable({ write: (_chunk, _encoding, done) => done() });
+    process.nextTick(() => failed.destroy(err as Error));
+    return failed;
+  }
 }

@@ -173,3 +173,19 @@ export function unblockFailed(ip: string, method: string, reason: string): strin
 export function suppressed(count: number, key: string): string {
   return `adminalert: ${count} similar log lines suppressed (${key})`;
 }
+
+// --- adminalert: records on a full disk ---
+
+/** Once per episode: the first write that found the disk (or a quota) full. */
+export function diskFull(what: string, error: string): string {
+  return `adminalert: ERROR: disk full (${error}) writing ${what}: blocks stay in force; their records are written when space returns`;
+}
+
+export function spaceBack(caughtUp: number): string {
+  return `adminalert: space is back: ${caughtUp} records caught up`;
+}
+
+/** A record that could not be written for another reason; it is retried. */
+export function writeFailed(what: string, error: string): string {
+  return `adminalert: ERROR: could not write ${what}: ${error}; retrying`;
+}

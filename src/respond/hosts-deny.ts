@@ -5,8 +5,8 @@
  * keeping the file's mode. Changes are serialised.
  */
 
-import { lstat, open, readFile, rename, unlink } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { lstat, rename, unlink } from "node:fs/promises";
+import { createTempBeside, openForReading, type TempFile } from "../state/safe-files.js";
 import type { BlockTarget, Responder, ResponderResult } from "./responder.js";
 import { expandMacros } from "./template.js";
 
@@ -78,7 +78,12 @@ export class HostsDenyResponder implements Responder {
     if (!checked.ok) return checked;
     let text = "";
     try {
-      text = await readFile(this.#path, "utf8");
+      const fh = await openForReading(this.#path);
+      try {
+        text = await fh.readFile("utf8");
+      } finally {
+        await fh.close();
+      }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT")
         return { ok: false, error: (err as Error).message };
@@ -87,9 +92,11 @@ export class HostsDenyResponder implements Responder {
     if (lines[lines.length - 1] === "") lines.pop();
     const next = change(lines);
     if (next === undefined) return { ok: true };
-    const temp = join(dirname(this.#path), `.hosts.deny.portsentry-${process.pid}`);
+    let temp: TempFile | undefined;
     try {
-      const fh = await open(temp, "wx", checked.mode);
+      // A random name created new: nothing planted beside hosts.deny is written through.
+      temp = await createTempBeside(this.#path, checked.mode);
+      const fh = temp.handle;
       try {
         await fh.writeFile(next.length ? `${next.join("\n")}\n` : "");
         await fh.chmod(checked.mode);
@@ -97,10 +104,10 @@ export class HostsDenyResponder implements Responder {
       } finally {
         await fh.close();
       }
-      await rename(temp, this.#path);
+      await rename(temp.path, this.#path);
       return { ok: true };
     } catch (err) {
-      await unlink(temp).catch(() => {});
+      if (temp !== undefined) await unlink(temp.path).catch(() => {});
       return { ok: false, error: `${this.#path}: ${(err as Error).message}` };
     }
   }

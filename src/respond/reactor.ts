@@ -12,7 +12,9 @@ import type { Config } from "../config/types.js";
 import type { Log } from "../log/logger.js";
 import * as msg from "../log/messages.js";
 import type { BlockRegistry } from "../state/blocks.js";
+import type { CatchUp } from "../state/catch-up.js";
 import { type HistoryFile, historyLineOf } from "../state/history.js";
+import { isDiskFull } from "../state/safe-files.js";
 import type { BlockRecord } from "../vocabulary.js";
 import { type CommandOutcome, runCommandTemplate } from "./command.js";
 import type { HostsDenyResponder } from "./hosts-deny.js";
@@ -28,6 +30,8 @@ export interface ReactorDeps {
   /** The built-in firewall blocker (KILL_FIREWALL), if any. */
   readonly firewall: Responder | undefined;
   readonly wallClockMs: () => number;
+  /** Retries records (history, hosts.deny) that could not be written; without it, logged only. */
+  readonly catchUp?: CatchUp;
 }
 
 export interface ReactorStats {
@@ -58,7 +62,7 @@ export class Reactor {
       if (hasCmd && config.killRunCmdFirst) (await runCmd())();
       // Started together (the firewall first: it is what stops traffic), logged in 1.2 order.
       const firewall = this.#firewall(record);
-      const wrappers = this.#wrappers(target);
+      const wrappers = this.#wrappers(record);
       const route = this.#route(target);
       for (const logStep of [await wrappers, await firewall, await route]) logStep();
       if (hasCmd && !config.killRunCmdFirst) (await runCmd())();
@@ -66,15 +70,36 @@ export class Reactor {
     this.stats.blocks++;
     const line = historyLineOf(record, await name);
     try {
-      // The `recorded` mark follows the history append at once: the narrower the gap, the
-      // rarer a history line written twice after a crash (the restart also looks for it).
-      const appended = this.#d.history.append(line).then(() => this.#d.registry.markRecorded(record.address));
-      await Promise.all([appended, this.#d.registry.recordInFile(record, line)]);
+      await Promise.all([this.writeHistory(record, line), this.#d.registry.recordInFile(record, line)]);
     } catch (err) {
       this.stats.failures++;
       this.#d.log.error(
         `adminalert: ERROR: could not record block of ${record.address}: ${(err as Error).message}`,
       );
+    }
+  }
+
+  /**
+   * Appends the block's history line and marks it recorded; with `checkFirst` (a restart), not
+   * if the line is already there. A failure is retried by the catch-up, if any.
+   */
+  async writeHistory(record: BlockRecord, line: string, checkFirst = false): Promise<void> {
+    const { history, registry, catchUp } = this.#d;
+    // The `recorded` mark follows the history append at once: the narrower the gap, the
+    // rarer a history line written twice after a crash (the restart also looks for it).
+    const write = async (check: boolean) => {
+      if (!check || !(await history.hasLineOf(record))) await history.append(line);
+      registry.markRecorded(record.address);
+    };
+    if (catchUp === undefined) return write(checkFirst);
+    try {
+      await write(checkFirst);
+      catchUp.wrote();
+    } catch (err) {
+      // A failed append leaves no part of the line; the check covers a failed mark only.
+      // Keyed by the block, not the host: a host blocked again must not replace its first line.
+      const key = `the history line of ${record.address} (${line.slice(0, line.indexOf(" "))})`;
+      catchUp.failed(key, () => write(true), err);
     }
   }
 
@@ -100,6 +125,8 @@ export class Reactor {
         const r = await pending;
         if (!r.ok) {
           this.stats.failures++;
+          if (method === "wrappers") this.#retryHostsDeny(record, "lift", r.error);
+          if (method === "wrappers" && this.#quietWhenFull(r.error)) continue;
           log.error(msg.unblockFailed(record.address, method, r.error), { ip: record.address, method });
         }
       }
@@ -119,17 +146,19 @@ export class Reactor {
     this.stats.lifted++;
   }
 
-  async #wrappersQuiet(target: BlockTarget): Promise<Step> {
+  async #wrappersQuiet(target: BlockRecord): Promise<Step> {
     const hostsDeny = this.#d.hostsDeny;
     if (hostsDeny === undefined) return () => {};
     const r = await hostsDeny.ban(target, 0);
+    if (!r.ok) this.#retryHostsDeny(target, "block", r.error);
     return r.ok ? () => {} : this.#logResult(r, target, "wrappers", () => "");
   }
 
-  async #wrappers(target: BlockTarget): Promise<Step> {
+  async #wrappers(target: BlockRecord): Promise<Step> {
     const hostsDeny = this.#d.hostsDeny;
     if (hostsDeny === undefined) return () => {};
     const r = await hostsDeny.ban(target, 0);
+    if (!r.ok) this.#retryHostsDeny(target, "block", r.error);
     return this.#logResult(r, target, "wrappers", () =>
       msg.blockedWrappers(target.address, hostsDeny.lineFor(target)),
     );
@@ -158,7 +187,31 @@ export class Reactor {
     const event = { ip: target.address, port: target.port, mode: target.mode, method };
     if (r.ok) return () => this.#d.log.notice(success(), event);
     this.stats.failures++;
+    if (method === "wrappers" && this.#quietWhenFull(r.error)) return () => {};
     return () => this.#d.log.error(msg.blockFailed(target.address, method, r.error), event);
+  }
+
+  /**
+   * hosts.deny could not be changed: the catch-up brings it in line with the registry later
+   * (the line present while the host is blocked, absent once it is not). A lift is decided by
+   * the record: the registry still holds it until the lift is done, and only a new block of the
+   * host since then wants the line back.
+   */
+  #retryHostsDeny(record: BlockRecord, change: "block" | "lift", error: string): void {
+    const { catchUp, hostsDeny, registry } = this.#d;
+    if (catchUp === undefined || hostsDeny === undefined) return;
+    const sync = async () => {
+      const current = registry.get(record.address);
+      const wanted = change === "block" || current !== record ? current : undefined;
+      const r = wanted !== undefined ? await hostsDeny.ban(wanted, 0) : await hostsDeny.unban(record);
+      if (!r.ok) throw new Error(r.error);
+    };
+    catchUp.failed(`the hosts.deny line of ${record.address}`, sync, new Error(error), true);
+  }
+
+  /** On a full disk the catch-up has said it once: no line per host. */
+  #quietWhenFull(error: string): boolean {
+    return this.#d.catchUp !== undefined && isDiskFull(error);
   }
 
   #logCommand(outcome: CommandOutcome, target: BlockTarget, success: () => string): Step {

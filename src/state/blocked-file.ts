@@ -5,7 +5,8 @@
  * changes that arrive while a write is under way are coalesced into the next write.
  */
 
-import { open, rename, unlink } from "node:fs/promises";
+import { rename, unlink } from "node:fs/promises";
+import { createTempBeside } from "./safe-files.js";
 
 export class BlockedFile {
   readonly #path: string;
@@ -33,9 +34,10 @@ export class BlockedFile {
     return this.#lines.keys();
   }
 
-  /** Sets a line without writing (call flush()). */
-  set(address: string, line: string): void {
-    this.#lines.set(address, line);
+  /** Sets (or, with `undefined`, removes) a line without writing (call flush()). */
+  set(address: string, line: string | undefined): void {
+    if (line === undefined) this.#lines.delete(address);
+    else this.#lines.set(address, line);
   }
 
   /** Records a block; resolves when the file on disk includes it. */
@@ -68,17 +70,18 @@ export class BlockedFile {
   }
 
   async #writeAtomically(content: string): Promise<void> {
-    const temp = `${this.#path}.tmp-${process.pid}`;
-    const fh = await open(temp, "w", 0o600);
+    // A new file under a random name: a link planted beside the target is never written through.
+    const temp = await createTempBeside(this.#path);
     try {
-      await fh.writeFile(content);
-      await fh.sync();
+      await temp.handle.writeFile(content);
+      await temp.handle.sync();
+      await temp.handle.close();
+      // rename() replaces whatever is at the target (a planted link included), never follows it.
+      await rename(temp.path, this.#path);
     } catch (err) {
-      await fh.close();
-      await unlink(temp).catch(() => {});
+      await temp.handle.close().catch(() => {});
+      await unlink(temp.path).catch(() => {});
       throw err;
     }
-    await fh.close();
-    await rename(temp, this.#path);
   }
 }

@@ -6,6 +6,7 @@
 
 import type { BlockRecord, Mode } from "../vocabulary.js";
 import { BlockedFile } from "./blocked-file.js";
+import type { CatchUp } from "./catch-up.js";
 import type { StateStore, StoredBlock } from "./store.js";
 
 export class BlockRegistry {
@@ -14,11 +15,19 @@ export class BlockRegistry {
   readonly #blockedFilePrefix: string;
   readonly #maxBlocks: number;
   readonly #store: StateStore | undefined;
+  readonly #catchUp: CatchUp | undefined;
+  /** Addresses whose history line is written: a state row retried later keeps the mark. */
+  readonly #recorded = new Set<string>();
 
-  constructor(blockedFilePrefix: string, maxBlocks: number, store?: StateStore) {
+  /**
+   * With `catchUp`, a write that fails (state row, blocked file) is retried there and the block
+   * stays in force; without it, the failure is thrown.
+   */
+  constructor(blockedFilePrefix: string, maxBlocks: number, store?: StateStore, catchUp?: CatchUp) {
     this.#blockedFilePrefix = blockedFilePrefix;
     this.#maxBlocks = maxBlocks;
     this.#store = store;
+    this.#catchUp = catchUp;
   }
 
   has(address: string): boolean {
@@ -48,7 +57,12 @@ export class BlockRegistry {
   claim(record: BlockRecord): boolean {
     if (this.#records.has(record.address) || this.full) return false;
     this.#records.set(record.address, record);
-    this.#store?.putBlock({ ...record, recorded: false });
+    const { address } = record;
+    this.#persist(`the state of ${address}`, () => {
+      if (this.#records.get(address) === record) {
+        this.#store?.putBlock({ ...record, recorded: this.#recorded.has(address) });
+      }
+    });
     return true;
   }
 
@@ -56,20 +70,24 @@ export class BlockRegistry {
   load(): readonly StoredBlock[] {
     const stored = this.#store?.blocks() ?? [];
     for (const b of stored) {
-      const { recorded: _, ...record } = b;
+      const { recorded, ...record } = b;
       this.#records.set(b.address, record);
+      if (recorded) this.#recorded.add(b.address);
     }
     return stored;
   }
 
   /** Writes the host's line into `<BLOCKED_FILE>.<mode>` once the reaction has run. */
   async recordInFile(record: BlockRecord, line: string): Promise<void> {
-    await this.#file(record.mode).add(record.address, line);
+    const file = this.#file(record.mode);
+    file.set(record.address, line);
+    await this.#flush(file);
   }
 
   /** Notes that the block's history line is on disk, so a restart does not write it again. */
   markRecorded(address: string): void {
-    this.#store?.markRecorded(address);
+    if (this.#records.has(address)) this.#recorded.add(address);
+    this.#persist(`the state of ${address} (recorded)`, () => this.#store?.markRecorded(address));
   }
 
   /** Forgets a block: state, index and blocked file. */
@@ -77,8 +95,15 @@ export class BlockRegistry {
     const record = this.#records.get(address);
     if (record === undefined) return undefined;
     this.#records.delete(address);
-    this.#store?.deleteBlock(address);
-    await this.#file(record.mode).remove(address);
+    this.#recorded.delete(address);
+    this.#persist(`the state of ${address}`, () => {
+      if (!this.#records.has(address)) this.#store?.deleteBlock(address);
+    });
+    const file = this.#file(record.mode);
+    if (file.has(address)) {
+      file.set(address, undefined);
+      await this.#flush(file);
+    }
     return record;
   }
 
@@ -86,7 +111,29 @@ export class BlockRegistry {
   async writeFiles(modes: readonly Mode[], lineOf: (r: BlockRecord) => string): Promise<void> {
     for (const r of this.#records.values()) this.#file(r.mode).set(r.address, lineOf(r));
     const all = new Set<Mode>([...modes, ...[...this.#records.values()].map((r) => r.mode)]);
-    await Promise.all([...all].map((m) => this.#file(m).flush()));
+    await Promise.all([...all].map((m) => this.#flush(this.#file(m))));
+  }
+
+  /** Runs a state write now; if it fails, hands it to the catch-up (same key: the last wins). */
+  #persist(key: string, write: () => void): void {
+    try {
+      write();
+      this.#catchUp?.wrote();
+    } catch (err) {
+      if (this.#catchUp === undefined) throw err;
+      this.#catchUp.failed(key, write, err);
+    }
+  }
+
+  /** Writes a blocked file; a failure is retried by the catch-up (logged there). */
+  async #flush(file: BlockedFile): Promise<void> {
+    try {
+      await file.flush();
+      this.#catchUp?.wrote();
+    } catch (err) {
+      if (this.#catchUp === undefined) throw err;
+      this.#catchUp.failed(file.path, () => file.flush(), err);
+    }
   }
 
   #file(mode: Mode): BlockedFile {

@@ -3,8 +3,9 @@
  * `<epoch> - MM/DD/YYYY HH:MM:SS Host: <name>/<ip> Port: <port> <TCP|UDP> Blocked` (local time).
  */
 
-import { type FileHandle, open } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
 import { type Mode, type Protocol, protocolOf } from "../vocabulary.js";
+import { openForAppend, openForReading } from "./safe-files.js";
 
 const two = (n: number) => String(n).padStart(2, "0");
 
@@ -30,8 +31,9 @@ export function historyLineOf(
 }
 
 /**
- * Append-only, never truncated; each line is flushed to disk before the append resolves so a
- * crash cannot lose a block that was reported. Appends are serialised in call order.
+ * Append-only (only a torn last line is ever cut off); opened without following a symbolic
+ * link; each line is flushed to disk before the append resolves so a crash cannot lose a block
+ * that was reported. Appends are serialised in call order.
  */
 export class HistoryFile {
   readonly #path: string;
@@ -56,7 +58,7 @@ export class HistoryFile {
     const rest = line.slice(line.lastIndexOf("/"));
     let fh: FileHandle;
     try {
-      fh = await open(this.#path, "r");
+      fh = await openForReading(this.#path);
     } catch {
       return false;
     }
@@ -74,11 +76,33 @@ export class HistoryFile {
     }
   }
 
+  /**
+   * Appends `line` whole or not at all: one write() of the line and its newline. A write cut
+   * short (a full disk) is cut back off at once, and any partial last line found before an
+   * append (a crash mid-write, or a cut-back that failed) is truncated away first. Truncating,
+   * not appending a newline: fail2ban does not consume a line without its newline, so its read
+   * position is still at the start of the fragment, and the file keeps only whole lines (a
+   * whole line that lacks only its newline gets it).
+   */
   append(line: string): Promise<void> {
     const write = async () => {
-      const fh = await open(this.#path, "a", 0o600);
+      const fh = await openForAppend(this.#path);
       try {
-        await fh.appendFile(`${line}\n`);
+        const size = await repairTail(fh);
+        const buf = Buffer.from(`${line}\n`);
+        let written = 0;
+        try {
+          written = (await fh.write(buf, 0, buf.length)).bytesWritten;
+        } catch (err) {
+          await fh.truncate(size).catch(() => {});
+          throw err;
+        }
+        if (written !== buf.length) {
+          await fh.truncate(size).catch(() => {});
+          throw Object.assign(new Error(`${this.#path}: short write (${written} of ${buf.length} bytes)`), {
+            code: "ENOSPC",
+          });
+        }
         await fh.datasync();
       } finally {
         await fh.close();
@@ -88,4 +112,37 @@ export class HistoryFile {
     this.#queue = done.catch(() => {});
     return done;
   }
+}
+
+const WHOLE_LINE_END = Buffer.from(" Blocked");
+
+/**
+ * Repairs a last line without its newline; returns the size after. A line that ends as every
+ * history line does lacks only its newline, which is added; anything else is a fragment of a
+ * write cut short, cut back to the last newline.
+ */
+async function repairTail(fh: FileHandle, chunkBytes = 4096): Promise<number> {
+  const { size } = await fh.stat();
+  if (size === 0) return 0;
+  const tail = Buffer.alloc(Math.min(size, WHOLE_LINE_END.length + 1));
+  await fh.read(tail, 0, tail.length, size - tail.length);
+  if (tail[tail.length - 1] === 0x0a) return size;
+  if (tail.subarray(tail.length - WHOLE_LINE_END.length).equals(WHOLE_LINE_END)) {
+    await fh.write("\n");
+    return size + 1;
+  }
+  let end = size - 1;
+  const buf = Buffer.alloc(chunkBytes);
+  while (end > 0) {
+    const start = Math.max(0, end - chunkBytes);
+    const { bytesRead } = await fh.read(buf, 0, end - start, start);
+    const nl = buf.subarray(0, bytesRead).lastIndexOf(0x0a);
+    if (nl >= 0) {
+      await fh.truncate(start + nl + 1);
+      return start + nl + 1;
+    }
+    end = start;
+  }
+  await fh.truncate(0);
+  return 0;
 }

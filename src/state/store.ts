@@ -11,8 +11,42 @@
  * the idempotent steps.
  */
 
+import { closeSync, constants, fchmodSync, openSync } from "node:fs";
 import Database from "better-sqlite3";
 import type { BlockRecord, Mode } from "../vocabulary.js";
+import { isDiskFull } from "./safe-files.js";
+
+/** Pages between WAL checkpoints (SQLite's default is 1000, 4 MB): ~50 blocks' commits. */
+const WAL_PAGES = 200;
+/** The WAL is cut back to this after a checkpoint. */
+const WAL_LIMIT_BYTES = 1 << 20;
+
+/**
+ * Makes the database file (created if missing) and any -wal/-shm left over 0600, without
+ * following a link. SQLite gives the -wal and -shm files it creates the database file's mode,
+ * so all three stay 0600; chmod rather than umask, which is process-wide.
+ */
+function ownerOnly(path: string): void {
+  const { O_RDONLY, O_CREAT, O_NOFOLLOW } = constants;
+  for (const [file, create] of [
+    [path, true],
+    [`${path}-wal`, false],
+    [`${path}-shm`, false],
+  ] as const) {
+    let fd: number;
+    try {
+      fd = openSync(file, O_RDONLY | O_NOFOLLOW | (create ? O_CREAT : 0), 0o600);
+    } catch (err) {
+      if (!create && (err as NodeJS.ErrnoException).code === "ENOENT") continue;
+      throw err;
+    }
+    try {
+      fchmodSync(fd, 0o600);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
 
 /** A block as stored: the record, and whether its history line was written. */
 export type StoredBlock = BlockRecord & {
@@ -81,8 +115,13 @@ export class StateStore {
   readonly #pruneOffenders: Database.Statement;
 
   constructor(path: string) {
+    ownerOnly(path);
     this.#db = new Database(path);
     this.#db.pragma("journal_mode = WAL");
+    // A bounded WAL: checkpoint every WAL_PAGES pages and cut the file back after a checkpoint,
+    // so a storm of blocks cannot grow it to the default 1000 pages (4 MB) on a small disk.
+    this.#db.pragma(`wal_autocheckpoint = ${WAL_PAGES}`);
+    this.#db.pragma(`journal_size_limit = ${WAL_LIMIT_BYTES}`);
     this.#db.pragma("synchronous = NORMAL");
     this.#db.pragma("busy_timeout = 2000");
     this.#db.exec(SCHEMA);
@@ -136,14 +175,27 @@ export class StateStore {
     return row.t ?? undefined;
   }
 
-  /** Counts one more block of `address`; returns how many blocks it has had (this one included). */
+  /**
+   * Counts one more block of `address`; returns how many blocks it has had (this one included).
+   * On a full disk the count is not kept (a ban a step shorter next time), never an error.
+   */
   recordOffence(address: string, nowMs: number): number {
-    return (this.#offence.get(address, nowMs) as { blocks: number }).blocks;
+    try {
+      return (this.#offence.get(address, nowMs) as { blocks: number }).blocks;
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+      return this.offences(address) + 1;
+    }
   }
 
-  /** Forgets offenders whose last block is older than `beforeMs`. */
+  /** Forgets offenders whose last block is older than `beforeMs` (not on a full disk: later). */
   pruneOffenders(beforeMs: number): number {
-    return this.#pruneOffenders.run(beforeMs).changes;
+    try {
+      return this.#pruneOffenders.run(beforeMs).changes;
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+      return 0;
+    }
   }
 
   offences(address: string): number {

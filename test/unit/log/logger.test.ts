@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createWriteStream, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough, Writable } from "node:stream";
@@ -159,6 +159,17 @@ test("openLogger: syslog off, events appended to a file, close() flushes", async
   const record = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
   assert.equal(record.msg, "adminalert: PortSentry 0.1.0 is starting.");
   assert.equal(record.version, "0.1.0");
+});
+
+test("openLogger: a symbolic link at the events file is not followed; the victim is untouched", async () => {
+  const victim = join(dir, "victim");
+  writeFileSync(victim, "keep\n");
+  const link = join(dir, "events-link.jsonl");
+  symlinkSync(victim, link);
+  const log = openLogger({ syslogPath: false, eventsFile: link });
+  log.notice(m.starting("0.1.0"));
+  await log.close();
+  assert.equal(readFileSync(victim, "utf8"), "keep\n");
 });
 
 test("MemoryLog records what a module logged, for other modules' tests", () => {
