@@ -13,7 +13,7 @@ import { loadConfig, loadIgnoreFile } from "./config/load.js";
 import { type Config, formatConfigError } from "./config/types.js";
 import { type ControlResult, compactPorts, type StatusReport, socketPathFor } from "./control/protocol.js";
 import { startControlServer } from "./control/server.js";
-import { canonicalIp, parseIp } from "./decode/address.js";
+import { canonicalIp, neverBlockable, parseIp } from "./decode/address.js";
 import type { Hit, Mode } from "./detect/events.js";
 import { TriggerTable } from "./detect/trigger.js";
 import { openLogger } from "./log/logger.js";
@@ -31,7 +31,13 @@ import { Reactor } from "./respond/reactor.js";
 import { openBasicSensor } from "./sensors/basic.js";
 import { describeMissing, neededCapabilities, readUnprivilegedPortStart } from "./sensors/capabilities.js";
 import { type KernelTrapSensor, openKernelTrapSensor } from "./sensors/kernel-trap-sensor.js";
-import { defaultGateways, nameServers, ownAddresses, ProtectedHosts } from "./sensors/local-addresses.js";
+import {
+  defaultGateways,
+  nameServers,
+  ownAddresses,
+  ProtectedHosts,
+  subnetBroadcasts,
+} from "./sensors/local-addresses.js";
 import { candidatePorts, isCaptureMode, portList } from "./sensors/port-set.js";
 import { type CaptureSensor, openCaptureSensor } from "./sensors/stealth.js";
 import { type BlockRecord, BlockRegistry } from "./state/blocks.js";
@@ -280,7 +286,12 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
     if (r !== undefined && !r.ok) log.error(`adminalert: ERROR: ${r.error}`);
   };
   const refreshHostFacts = async (): Promise<void> => {
-    const r = await kernelTrap?.setHostAddresses([...ownAddresses(), ...defaultGateways(), ...nameServers()]);
+    const r = await kernelTrap?.setHostAddresses([
+      ...ownAddresses(),
+      ...subnetBroadcasts(),
+      ...defaultGateways(),
+      ...nameServers(),
+    ]);
     if (r !== undefined && !r.ok) log.error(`adminalert: ERROR: ${r.error}`);
   };
   const reconcileKernel = async (): Promise<void> => {
@@ -381,6 +392,8 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
     if (ip === undefined || address === undefined) {
       return { ok: false, code: "failed", message: `${text} is not an IP address` };
     }
+    const never = neverBlockable(address);
+    if (never !== undefined) return { ok: false, code: "protected", message: `protected: ${never}` };
     if (isIgnored(address) || neverBlockReason(address) !== undefined) {
       return {
         ok: false,

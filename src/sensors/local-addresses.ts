@@ -1,12 +1,12 @@
 /**
- * The host's own addresses, default gateways and name servers: the hosts a forged probe must
- * never get us to block (spec §6). Addresses are re-read periodically so that addresses that
+ * The host's own addresses, default gateways, name servers and its networks' broadcast
+ * addresses: the hosts a forged probe must never get us to block (spec §6). Addresses are re-read periodically so that addresses that
  * appear or vanish while running are followed.
  */
 
 import { readFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
-import { canonicalIp } from "../decode/address.js";
+import { canonicalIp, parseIp } from "../decode/address.js";
 
 /** Every address configured on any interface of this host (this network namespace). */
 export function ownAddresses(): Set<string> {
@@ -15,6 +15,27 @@ export function ownAddresses(): Set<string> {
     for (const a of list ?? []) {
       const ip = canonicalIp(a.address.replace(/%.*$/, ""));
       if (ip !== undefined) out.add(ip);
+    }
+  }
+  return out;
+}
+
+/**
+ * The directed broadcast address of each IPv4 network on this host's interfaces (/30 and
+ * wider): a packet "from" one is forged, and the address is every host's on that link.
+ */
+export function subnetBroadcasts(): Set<string> {
+  const out = new Set<string>();
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) {
+      const bits = a.family === "IPv4" && a.cidr !== null ? Number(a.cidr.split("/")[1]) : Number.NaN;
+      if (!(bits >= 0 && bits <= 30)) continue;
+      const ip = parseIp(a.address);
+      if (ip === undefined || ip.family !== 4) continue;
+      const host = bits === 0 ? 0xffffffff : (1 << (32 - bits)) - 1;
+      const n =
+        ((ip.bytes[0]! << 24) | (ip.bytes[1]! << 16) | (ip.bytes[2]! << 8) | ip.bytes[3]! | host) >>> 0;
+      out.add(`${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`);
     }
   }
   return out;
@@ -71,6 +92,7 @@ export class ProtectedHosts {
   #own = new Set<string>();
   #gateways = new Set<string>();
   #nameServers = new Set<string>();
+  #broadcasts = new Set<string>();
   #refreshedAtMs = Number.NEGATIVE_INFINITY;
   readonly #maxAgeMs: number;
   readonly #monoClockMs: () => number;
@@ -96,6 +118,7 @@ export class ProtectedHosts {
     this.#own = ownAddresses();
     this.#gateways = defaultGateways();
     this.#nameServers = nameServers();
+    this.#broadcasts = subnetBroadcasts();
     this.#refreshedAtMs = this.#monoClockMs();
   }
 
@@ -111,6 +134,7 @@ export class ProtectedHosts {
     if (this.#own.has(address)) return "it is an address of this host";
     if (this.#gateways.has(address)) return "it is a default gateway";
     if (this.#nameServers.has(address)) return "it is a configured name server";
+    if (this.#broadcasts.has(address)) return "it is the broadcast address of a network of this host";
     return undefined;
   }
 

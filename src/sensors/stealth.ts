@@ -24,7 +24,7 @@
 
 import { performance } from "node:perf_hooks";
 import type { Config } from "../config/types.js";
-import { formatIpv4, formatIpv6 } from "../decode/address.js";
+import { formatSourceIp } from "../decode/address.js";
 import type { Hit, Mode } from "../detect/events.js";
 import type { Log } from "../log/logger.js";
 import * as msg from "../log/messages.js";
@@ -747,7 +747,7 @@ class StealthSensor implements CaptureSensor {
     const hit = probeHit(
       mode,
       family,
-      family === 4 ? formatIpv4(view, at + 16) : formatIpv6(view, at + 16),
+      formatSourceIp(family, view, at + 16),
       port,
       protocol,
       view[at + 3]!,
