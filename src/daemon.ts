@@ -8,6 +8,7 @@ import { mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import type { RunOptions } from "./cli/args.js";
+import { changedConfigKeys } from "./config/diff.js";
 import type { IgnoreList } from "./config/ignore.js";
 import { loadConfig, loadIgnoreFile } from "./config/load.js";
 import { type Config, formatConfigError } from "./config/types.js";
@@ -479,7 +480,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
       ignore = next.ignore;
       await refreshIgnored();
       log.notice(msg.reloaded(options.configPath));
-      const changed = changedKeys(config, next.config);
+      const changed = changedConfigKeys(config, next.config);
       if (changed.length > 0) {
         log.warn(`adminalert: changed keys take effect at the next restart: ${changed.join(", ")}`);
       }
@@ -515,11 +516,6 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
   process.on("SIGINT", onStop);
   process.on("SIGHUP", onReload);
   return { pipeline, registry, stopped, unblock, block, stop };
-}
-
-/** Config fields that differ (SIGHUP applies the ignore file; the rest needs a restart). */
-function changedKeys(a: Config, b: Config): string[] {
-  return (Object.keys(a) as (keyof Config)[]).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
 }
 
 /** The capture's counters for `status`: frames, kernel drops, and drops by reason. */
