@@ -225,7 +225,11 @@ export function inferLocalAddresses(
   return [...found];
 }
 
-/** Runs the replay: `frames()` is called once, or twice when local addresses are inferred. */
+/**
+ * Runs the replay: `frames()` is called once, or twice when local addresses are inferred.
+ * Synchronous, so each would-block's settled reaction waits for the end of the run: for
+ * captures of bounded size (tests, the bench); the CLI runs `replayCaptureAsync`.
+ */
 export function replayCapture(
   frames: () => Iterable<CapturedFrame>,
   options: ReplayOptions,
