@@ -28,17 +28,23 @@ export function subnetBroadcasts(): Set<string> {
   const out = new Set<string>();
   for (const list of Object.values(networkInterfaces())) {
     for (const a of list ?? []) {
-      const bits = a.family === "IPv4" && a.cidr !== null ? Number(a.cidr.split("/")[1]) : Number.NaN;
-      if (!(bits >= 0 && bits <= 30)) continue;
-      const ip = parseIp(a.address);
-      if (ip === undefined || ip.family !== 4) continue;
-      const host = bits === 0 ? 0xffffffff : (1 << (32 - bits)) - 1;
-      const n =
-        ((ip.bytes[0]! << 24) | (ip.bytes[1]! << 16) | (ip.bytes[2]! << 8) | ip.bytes[3]! | host) >>> 0;
-      out.add(`${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`);
+      if (a.family !== "IPv4" || a.cidr === null) continue;
+      const b = broadcastAddress(a.address, Number(a.cidr.split("/")[1]));
+      if (b !== undefined) out.add(b);
     }
   }
   return out;
+}
+
+/** The broadcast address of `address`/`prefixBits` (IPv4, /0 to /30), else undefined. */
+export function broadcastAddress(address: string, prefixBits: number): string | undefined {
+  const ip = parseIp(address);
+  if (ip === undefined || ip.family !== 4 || !Number.isInteger(prefixBits)) return undefined;
+  if (prefixBits < 0 || prefixBits > 30) return undefined; // /31 and /32 have none (RFC 3021)
+  const b = ip.bytes;
+  const host = prefixBits === 0 ? 0xffffffff : 2 ** (32 - prefixBits) - 1;
+  const n = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]! | host) >>> 0;
+  return `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
 }
 
 /** Default gateways from /proc/net/route and /proc/net/ipv6_route. */
