@@ -7,12 +7,13 @@
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import type { RunOptions } from "./cli/args.js";
+import { changedConfigKeys } from "./config/diff.js";
 import type { IgnoreList } from "./config/ignore.js";
 import { loadConfigOrThrow } from "./config/load.js";
 import type { Config } from "./config/types.js";
 import { type ControlResult, compactPorts, type StatusReport, socketPathFor } from "./control/protocol.js";
 import { startControlServer } from "./control/server.js";
-import { canonicalIp, parseIp } from "./decode/address.js";
+import { canonicalIp, neverBlockable, parseIp } from "./decode/address.js";
 import { TriggerTable } from "./detect/trigger.js";
 import { reconciledHit, unrecordedBlocks } from "./kernel-trap-reconcile.js";
 import { LIMITS } from "./limits.js";
@@ -34,7 +35,13 @@ import { openBasicSensor } from "./sensors/basic.js";
 import { describeMissing, neededCapabilities, readUnprivilegedPortStart } from "./sensors/capabilities.js";
 import { type CaptureSensor, openCaptureSensor, warmUpCapturePath } from "./sensors/capture-sensor.js";
 import { type KernelTrapSensor, openKernelTrapSensor } from "./sensors/kernel-trap-sensor.js";
-import { defaultGateways, nameServers, ownAddresses, ProtectedHosts } from "./sensors/local-addresses.js";
+import {
+  defaultGateways,
+  nameServers,
+  ownAddresses,
+  ProtectedHosts,
+  subnetBroadcasts,
+} from "./sensors/local-addresses.js";
 import { type DaemonSignal, SignalInbox } from "./signals.js";
 import { StartError } from "./start-error.js";
 import { BlockRegistry } from "./state/blocks.js";
@@ -320,7 +327,12 @@ async function arm(
     if (r !== undefined && !r.ok) log.error(`adminalert: ERROR: ${r.error}`);
   };
   const refreshHostFacts = async (): Promise<void> => {
-    const r = await kernelTrap?.setHostAddresses([...ownAddresses(), ...defaultGateways(), ...nameServers()]);
+    const r = await kernelTrap?.setHostAddresses([
+      ...ownAddresses(),
+      ...subnetBroadcasts(),
+      ...defaultGateways(),
+      ...nameServers(),
+    ]);
     if (r !== undefined && !r.ok) log.error(`adminalert: ERROR: ${r.error}`);
   };
   const reconcileKernel = async (): Promise<void> => {
@@ -424,6 +436,8 @@ async function arm(
     if (ip === undefined || address === undefined) {
       return { ok: false, code: "failed", message: `${text} is not an IP address` };
     }
+    const never = neverBlockable(address);
+    if (never !== undefined) return { ok: false, code: "protected", message: `protected: ${never}` };
     if (isIgnored(address) || neverBlockReason(address) !== undefined) {
       return {
         ok: false,
@@ -513,7 +527,7 @@ async function arm(
       ignore = next.ignore;
       await refreshIgnored();
       log.notice(msg.reloaded(options.configPath));
-      const changed = changedKeys(config, next.config);
+      const changed = changedConfigKeys(config, next.config);
       if (changed.length > 0) {
         log.warn(`adminalert: changed keys take effect at the next restart: ${changed.join(", ")}`);
       }
@@ -532,11 +546,6 @@ async function arm(
   };
   signals.deliver((signal: DaemonSignal) => void (signal === "SIGHUP" ? reload() : stop()));
   return { pipeline, registry, stopped, unblock, block, stop };
-}
-
-/** Config fields that differ (SIGHUP applies the ignore file; the rest needs a restart). */
-function changedKeys(a: Config, b: Config): string[] {
-  return (Object.keys(a) as (keyof Config)[]).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
 }
 
 /** The capture's counters for `status`: frames, kernel drops, and drops by reason. */

@@ -69,7 +69,7 @@ export interface ReplayOptions {
   readonly limits: ReplayLimits;
   /** How long (capture time) a probe waits for this host's answer; default 1000 ms. */
   readonly replyWindowMs?: number;
-  /** Probes waiting for an answer; beyond it the oldest goes on unanswered. Default 65 536. */
+  /** Probes waiting for an answer; beyond it the oldest goes on unanswered. Default 16 384. */
   readonly maxPendingProbes?: number;
   /** Cap on inferred local addresses. Default 256 (the live filter's cap per family). */
   readonly maxInferredAddresses?: number;
@@ -161,14 +161,34 @@ export interface ReplaySummary {
   /** New blocks refused by MAX_BLOCKS_PER_MINUTE. */
   readonly heldBack: number;
   readonly expiries: number;
-  /** Hosts blocked at the end of the capture. */
+  /** Hosts blocked at the end of the capture: the first `MAX_LISTED_BLOCKS` (`blockedCount` in all). */
   readonly blocked: readonly string[];
+  readonly blockedCount: number;
+  /**
+   * What the bounded tables let go (house style 2; the daemon's sizes): `sources` forgotten by
+   * the trigger table, `blocksRefused` new blocks refused because the table of blocks was full,
+   * `offences` hosts whose block count was forgotten, `pendingProbes` probes sent on unanswered
+   * because too many waited.
+   */
+  readonly evictions: {
+    readonly sources: number;
+    readonly blocksRefused: number;
+    readonly offences: number;
+    readonly pendingProbes: number;
+  };
   readonly drops: Readonly<Record<string, number>>;
   readonly firstTsUs: number | undefined;
   readonly lastTsUs: number | undefined;
 }
 
-const DEFAULTS = { replyWindowMs: 1000, maxPendingProbes: 65_536, maxInferredAddresses: 256 } as const;
+// maxPendingProbes: the live capture engine's PENDING_PROBES (each waiting probe costs about 1 KiB).
+const DEFAULTS = { replyWindowMs: 1000, maxPendingProbes: 16_384, maxInferredAddresses: 256 } as const;
+
+/** Addresses listed in the summary's `blocked`: a sweep may leave 100 000 blocked. */
+export const MAX_LISTED_BLOCKS = 1000;
+
+/** Frames between two calls of `replayCaptureAsync`'s `pause` (the cost of a check is nil). */
+const FRAMES_PER_PAUSE_CHECK = 256;
 
 /**
  * This host's addresses as the capture shows them: every address that answered a TCP probe
@@ -204,7 +224,11 @@ export function inferLocalAddresses(
   return [...found];
 }
 
-/** Runs the replay: `frames()` is called once, or twice when local addresses are inferred. */
+/**
+ * Runs the replay: `frames()` is called once, or twice when local addresses are inferred.
+ * Synchronous, so each would-block's settled reaction waits for the end of the run: for
+ * captures of bounded size (tests, the bench); the CLI runs `replayCaptureAsync`.
+ */
 export function replayCapture(
   frames: () => Iterable<CapturedFrame>,
   options: ReplayOptions,
@@ -217,6 +241,34 @@ export function replayCapture(
       : inferLocalAddresses(frames(), options.maxInferredAddresses ?? DEFAULTS.maxInferredAddresses);
   const engine = new ReplayEngine(options, locals, onEvent);
   for (const frame of frames()) engine.frame(frame);
+  return engine.finish(given !== undefined && given.length > 0 ? "option" : "inferred");
+}
+
+/**
+ * replayCapture for a consumer that can fall behind (stdout into a pipe): every few frames
+ * `pause()` may return a promise, and reading waits for it, so that events never pile up in
+ * memory faster than they are written. Memory stays bounded by the tables' sizes, whatever
+ * the capture's (docs/replay.md).
+ */
+export async function replayCaptureAsync(
+  frames: () => Iterable<CapturedFrame>,
+  options: ReplayOptions,
+  onEvent: (event: ReplayEvent) => void,
+  pause: () => Promise<void> | undefined,
+): Promise<ReplaySummary> {
+  const given = options.localAddresses;
+  const locals =
+    given !== undefined && given.length > 0
+      ? given
+      : inferLocalAddresses(frames(), options.maxInferredAddresses ?? DEFAULTS.maxInferredAddresses);
+  const engine = new ReplayEngine(options, locals, onEvent);
+  let n = 0;
+  for (const frame of frames()) {
+    engine.frame(frame);
+    // Every few frames the microtasks run too: each block's reaction is a promise settled
+    // there, and a run that never yields would hold every one of them to the end.
+    if (++n % FRAMES_PER_PAUSE_CHECK === 0) await (pause() ?? Promise.resolve());
+  }
   return engine.finish(given !== undefined && given.length > 0 ? "option" : "inferred");
 }
 
@@ -252,6 +304,9 @@ class ReplayEngine {
   /** What the last paired answer said of `proto local port`. */
   readonly #portState = new Map<string, "closed" | "listening">();
   readonly #blocks: DryRunBlocks;
+  readonly #trigger: TriggerTable;
+  #pendingEvicted = 0;
+  #responds = 0;
   readonly #pipeline: Pipeline;
   readonly #log = new CollectingLog();
   readonly #reactor: DryRunReactor;
@@ -304,6 +359,7 @@ class ReplayEngine {
       maxSources: o.limits.maxSources,
       windowMs: config.triggerWindowSec * 1000,
     });
+    this.#trigger = trigger;
     const policy = new Policy({
       blockTcp: config.blockTcp,
       blockUdp: config.blockUdp,
@@ -375,7 +431,15 @@ class ReplayEngine {
       localAddresses: this.#locals,
       localFrom,
       ...c,
-      blocked: this.#blocks.addresses(),
+      blocked: this.#blocks.addresses(MAX_LISTED_BLOCKS),
+      blockedCount: this.#blocks.size,
+      evictions: {
+        sources: this.#trigger.stats().evictions,
+        // A "respond" decision that made no block: the table was full (the pipeline's check).
+        blocksRefused: this.#responds - c.wouldBlock,
+        offences: this.#blocks.offencesForgotten,
+        pendingProbes: this.#pendingEvicted,
+      },
       drops: Object.fromEntries(Object.entries(this.#drops).filter(([, n]) => n > 0)),
       firstTsUs: this.#firstTsUs,
       lastTsUs: this.#lastTsUs,
@@ -389,6 +453,7 @@ class ReplayEngine {
   #addPending(f: PacketFacts, tsUs: number): void {
     if (this.#queue.length - this.#head >= this.#maxPending) {
       // Full: the oldest goes on unanswered (the live capture engine does the same).
+      this.#pendingEvicted++;
       this.#queue[this.#head]!.verdict ??= "unanswered";
       this.#emitReady();
     }
@@ -512,6 +577,7 @@ class ReplayEngine {
     const answer: Answer = p.verdict !== "closed" ? "none" : p.protocol === 6 ? "rst" : "icmp-unreachable";
     if (answer === "none") this.#c.unverified++;
     if (decision.kind === "held-back") this.#c.heldBack++;
+    if (decision.kind === "respond") this.#responds++;
     const [first, ...rest] = this.#log.lines;
     const cls = probeClass(p.protocol, p.flags);
     this.#onEvent({
@@ -580,6 +646,7 @@ class DryRunBlocks implements BlockClaims {
   readonly #maxBlocks: number;
   /** Min-heap of [expiresAtMs, address]; stale entries are skipped when popped. */
   readonly #heap: [number, string][] = [];
+  offencesForgotten = 0;
 
   constructor(maxBlocks: number) {
     this.#maxBlocks = Math.max(1, maxBlocks);
@@ -587,6 +654,10 @@ class DryRunBlocks implements BlockClaims {
 
   get full(): boolean {
     return this.#records.size >= this.#maxBlocks;
+  }
+
+  get size(): number {
+    return this.#records.size;
   }
 
   has(address: string): boolean {
@@ -607,6 +678,7 @@ class DryRunBlocks implements BlockClaims {
     if (this.#offences.size >= this.#maxBlocks) {
       const oldest = this.#offences.keys().next().value;
       if (oldest !== undefined) this.#offences.delete(oldest);
+      this.offencesForgotten++;
     }
     this.#offences.set(address, n);
     return n;
@@ -626,8 +698,14 @@ class DryRunBlocks implements BlockClaims {
     return out;
   }
 
-  addresses(): string[] {
-    return [...this.#records.keys()];
+  /** The first `max` blocked addresses, oldest first. */
+  addresses(max: number): string[] {
+    const out: string[] = [];
+    for (const address of this.#records.keys()) {
+      if (out.length >= max) break;
+      out.push(address);
+    }
+    return out;
   }
 }
 

@@ -7,17 +7,18 @@
  * memory stays flat whatever the size. Files above `MAX_CAPTURE_BYTES` are still refused, to
  * bound the run time (about 2 GiB of small probes is tens of millions of packets).
  *
- * Exit status: 0 replayed (also when records were damaged: the summary says so), 1 the capture
- * cannot be read, 2 usage or config error.
+ * Exit status: 0 replayed (also when records were damaged: the summary and a warning say so),
+ * 1 the capture cannot be read (not a regular file, not a capture, or not one frame readable
+ * because of damage), 2 usage or config error.
  */
 
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import type { Writable } from "node:stream";
 import { loadConfigOrThrow } from "../config/load.js";
 import { parseIp } from "../decode/address.js";
 import { LIMITS } from "../limits.js";
 import { isCaptureMode, type StealthMode } from "../port-set.js";
-import { type ReplayEvent, type ReplaySummary, replayCapture } from "../replay.js";
+import { type ReplayEvent, type ReplaySummary, replayCaptureAsync } from "../replay.js";
 import { type ByteSource, openCapture, type ReadReport } from "../sensors/pcap-file.js";
 import { StartError } from "../start-error.js";
 import type { Command } from "./args.js";
@@ -29,6 +30,8 @@ export const MAX_CAPTURE_BYTES = 2 * 1024 ** 3;
 
 const WINDOW_BYTES = 1 << 20;
 const OUTPUT_CHUNK_CHARS = 64 * 1024;
+/** Blocked addresses named in the human summary line (JSON: `MAX_LISTED_BLOCKS`). */
+const HUMAN_LISTED_BLOCKS = 20;
 
 export interface ReplayIo {
   readonly stdout: Writable;
@@ -81,7 +84,7 @@ export async function runReplay(
       : (e: ReplayEvent) => out.line(humanEvent(e));
     let summary: ReplaySummary;
     try {
-      summary = replayCapture(
+      summary = await replayCaptureAsync(
         () => capture.frames(),
         {
           config,
@@ -94,6 +97,7 @@ export async function runReplay(
           limits: LIMITS,
         },
         print,
+        () => out.backlog(),
       );
     } catch (err) {
       out.flush();
@@ -104,10 +108,23 @@ export async function runReplay(
     if (command.json) out.line(JSON.stringify(summaryObject(command.pcapFile, summary, report)));
     else for (const line of summaryLines(command.pcapFile, summary, report)) out.line(line);
     out.flush();
+    await out.backlog();
     if (report.stopped !== undefined) {
       say(
         `${command.pcapFile}: WARNING: reading stopped at byte ${report.stopped.offset}: ${report.stopped.reason}; the rest of the file was not replayed`,
       );
+    }
+    const bad = Object.values(report.badRecords).reduce((n, v) => n + v, 0);
+    if (bad > 0) {
+      const reasons = Object.entries(report.badRecords)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(", ");
+      say(`${command.pcapFile}: WARNING: ${bad} damaged records or blocks skipped (${reasons})`);
+    }
+    // Nothing replayed because of damage is a failure, not an empty capture.
+    if (report.frames === 0 && (bad > 0 || report.stopped !== undefined)) {
+      say(`${command.pcapFile}: no frame could be read: the file is damaged`);
+      return 1;
     }
     if (summary.localAddresses.length === 0) {
       say(
@@ -127,7 +144,9 @@ type OpenedFile =
 function openFile(path: string): OpenedFile {
   let fd: number;
   try {
-    fd = openSync(path, "r");
+    // O_NONBLOCK: a FIFO without a writer must not hang the open (it is refused below); a
+    // regular file reads the same either way.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (err) {
     return { ok: false, error: `cannot open ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}` };
   }
@@ -141,7 +160,10 @@ function openFile(path: string): OpenedFile {
   const st = fstatSync(fd);
   if (!st.isFile()) {
     close();
-    return { ok: false, error: `${path} is not a regular file` };
+    return {
+      ok: false,
+      error: `${path} is not a regular file (a pipe, device or directory): replay reads a capture file; save it first, e.g. tcpdump -w FILE`,
+    };
   }
   if (st.size > MAX_CAPTURE_BYTES) {
     close();
@@ -192,10 +214,16 @@ class FileSource implements ByteSource {
   }
 }
 
-/** Lines gathered into chunks, so that a large replay is not one write per line. */
+/**
+ * Lines gathered into chunks, so that a large replay is not one write per line. A stream
+ * that falls behind (stdout into a pipe) is waited for: `backlog()` is the promise of its
+ * `drain` while its buffer is full, and the replay reads no frame until then, so output never
+ * piles up in memory.
+ */
 class Output {
   readonly #stream: Writable;
   #chunk = "";
+  #drained: Promise<void> | undefined;
 
   constructor(stream: Writable) {
     this.#stream = stream;
@@ -208,9 +236,37 @@ class Output {
 
   flush(): void {
     if (this.#chunk === "") return;
-    this.#stream.write(this.#chunk);
+    const more = this.#stream.write(this.#chunk);
     this.#chunk = "";
+    if (!more && this.#drained === undefined) {
+      this.#drained = new Promise<void>((resolve) => {
+        const done = () => {
+          this.#stream.off("drain", done);
+          this.#stream.off("close", done);
+          this.#stream.off("error", done);
+          this.#drained = undefined;
+          resolve();
+        };
+        this.#stream.on("drain", done);
+        // A reader that went away must not leave the replay waiting forever.
+        this.#stream.on("close", done);
+        this.#stream.on("error", done);
+      });
+    }
   }
+
+  /** Undefined while the stream takes more; else the promise of its drain. */
+  backlog(): Promise<void> | undefined {
+    return this.#drained;
+  }
+}
+
+/** At most `HUMAN_LISTED_BLOCKS` addresses, then how many more. */
+function blockedText(s: ReplaySummary): string {
+  if (s.blockedCount === 0) return "none";
+  const shown = s.blocked.slice(0, HUMAN_LISTED_BLOCKS);
+  const more = s.blockedCount - shown.length;
+  return more > 0 ? `${shown.join(", ")} and ${more} more` : shown.join(", ");
 }
 
 /** `2026-11-25T09:35:55.123456Z`; a time outside what Date can show is printed as µs. */
@@ -267,9 +323,15 @@ function summaryLines(file: string, s: ReplaySummary, r: ReadReport): string[] {
     `replay: ${file}: ${r.format}, ${s.frames} frames, ${span}`,
     `replay: modes ${s.modes.map((m) => `-${m}`).join(" ")}; local addresses: ${locals}`,
     `replay: ${s.probes} probes (${s.answered} answered by this host), ${s.hits} hits, ${s.ignored} ignored, ${s.detections} detections (${s.unverified} unverified: no answer in the capture)`,
-    `replay: ${s.wouldBlock} would block, ${s.heldBack} held back by the rate limit, ${s.expiries} block expiries; blocked at the end: ${s.blocked.join(", ") || "none"}`,
+    `replay: ${s.wouldBlock} would block, ${s.heldBack} held back by the rate limit, ${s.expiries} block expiries; blocked at the end: ${blockedText(s)}`,
     `replay: dropped: ${counts(s.drops)}`,
   ];
+  const e = s.evictions;
+  if (e.sources + e.blocksRefused + e.offences + e.pendingProbes > 0) {
+    lines.push(
+      `replay: bounded tables let go: ${e.sources} sources from the trigger table, ${e.blocksRefused} blocks refused (table of blocks full), ${e.offences} offence counts, ${e.pendingProbes} probes sent on unanswered`,
+    );
+  }
   const bad = counts(r.badRecords);
   if (bad !== "none" || r.skippedBlocks > 0 || r.untimed > 0) {
     lines.push(

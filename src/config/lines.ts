@@ -14,32 +14,41 @@ export const MAX_ERRORS = 100;
 export interface Line {
   /** 1-based. */
   readonly number: number;
-  /** Without the line terminator ("\n" or "\r\n"); "" when the line is too long. */
+  /** Without the line terminator ("\n", "\r\n" or "\r"); "" when the line is too long. */
   readonly text: string;
   /** Length in UTF-16 code units, before any truncation. */
   readonly length: number;
   readonly tooLong: boolean;
 }
 
-/** Splits on "\n", drops one trailing "\r" (CRLF files) and a leading byte-order mark. */
+const LF = 10;
+const CR = 13;
+
+/**
+ * Splits on "\n", "\r\n" and a lone "\r" (classic Mac files: read as one line, every key
+ * after the first "#" would vanish into a comment without a word), after a leading byte-order
+ * mark. One pass over the char codes: linear in the text.
+ */
 export function* splitLines(text: string): Generator<Line> {
   let start = text.charCodeAt(0) === 0xfeff ? 1 : 0;
   let number = 0;
   while (start <= text.length) {
-    let end = text.indexOf("\n", start);
-    const last = end < 0;
-    if (last) end = text.length;
+    let end = start;
+    while (end < text.length) {
+      const c = text.charCodeAt(end);
+      if (c === LF || c === CR) break;
+      end++;
+    }
+    const last = end >= text.length;
     number++;
-    let stop = end;
-    if (stop > start && text.charCodeAt(stop - 1) === 13) stop--;
-    const length = stop - start;
+    const length = end - start;
     const tooLong = length > MAX_LINE_CHARS;
-    // A final empty "line" after the last newline is not a line.
+    // A final empty "line" after the last line end is not a line.
     if (!(last && length === 0 && number > 1)) {
-      yield { number, text: tooLong ? "" : text.slice(start, stop), length, tooLong };
+      yield { number, text: tooLong ? "" : text.slice(start, end), length, tooLong };
     }
     if (last) break;
-    start = end + 1;
+    start = text.charCodeAt(end) === CR && text.charCodeAt(end + 1) === LF ? end + 2 : end + 1;
   }
 }
 

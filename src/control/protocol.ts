@@ -21,8 +21,14 @@ export const SOCKET_NAME = "portsentry.sock";
 export const MAX_REQUEST_BYTES = 64 * 1024;
 /** Longest response line the client reads: 100 000 blocks of about 120 bytes fit. */
 export const MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
-/** Connections served at once; more are answered `busy` and closed. */
+/**
+ * Connections served at once. When all are taken, a new one takes the slot of the connection
+ * idle longest, if that one has waited `EVICT_IDLE_AFTER_MS` for a request; else it is answered
+ * `busy` and closed. So clients that connect and say nothing cannot lock `status` out.
+ */
 export const MAX_CONNECTIONS = 16;
+/** A connection idle this long gives its slot up to a new one when all slots are taken. */
+export const EVICT_IDLE_AFTER_MS = 500;
 /** A connection that sends no complete request for this long is closed. */
 export const IDLE_TIMEOUT_MS = 10_000;
 /** A handler that has not answered by then gets a `timeout` error response. */

@@ -28,6 +28,7 @@ import {
   type ControlResult,
   type ControlResults,
   controlCommand,
+  EVICT_IDLE_AFTER_MS,
   errorLine,
   HANDLER_TIMEOUT_MS,
   IDLE_TIMEOUT_MS,
@@ -50,6 +51,8 @@ export interface ControlHandler {
 export interface ControlServerOptions {
   readonly maxConnections?: number;
   readonly idleTimeoutMs?: number;
+  /** Idle time after which a connection yields its slot to a new one (all slots taken). */
+  readonly evictIdleAfterMs?: number;
   readonly handlerTimeoutMs?: number;
   readonly maxRequestBytes?: number;
   /** How long the start-up check waits for an existing socket to answer. */
@@ -63,7 +66,10 @@ export interface ControlServerStats {
   /** Connections refused because MAX_CONNECTIONS were open. */
   readonly rejected: number;
   readonly badRequests: number;
-  /** Connections closed for idleness, and requests whose handler timed out. */
+  /**
+   * Connections closed for idleness (the idle timeout, or a slot given up to a new connection),
+   * and requests whose handler timed out.
+   */
   readonly timeouts: number;
 }
 
@@ -215,6 +221,7 @@ class ServerContext {
   readonly #log: Log | undefined;
   readonly maxConnections: number;
   readonly idleTimeoutMs: number;
+  readonly evictIdleAfterMs: number;
   readonly handlerTimeoutMs: number;
   readonly maxRequestBytes: number;
   readonly #open = new Set<Connection>();
@@ -228,6 +235,7 @@ class ServerContext {
     this.#log = log;
     this.maxConnections = o.maxConnections ?? MAX_CONNECTIONS;
     this.idleTimeoutMs = o.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
+    this.evictIdleAfterMs = o.evictIdleAfterMs ?? EVICT_IDLE_AFTER_MS;
     this.handlerTimeoutMs = o.handlerTimeoutMs ?? HANDLER_TIMEOUT_MS;
     this.maxRequestBytes = o.maxRequestBytes ?? MAX_REQUEST_BYTES;
   }
@@ -244,6 +252,7 @@ class ServerContext {
 
   accept(socket: Socket): void {
     socket.on("error", () => {}); // a peer that resets is normal; 'close' follows
+    if (this.#open.size >= this.maxConnections) this.#evictIdlest();
     if (this.#open.size >= this.maxConnections) {
       this.#rejected++;
       const line = errorLine(
@@ -259,6 +268,25 @@ class ServerContext {
     const conn = new Connection(socket, this);
     this.#open.add(conn);
     socket.on("close", () => this.#open.delete(conn));
+  }
+
+  /**
+   * Frees the slot of the connection waiting longest for a request, if it has waited at least
+   * `evictIdleAfterMs`: one that is being answered is never the one. A burst of new clients
+   * (all idle for an instant) still meets `busy`.
+   */
+  #evictIdlest(): void {
+    const now = performance.now();
+    let victim: Connection | undefined;
+    for (const c of this.#open) {
+      const since = c.idleSinceMs;
+      if (since === undefined || now - since < this.evictIdleAfterMs) continue;
+      if (victim === undefined || since < (victim.idleSinceMs ?? since)) victim = c;
+    }
+    if (victim === undefined) return;
+    this.#open.delete(victim);
+    this.#timeouts++;
+    victim.giveUpSlot();
   }
 
   closeAll(): void {
@@ -340,6 +368,8 @@ class Connection {
   #busy = false;
   #closing = false;
   #idleTimer: NodeJS.Timeout | undefined;
+  /** When the idle clock started (performance.now()); undefined while a request is handled. */
+  idleSinceMs: number | undefined;
 
   constructor(socket: Socket, ctx: ServerContext) {
     this.#socket = socket;
@@ -356,6 +386,11 @@ class Connection {
   destroy(): void {
     this.#clearIdle();
     this.#socket.destroy();
+  }
+
+  /** Closed to make room for a new connection while it waited for a request. */
+  giveUpSlot(): void {
+    this.#closeWith(errorLine(null, "timeout", "closed: idle while every control connection was taken"));
   }
 
   #next(): void {
@@ -401,6 +436,7 @@ class Connection {
   /** The idle clock runs while we wait for a request (or for the client to read an answer). */
   #armIdle(): void {
     this.#clearIdle();
+    this.idleSinceMs = performance.now();
     this.#idleTimer = setTimeout(() => {
       this.#ctx.countIdleTimeout();
       this.#closeWith(errorLine(null, "timeout", `no complete request within ${this.#ctx.idleTimeoutMs} ms`));
@@ -410,6 +446,7 @@ class Connection {
   #clearIdle(): void {
     if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
+    this.idleSinceMs = undefined;
   }
 }
 

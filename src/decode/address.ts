@@ -141,3 +141,55 @@ export function unmapIpv4(ip: IpBytes): IpBytes {
   if (b[10] !== 0xff || b[11] !== 0xff) return ip;
   return { family: 4, bytes: b.slice(12, 16) };
 }
+
+/**
+ * A packet's source address as canonical text: an IPv4-mapped IPv6 source (::ffff:a.b.c.d)
+ * becomes the IPv4 address, so that one host has one key (the ignore list, this host's
+ * addresses, the control path all see it as IPv4). `bytes` holds 4 (IPv4) or 16 bytes from
+ * `offset`. Every sensor formats sources through this one function.
+ */
+export function formatSourceIp(family: IpFamily, bytes: Uint8Array, offset = 0): string {
+  if (family === 4) return formatIpv4(bytes, offset);
+  return isMappedAt(bytes, offset) ? formatIpv4(bytes, offset + 12) : formatIpv6(bytes, offset);
+}
+
+function isMappedAt(b: Uint8Array, offset: number): boolean {
+  for (let i = 0; i < 10; i++) if (b[offset + i] !== 0) return false;
+  return b[offset + 10] === 0xff && b[offset + 11] === 0xff;
+}
+
+/**
+ * Why a source address can never be a scanner's own and must never be blocked, whatever the
+ * configuration, or undefined for an ordinary unicast address. A packet "from" such an address
+ * is forged or broken; blocking it would drop traffic the host needs (`::` is the source of
+ * other hosts' duplicate-address detection, multicast and broadcast sources are the group's).
+ *
+ * `family` is the IP version of the packet the address came from: an IPv4 address reported for
+ * an IPv6 packet came from an IPv4-mapped source (formatSourceIp), which no host may send
+ * (RFC 4291 §2.5.5.2), and blocking the IPv4 host for it would let anyone on IPv6 block it.
+ * Undefined `family` (the control path, whose addresses are typed by an operator): the
+ * address's own.
+ */
+export function neverBlockable(address: string, family?: IpFamily): string | undefined {
+  const ip = parseIp(address);
+  if (ip === undefined) return undefined; // callers hold validated addresses
+  const b = ip.bytes;
+  if (ip.family === 4) {
+    if (family === 6) return "it came as an IPv4-mapped IPv6 source";
+    if (b[0] === 0) return "it is an unspecified (0.0.0.0/8) address";
+    if (b[0] === 127) return "it is a loopback address";
+    if (b[0]! >= 224 && b[0]! < 240) return "it is a multicast address";
+    if (b[0]! >= 240) {
+      const all = b[0] === 255 && b[1] === 255 && b[2] === 255 && b[3] === 255;
+      return all ? "it is the broadcast address" : "it is a reserved (240.0.0.0/4) address";
+    }
+    return undefined;
+  }
+  if (b[0] === 0xff) return "it is a multicast address";
+  let zeros = 0;
+  while (zeros < 15 && b[zeros] === 0) zeros++;
+  if (zeros === 15 && b[15] === 0) return "it is the unspecified address";
+  if (zeros === 15 && b[15] === 1) return "it is the loopback address";
+  if (isMappedAt(b, 0)) return "it is an IPv4-mapped address";
+  return undefined;
+}

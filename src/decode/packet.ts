@@ -7,7 +7,7 @@
  * `undefined`, never an exception; every read below is bounds-checked first anyway.
  */
 
-import { formatIpv4, formatIpv6, type IpFamily } from "./address.js";
+import { formatIpv4, formatIpv6, formatSourceIp, type IpFamily } from "./address.js";
 
 /** Link-layer header types (pcap LINKTYPE_* / DLT_* values) the decoder understands. */
 export const LinkType = {
@@ -360,9 +360,12 @@ function decodeUnreachable(
   return "ok";
 }
 
-/** The source address as canonical text (allocates: call it for hits, not for every packet). */
+/**
+ * The source address as canonical text, an IPv4-mapped one as IPv4 (formatSourceIp; allocates:
+ * call it for hits, not for every packet).
+ */
 export function formatSource(facts: PacketFacts): string {
-  return facts.family === 4 ? formatIpv4(facts.src) : formatIpv6(facts.src);
+  return formatSourceIp(facts.family, facts.src);
 }
 
 /** The destination address as canonical text. */

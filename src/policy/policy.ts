@@ -5,6 +5,7 @@
  */
 
 import { LRUCache } from "lru-cache";
+import { neverBlockable } from "../decode/address.js";
 import { type BlockLevel, type Hit, protocolOf } from "../vocabulary.js";
 import { BlockBudget } from "./block-budget.js";
 
@@ -65,7 +66,8 @@ export class Policy {
     // KERNEL_TRAP: the kernel has blocked already; the block is recorded, not decided upon.
     const kernel = hit.kernelBlocked === true;
     if (!reached && !kernel) return { kind: "counted", count };
-    const reason = this.#opts.neverBlockReason(hit.address);
+    // Broadcast, multicast, unspecified, loopback, IPv4-mapped: never, whatever the host facts.
+    const reason = neverBlockable(hit.address, hit.family) ?? this.#opts.neverBlockReason(hit.address);
     if (reason !== undefined) {
       return { kind: "protected", reason, log: this.#firstInWindow(`p:${hit.address}`, hit.nowMs) };
     }

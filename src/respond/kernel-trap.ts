@@ -12,8 +12,9 @@
  *     set blocked4/blocked6            the responder's sets; the trap adds to them
  *     set protect4/protect6 { type ipv4_addr; flags interval; }   never trapped: the ignore
  *                                  list with loopback (set at start and on SIGHUP)
- *     set hosts4/hosts6 { ... flags interval; }   never trapped: this host's addresses, default
- *                                  gateways, name servers (followed every few seconds)
+ *     set hosts4/hosts6 { ... flags interval; }   never trapped: this host's addresses, its
+ *                                  networks' broadcast addresses, default gateways, name servers
+ *                                  (followed every few seconds)
  *     set trap_tcp_ports / trap_udp_ports { type inet_service; flags interval; }
  *     limit trap_limit { rate N/minute burst N packets }  one bucket for every trap rule
  *     counter trap_over_limit                              probes the limit let through
@@ -27,6 +28,8 @@
  *       meta iiftype loopback return
  *       fib daddr type != local return           only probes to this host's addresses
  *       socket transparent { 0, 1 } return      a local socket owns the port: a real service
+ *       ip saddr { 0.0.0.0/8, 127.0.0.0/8, 224.0.0.0/4, 240.0.0.0/4 } return   never a scanner's
+ *       ip6 saddr { ::, ::1, ::ffff:0:0/96, ff00::/8 } return                  (NEVER_TRAPPED_*)
  *       ip saddr @protect4 return                ip6 saddr @protect6 return
  *       ip saddr @hosts4 return                  ip6 saddr @hosts6 return
  *       meta nfproto ipv4 limit name "trap_limit" add @blocked4 { ip saddr timeout 1d }
@@ -85,6 +88,14 @@ export const TRAP_TCP_PORTS = "trap_tcp_ports";
 export const TRAP_UDP_PORTS = "trap_udp_ports";
 export const TRAP_LIMIT = "trap_limit";
 export const TRAP_OVER_LIMIT = "trap_over_limit";
+/**
+ * Sources never trapped whatever the host (decode/address.ts `neverBlockable`): unspecified,
+ * loopback, multicast, 240/4 with the broadcast address; for IPv6 also IPv4-mapped. A probe
+ * "from" one is forged, and blocking `::` would drop other hosts' duplicate-address detection.
+ * The host's own networks' broadcast addresses come with its addresses (`hosts4`).
+ */
+export const NEVER_TRAPPED_V4 = ["0.0.0.0/8", "127.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4"] as const;
+export const NEVER_TRAPPED_V6 = ["::", "::1", "::ffff:0:0/96", "ff00::/8"] as const;
 /** Default NFLOG group; groups are per network namespace. */
 export const DEFAULT_NFLOG_GROUP = 31337;
 /** Bytes of each trapped packet copied to NFLOG: IPv6 + extension headers + TCP header. */
@@ -278,6 +289,8 @@ export function kernelTrapScript(
       rule(`iifname != { ${spec.interfaces.map((i) => `"${i}"`).join(", ")} } return`);
     rule("fib daddr type != local return");
     rule("socket transparent { 0, 1 } return");
+    rule(`ip saddr { ${NEVER_TRAPPED_V4.join(", ")} } return`);
+    rule(`ip6 saddr { ${NEVER_TRAPPED_V6.join(", ")} } return`);
     rule(`ip saddr @${PROTECT_SET4} return`);
     rule(`ip6 saddr @${PROTECT_SET6} return`);
     rule(`ip saddr @${HOSTS_SET4} return`);

@@ -1,12 +1,12 @@
 /**
- * The host's own addresses, default gateways and name servers: the hosts a forged probe must
- * never get us to block (spec §6). Addresses are re-read periodically so that addresses that
+ * The host's own addresses, default gateways, name servers and its networks' broadcast
+ * addresses: the hosts a forged probe must never get us to block (spec §6). Addresses are re-read periodically so that addresses that
  * appear or vanish while running are followed.
  */
 
 import { readFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
-import { canonicalIp } from "../decode/address.js";
+import { canonicalIp, parseIp } from "../decode/address.js";
 
 /** Every address configured on any interface of this host (this network namespace). */
 export function ownAddresses(): Set<string> {
@@ -18,6 +18,33 @@ export function ownAddresses(): Set<string> {
     }
   }
   return out;
+}
+
+/**
+ * The directed broadcast address of each IPv4 network on this host's interfaces (/30 and
+ * wider): a packet "from" one is forged, and the address is every host's on that link.
+ */
+export function subnetBroadcasts(): Set<string> {
+  const out = new Set<string>();
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) {
+      if (a.family !== "IPv4" || a.cidr === null) continue;
+      const b = broadcastAddress(a.address, Number(a.cidr.split("/")[1]));
+      if (b !== undefined) out.add(b);
+    }
+  }
+  return out;
+}
+
+/** The broadcast address of `address`/`prefixBits` (IPv4, /0 to /30), else undefined. */
+export function broadcastAddress(address: string, prefixBits: number): string | undefined {
+  const ip = parseIp(address);
+  if (ip === undefined || ip.family !== 4 || !Number.isInteger(prefixBits)) return undefined;
+  if (prefixBits < 0 || prefixBits > 30) return undefined; // /31 and /32 have none (RFC 3021)
+  const b = ip.bytes;
+  const host = prefixBits === 0 ? 0xffffffff : 2 ** (32 - prefixBits) - 1;
+  const n = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]! | host) >>> 0;
+  return `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
 }
 
 /** Default gateways from /proc/net/route and /proc/net/ipv6_route. */
@@ -71,6 +98,7 @@ export class ProtectedHosts {
   #own = new Set<string>();
   #gateways = new Set<string>();
   #nameServers = new Set<string>();
+  #broadcasts = new Set<string>();
   #refreshedAtMs = Number.NEGATIVE_INFINITY;
   readonly #maxAgeMs: number;
   readonly #monoClockMs: () => number;
@@ -96,6 +124,7 @@ export class ProtectedHosts {
     this.#own = ownAddresses();
     this.#gateways = defaultGateways();
     this.#nameServers = nameServers();
+    this.#broadcasts = subnetBroadcasts();
     this.#refreshedAtMs = this.#monoClockMs();
   }
 
@@ -111,6 +140,7 @@ export class ProtectedHosts {
     if (this.#own.has(address)) return "it is an address of this host";
     if (this.#gateways.has(address)) return "it is a default gateway";
     if (this.#nameServers.has(address)) return "it is a configured name server";
+    if (this.#broadcasts.has(address)) return "it is the broadcast address of a network of this host";
     return undefined;
   }
 

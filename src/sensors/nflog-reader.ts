@@ -8,7 +8,7 @@
  * ports, where here every frame is a block that already happened and must be recorded.
  */
 
-import { formatIpv4, formatIpv6 } from "../decode/address.js";
+import { formatSourceIp } from "../decode/address.js";
 import { decodeNflog, ipSourceOf, LINKTYPE_NFLOG } from "../decode/nflog.js";
 import { decodeFrame, PacketFacts } from "../decode/packet.js";
 import { type LiveCapture, openLiveCapture } from "./capture.js";
@@ -149,7 +149,7 @@ export class NflogReader {
       event = {
         prefix: n.prefix,
         family: f.family,
-        address: f.family === 4 ? formatIpv4(f.src) : formatIpv6(f.src),
+        address: formatSourceIp(f.family, f.src),
         protocol: f.protocol,
         port: f.dstPort,
         tcpFlags: f.tcpFlags,
@@ -167,7 +167,7 @@ export class NflogReader {
       event = {
         prefix: n.prefix,
         family: n.family,
-        address: n.family === 4 ? formatIpv4(src) : formatIpv6(src),
+        address: formatSourceIp(n.family, src),
         protocol: 0,
         port: 0,
         tcpFlags: 0,

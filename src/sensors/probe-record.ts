@@ -12,7 +12,7 @@
  *         no /proc check needed
  */
 
-import { formatIpv4, formatIpv6 } from "../decode/address.js";
+import { formatSourceIp } from "../decode/address.js";
 
 export const RECORD_BYTES = 32;
 
@@ -67,9 +67,9 @@ export const recordAnswered = (b: Buffer, at: number): boolean => b[at + ANSWERE
 export const recordDstPort = (b: Buffer, at: number): number => b.readUInt16LE(at + DST_PORT);
 export const recordTsUs = (b: Buffer, at: number): number => b.readDoubleLE(at + TS_US);
 
-/** The source address as canonical text (the family byte says how much of it is used). */
+/** The source address as canonical text, an IPv4-mapped one as IPv4 (the family byte says how much is used). */
 export function recordSource(b: Buffer, at: number): string {
-  return b[at + FAMILY] === 4 ? formatIpv4(b, at + SOURCE) : formatIpv6(b, at + SOURCE);
+  return formatSourceIp(b[at + FAMILY] === 4 ? 4 : 6, b, at + SOURCE);
 }
 
 /** A whole batch's bytes as a Buffer view (no copy). */

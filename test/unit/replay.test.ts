@@ -212,6 +212,25 @@ describe("replay: the live path's rules over frames", () => {
     assert.deepEqual(blocks(slow), []);
   });
 
+  test("sources no host can own are never blocked; an IPv4-mapped source is its IPv4 address", () => {
+    const never = ["255.255.255.255", "224.0.0.1", "239.255.255.250", "0.0.0.0", "::", "ff02::1"];
+    const frames = [
+      ...never.flatMap((src, i) => probe(i, src, 143, { answer: "none" })),
+      // This host, IPv4-mapped: ignored like the host itself; another host mapped: protected.
+      ...probe(10, "::ffff:192.0.2.1", 143, { answer: "none", dst: HOST6 }),
+      ...probe(11, "::ffff:198.51.100.7", 143, { answer: "none", dst: HOST6 }),
+      ...probe(20, SCANNER, 143),
+    ];
+    const r = run(frames, {}, { localAddresses: [HOST, HOST6] });
+    assert.deepEqual(detections(r), [
+      ...never.map((a) => `${a} 143 protected`),
+      "198.51.100.7 143 protected",
+      `${SCANNER} 143 respond`,
+    ]);
+    assert.deepEqual(blocks(r), [SCANNER]);
+    assert.equal(r.summary.ignored, 1, "the mapped address of this host");
+  });
+
   test("a blocked host's later probes are 'already blocked', logged once per window", () => {
     const r = run([
       ...probe(0, SCANNER, 1),

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -183,6 +183,57 @@ describe("portsentry replay (CLI)", () => {
     assert.equal(r.code, 0);
     assert.ok(r.stdout.includes("from host: 192.0.2.2/"));
     assert.match(r.stderr, /reading stopped at byte \d+: truncated/);
+  });
+
+  test("a pcapng whose interface block is corrupt: a warning and exit 1, not 0 frames and 0", async () => {
+    const ng = join(dir, "bad-idb.pcapng");
+    await writeFile(
+      ng,
+      new PcapngWriter()
+        // if_tsresol 10^60: no clock ticks that fast; the block is refused, its packets too.
+        .interface(1, { tsresol: 60 })
+        .packet(
+          0,
+          BigInt(T0) * 1_000_000n,
+          ethernetFrame({ src: "192.0.2.2", dst: "192.0.2.1", proto: "tcp", sport: 1, dport: 143 }),
+        )
+        .bytes(),
+    );
+    const r = await replay(ng, "-c", conf, "--local", "192.0.2.1");
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /WARNING: 2 damaged records or blocks skipped \(bad-interface-block 1, unknown-interface 1\)/,
+    );
+    assert.match(r.stderr, /no frame could be read: the file is damaged/);
+    // One good interface beside the bad one: what could be read is replayed, with the warning.
+    const mixed = join(dir, "mixed-idb.pcapng");
+    await writeFile(
+      mixed,
+      new PcapngWriter()
+        .interface(1, { tsresol: 60 })
+        .interface(1)
+        .packet(
+          1,
+          BigInt(T0) * 1_000_000n,
+          ethernetFrame({ src: "192.0.2.2", dst: "192.0.2.1", proto: "tcp", sport: 1, dport: 143 }),
+        )
+        .bytes(),
+    );
+    const m = await replay(mixed, "-c", conf, "--local", "192.0.2.1");
+    assert.equal(m.code, 0, m.stderr);
+    assert.match(m.stderr, /WARNING: 1 damaged records or blocks skipped \(bad-interface-block 1\)/);
+    assert.ok(m.stdout.includes("from host: 192.0.2.2/"));
+  });
+
+  test("a FIFO is refused at once (no writer must not hang the replay); exit 1", () => {
+    const fifo = join(dir, "capture.fifo");
+    execFileSync("mkfifo", [fifo]);
+    // A child process: an open that blocks would block this test's event loop too.
+    const r = spawnSync("node", [RUNNER, "replay", fifo, "-c", conf], { encoding: "utf8", timeout: 10_000 });
+    assert.equal(r.signal, null, "replay of a FIFO without a writer did not return within 10 s");
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /is not a regular file/);
   });
 
   test("as a process: the runner parses argv like main.ts and exits with runReplay's status", () => {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { changedConfigKeys } from "../../../src/config/diff.js";
 import { CONFIG_KEYS, type ConfigDraft } from "../../../src/config/keys.js";
 import { MAX_ERRORS } from "../../../src/config/lines.js";
 import { formatEffectiveConfig } from "../../../src/config/load.js";
@@ -434,3 +435,32 @@ test("docs/configuration.md documents every key: a table row and a section", () 
     assert.match(doc, new RegExp(`^### .*\`${k.key}\``, "m"), `${k.key} section`);
   }
 });
+
+test("line ends: LF, CRLF and a lone CR (classic Mac) all end a line", () => {
+  const keys = ['TCP_PORTS="1,11"', "# a comment", 'BLOCK_TCP="0"', 'SCAN_TRIGGER="2"'];
+  for (const eol of ["\n", "\r\n", "\r"]) {
+    const c = ok(`${keys.join(eol)}${eol}`);
+    assert.deepEqual(c.tcpPorts, [1, 11], JSON.stringify(eol));
+    assert.equal(c.blockTcp, 0, JSON.stringify(eol));
+    assert.equal(c.scanTrigger, 2, JSON.stringify(eol));
+  }
+  // Errors name the right line in a CR-only file.
+  assert.deepEqual(
+    errors('TCP_PORTS="1"\r# comment\rSCAN_TRIGGER="x"\r').map((e) => e.line),
+    [3],
+  );
+});
+
+test("changedConfigKeys names the keys of portsentry.conf, not Config fields", () => {
+  const a = ok('BLOCK_TIMEOUT="3600"\nTCP_PORTS="1,11"\n');
+  assert.deepEqual(changedConfigKeys(a, a), []);
+  const b = ok('BLOCK_TIMEOUT="7200"\nTCP_PORTS="1,11"\nKILL_RUN_CMD="/bin/true $TARGET$"\n');
+  assert.deepEqual(changedConfigKeys(a, b), ["KILL_RUN_CMD", "BLOCK_TIMEOUT"].sort(byTable));
+  // The same value spelt otherwise is no change.
+  assert.deepEqual(changedConfigKeys(a, ok('BLOCK_TIMEOUT="1h"\nTCP_PORTS="1, 11"\n')), []);
+});
+
+function byTable(x: string, y: string): number {
+  const names = CONFIG_KEYS.map((k) => k.key);
+  return names.indexOf(x) - names.indexOf(y);
+}

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { request } from "../../../src/control/client.js";
 import { formatMetrics } from "../../../src/control/metrics.js";
-import { CONTROL_COMMANDS, SOCKET_NAME } from "../../../src/control/protocol.js";
+import { CONTROL_COMMANDS, MAX_CONNECTIONS, SOCKET_NAME } from "../../../src/control/protocol.js";
 import {
   type ControlHandler,
   type ControlServer,
@@ -190,7 +190,8 @@ test("a line longer than 64 KiB is refused and the connection closed", async () 
 });
 
 test("100 concurrent connections: at most 16 are served, the rest get busy", async () => {
-  const { path, server } = await serve(fakeHandler(), { maxConnections: 16 });
+  // A burst: no connection has been idle long enough to give up its slot.
+  const { path, server } = await serve(fakeHandler(), { maxConnections: 16, evictIdleAfterMs: 60_000 });
   const clients = await Promise.all(Array.from({ length: 100 }, () => raw(path)));
   await waitFor("84 busy answers", () => clients.filter((c) => c.closed).length === 84);
   const busy = clients.filter((c) => c.closed);
@@ -207,6 +208,32 @@ test("100 concurrent connections: at most 16 are served, the rest get busy", asy
   assert.equal(served + refused, 100);
   assert.ok(served >= 16, `${served} served`);
   assert.ok((await request(path, "status", [], 5000)).ok);
+});
+
+test("16 idle connections do not lock status out: the longest idle gives its slot up", async () => {
+  // The defaults: MAX_CONNECTIONS slots, a 10 s idle timeout that must not be what frees them.
+  const { path, server } = await serve();
+  const idle = await Promise.all(Array.from({ length: MAX_CONNECTIONS }, () => raw(path)));
+  await waitFor("every slot taken", () => server.stats().connections === MAX_CONNECTIONS);
+  // The first tries may meet `busy` (the idle ones are too fresh); within 5 s status answers.
+  const deadline = Date.now() + 5000;
+  let answered = false;
+  while (!answered && Date.now() < deadline) {
+    const r = await request(path, "status", [], 5000);
+    answered = r.ok;
+    if (!r.ok) {
+      assert.equal(r.error.code, "busy");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  assert.ok(answered, "status was not answered within 5 s while idle clients held every slot");
+  // One idle client, the longest waiting, was told why it was closed; the others still hold.
+  const evicted = idle.filter((c) => c.closed);
+  assert.ok(evicted.length >= 1);
+  assert.equal(errorCode(JSON.parse(evicted[0]!.lines[0]!)), "timeout");
+  assert.match(evicted[0]!.lines[0]!, /idle while every control connection was taken/);
+  assert.ok(idle.filter((c) => !c.closed).length >= MAX_CONNECTIONS - 2);
+  assert.ok(server.stats().timeouts >= 1, "an eviction counts as an idle close");
 });
 
 test("a client that never sends a newline is closed after the idle timeout, also if it dribbles", async () => {

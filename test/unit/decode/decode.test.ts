@@ -579,3 +579,11 @@ test("fuzz: 100 000 random and mutated frames in bounded time", () => {
   assert.ok((seen.get("ok") ?? 0) > 1000, JSON.stringify([...seen]));
   assert.ok(seen.size >= 8, JSON.stringify([...seen]));
 });
+
+test("an IPv4-mapped IPv6 source is reported as the IPv4 address (one key per host)", () => {
+  const mapped = ipv6(tcp(40000, 143, SYN), 6, [], "::ffff:192.0.2.1", "2001:db8::20");
+  assert.equal(decode(ether(mapped, 0x86dd), LinkType.ETHERNET), "ok");
+  assert.equal(facts.family, 6, "the packet stays an IPv6 packet");
+  assert.equal(formatSource(facts), "192.0.2.1");
+  assert.equal(formatDestination(facts), "2001:db8::20");
+});

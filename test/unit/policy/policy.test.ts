@@ -97,3 +97,27 @@ test("a gateway or name server reaching the trigger is never blocked, reported o
     log: false,
   });
 });
+
+test("broadcast, multicast, unspecified, loopback and IPv4-mapped sources are never blocked", () => {
+  const p = policy({ isIgnored: () => false, maxBlocksPerMinute: 0 });
+  const v4 = ["255.255.255.255", "224.0.0.1", "239.255.255.250", "0.0.0.0", "127.0.0.1", "240.0.0.1"];
+  const v6 = ["::", "::1", "ff02::1", "ff05::1:3", "::ffff:198.51.100.7"];
+  for (const [address, family] of [
+    ...v4.map((a) => [a, 4] as const),
+    ...v6.map((a) => [a, 6] as const),
+    // An IPv4 address from an IPv6 packet: its source was IPv4-mapped (formatSourceIp).
+    ["198.51.100.7", 6] as const,
+  ]) {
+    const d = p.decide({ ...hit(address, "stcp"), family }, 1, true);
+    assert.equal(d.kind, "protected", `${address} (IPv${family})`);
+    // A kernel block of one is lifted, not recorded.
+    assert.equal(
+      p.decide({ ...hit(address, "stcp"), family, kernelBlocked: true }, 1, false).kind,
+      "protected",
+    );
+  }
+  // Ordinary unicast sources of both families still are.
+  assert.equal(p.decide(hit("198.51.100.7", "stcp"), 1, true).kind, "respond");
+  assert.equal(p.decide({ ...hit("2001:db8::7", "stcp"), family: 6 }, 1, true).kind, "respond");
+  assert.equal(p.decide({ ...hit("fe80::7", "stcp"), family: 6 }, 1, true).kind, "respond");
+});

@@ -163,6 +163,24 @@ describe("pcapng", () => {
     assert.deepEqual(r.report.badRecords, { "unknown-interface": 1 });
   });
 
+  test("a corrupt interface block is counted, and so is each packet of that interface", () => {
+    // if_tsresol 10^60: no clock ticks that fast, the block is refused.
+    const r = read(
+      new PcapngWriter().interface(1, { tsresol: 60 }).packet(0, 1n, A).packet(0, 2n, B).bytes(),
+    );
+    assert.equal(r.frames.length, 0);
+    assert.equal(r.report.frames, 0);
+    assert.deepEqual(r.report.badRecords, { "bad-interface-block": 1, "unknown-interface": 2 });
+    assert.equal(r.report.stopped, undefined, "the framing is intact: nothing stopped");
+    // A good interface after the bad one keeps its index (1): its packets are read.
+    const mixed = read(
+      new PcapngWriter().interface(1, { tsresol: 60 }).interface(1).packet(1, 1n, A).bytes(),
+    );
+    assert.equal(mixed.frames.length, 1);
+    assert.equal(mixed.frames[0]?.iface, 1);
+    assert.deepEqual(mixed.report.badRecords, { "bad-interface-block": 1 });
+  });
+
   test("a packet block for an unknown interface is skipped; a bad trailer or length stops", () => {
     const good = new PcapngWriter().interface(1).packet(3, 1n, A).packet(0, 2n, B).bytes();
     const r = read(good);
