@@ -2,7 +2,7 @@
 
 import { spawn } from "node:child_process";
 import { formatEffectiveConfig, loadConfigOrThrow } from "../config/load.js";
-import { startDaemon } from "../daemon.js";
+import { startDaemon } from "../daemon/start.js";
 import { flushAll } from "../flush.js";
 import type { SignalInbox } from "../signals.js";
 import { StartError } from "../start-error.js";

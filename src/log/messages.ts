@@ -84,6 +84,20 @@ export function closeFailed(what: string, reason: string): string {
   return `adminalert: ERROR: closing ${what} failed: ${reason}`;
 }
 
+/** SIGHUP applied the ignore file; these keys changed too and wait for a restart. */
+export function changedAtRestart(keys: readonly string[]): string {
+  return `adminalert: changed keys take effect at the next restart: ${keys.join(", ")}`;
+}
+
+/** KERNEL_TRAP: the kernel blocked a source the daemon never blocks (its sets lagged behind). */
+export function kernelBlockLifted(ip: string, why: string): string {
+  return `adminalert: kernel trap blocked ${ip}, but ${why}: block lifted`;
+}
+
+export function kernelTrapRemoved(): string {
+  return "adminalert: kernel trap rules were removed from nftables; putting them back";
+}
+
 /** Both lines, in 1.2's order. */
 export function shuttingDown(): readonly [string, string] {
   return ["securityalert: PortSentry is shutting down", "adminalert: PortSentry is shutting down"];

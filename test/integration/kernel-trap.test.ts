@@ -295,7 +295,8 @@ describe("kernel trap", { skip: rootSkip() }, () => {
     const now = (await blocked(4)).length;
     assert.ok(hitsOf(trap).length === now, `${hitsOf(trap).length} hits for ${now} blocks`);
     assert.ok(s.stats.frames <= now, `NFLOG frames ${s.stats.frames} for ${now} blocks`);
-    assert.ok(s.overLimit > 9000, `over the limit: ${s.overLimit}`);
+    // Random sources in 0/8, 127/8, 224/4 and 240/4 (about 13 %) are never trapped at all.
+    assert.ok(s.overLimit > 8000, `over the limit: ${s.overLimit}`);
     assert.equal(new Set(hitsOf(trap).map((h) => h.address)).size, hitsOf(trap).length);
   });
 

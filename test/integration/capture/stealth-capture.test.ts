@@ -263,14 +263,18 @@ describe("stealth and advanced capture", { skip: rootSkip() }, () => {
     });
 
     test("a service started after the sensor is no trap (SYN and FIN probes)", async () => {
+      const generationBefore = (await statsOf(runner)).generation;
       services.push(await service(LISTEN_TCP_JS, 300));
       await hping(s1, ["-S", "-p", "300", lab.target.v4]);
       await hping(s1, ["-F", "-p", "300", lab.target.v4]);
       await lab.execOk(s1, ["node", "-e", BULK_JS, lab.target.v4, "300"], { timeoutMs: 20_000 });
       await barrier(runner, 202);
       assert.equal(hitsOf(runner).filter((h) => h.port === 300).length, 0);
+      // Either the probes met the listener check (our SYN+ACK told), or, on a busy machine, the
+      // next listener re-read (every 300 ms here) had already taken port 300 out of the filter.
       const stats = await statsOf(runner);
-      assert.ok((stats.drops["answered-by-listener"] ?? 0) >= 1, JSON.stringify(stats.drops));
+      const answered = stats.drops["answered-by-listener"] ?? 0;
+      assert.ok(answered >= 1 || stats.generation > generationBefore, JSON.stringify(stats));
     });
 
     test("a UDP port bound after the sensor is no trap", async () => {

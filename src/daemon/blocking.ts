@@ -1,0 +1,198 @@
+/**
+ * Start-up steps 7 to 9 and the blocks' life after: the stages a hit goes through (built by the
+ * one builder, stages.ts), the table of blocks with its files and state, the reactor; lifting
+ * (expiry, `unblock`), putting back what survived the last run, and blocking by hand.
+ */
+
+import type { RunOptions } from "../cli/args.js";
+import type { Config } from "../config/types.js";
+import type { ControlResult } from "../control/protocol.js";
+import { canonicalIp, neverBlockable, parseIp } from "../decode/address.js";
+import { LIMITS } from "../limits.js";
+import type { Log } from "../log/logger.js";
+import * as msg from "../log/messages.js";
+import { DEFAULT_RESOLVER, NameResolver } from "../log/resolver.js";
+import { banDurationSec } from "../policy/ban-duration.js";
+import type { Decision } from "../policy/policy.js";
+import type { ResourceStack } from "../resources.js";
+import { Reactor } from "../respond/reactor.js";
+import { buildStages, type Stages } from "../stages.js";
+import { BlockRegistry } from "../state/blocks.js";
+import { ExpiryTimer } from "../state/expiry.js";
+import { HistoryFile, historyLineOf } from "../state/history.js";
+import type { BlockRecord, Hit, Mode } from "../vocabulary.js";
+import type { OpenedState } from "./files.js";
+import type { ProtectedSources } from "./protected-sources.js";
+import type { StartedResponders } from "./responders.js";
+
+export interface BlockKeeperDeps {
+  readonly config: Config;
+  readonly options: RunOptions;
+  readonly log: Log;
+  readonly state: OpenedState;
+  readonly responders: StartedResponders;
+  readonly protect: ProtectedSources;
+  readonly resources: ResourceStack;
+  readonly monoClockMs: () => number;
+  readonly wallClockMs: () => number;
+  /** KERNEL_TRAP: a kernel block the pipeline does not record as a new one (kernel-trap.ts). */
+  readonly onKernelBlock: (hit: Hit, decision: Decision) => void;
+}
+
+export class BlockKeeper {
+  readonly registry: BlockRegistry;
+  readonly reactor: Reactor;
+  readonly stages: Stages;
+  readonly #d: BlockKeeperDeps;
+  readonly #history: HistoryFile;
+  readonly #expiry: ExpiryTimer;
+  readonly #banDuration: { baseSec: number; growth: number; maxSec: number };
+
+  constructor(d: BlockKeeperDeps) {
+    this.#d = d;
+    const { config, log, state, responders, resources, wallClockMs } = d;
+    this.registry = new BlockRegistry(config.blockedFile, LIMITS.maxBlocks, state.store, state.catchUp);
+    this.#history = new HistoryFile(config.historyFile);
+    this.reactor = new Reactor({
+      config,
+      log,
+      registry: this.registry,
+      history: this.#history,
+      hostsDeny: responders.hostsDeny,
+      firewall: responders.firewall,
+      wallClockMs,
+      catchUp: state.catchUp,
+    });
+    // Closed after the reactions and before the responders and the state: a last try for
+    // records still behind (a restart also catches up).
+    resources.add("the records still behind", async () => {
+      state.catchUp.stop();
+      await state.catchUp.drain();
+    });
+    this.#banDuration = {
+      baseSec: config.blockTimeoutSec,
+      growth: config.blockTimeoutGrowth,
+      maxSec: config.blockTimeoutMaxSec,
+    };
+    const resolver = config.resolveHost
+      ? new NameResolver({ ...DEFAULT_RESOLVER, monoClockMs: d.monoClockMs })
+      : undefined;
+    this.stages = buildStages({
+      config,
+      limits: LIMITS,
+      queries: { ...this.#queries(), isBlocked: (a) => this.registry.has(a) },
+      log,
+      registry: this.registry,
+      reactor: this.reactor,
+      banSeconds: (address) => this.#banSeconds(address, wallClockMs()),
+      wallClockMs,
+      nameOf: resolver && ((address) => resolver.nameOf(address)),
+      // -d: every decision, on stderr only (never to syslog).
+      trace: d.options.debug ? (line) => process.stderr.write(`debug: ${line}\n`) : undefined,
+      onKernelBlock: d.onKernelBlock,
+    });
+    this.#expiry = new ExpiryTimer(
+      state.store,
+      (b) => this.lift(this.registry.get(b.address) ?? b, "expired"),
+      wallClockMs,
+    );
+    resources.add("the expiry timer", () => this.#expiry.stop());
+    // Closed before the expiry timer: a reaction still under way may schedule it.
+    resources.add("the reactions under way", () => this.stages.pipeline.settle());
+  }
+
+  #queries() {
+    return { isIgnored: this.#d.protect.isIgnored, neverBlockReason: this.#d.protect.neverBlockReason };
+  }
+
+  /** How long a new block of `address` lasts (0 = forever); counts the offence. */
+  #banSeconds(address: string, nowMs: number): number {
+    return banDurationSec(this.#banDuration, this.#d.state.store.recordOffence(address, nowMs));
+  }
+
+  /**
+   * Step 9: reconcile with what survived the last run: lift what expired meanwhile, put the
+   * rest back in force (idempotent steps only), write history lines a crash left unwritten.
+   */
+  async restore(): Promise<void> {
+    const { state, log, config, wallClockMs } = this.#d;
+    state.store.pruneOffenders(wallClockMs() - LIMITS.offenderMemoryMs);
+    for (const b of this.registry.load()) {
+      if (b.expiresAtMs !== 0 && b.expiresAtMs <= wallClockMs()) {
+        await this.lift(b, "expired");
+        continue;
+      }
+      await this.reactor.reapply(b);
+      if (!b.recorded) await this.reactor.writeHistory(b, historyLineOf(b), true);
+    }
+    await this.registry.writeFiles(this.#d.options.modes, (r) => historyLineOf(r));
+    if (this.registry.size > 0)
+      log.notice(`adminalert: ${this.registry.size} blocks restored from ${config.stateDir}`);
+    this.#expiry.schedule();
+  }
+
+  /** A sensor's hit; returns PORT_BANNER for the peer when the hit was reported. */
+  readonly onHit = (hit: Hit): string | undefined => {
+    const d = this.stages.pipeline.onHit(hit);
+    if (d.kind === "respond") this.#expiry.schedule();
+    return d.kind !== "ignored" && d.kind !== "counted" ? this.#d.config.portBanner : undefined;
+  };
+
+  /** Expiry and `unblock`: the host is lifted everywhere it was blocked. */
+  async lift(record: BlockRecord, why: "expired" | "unblocked"): Promise<void> {
+    try {
+      await this.reactor.lift(record);
+    } finally {
+      await this.registry.release(record.address);
+    }
+    const line = why === "expired" ? msg.blockExpired(record.address) : msg.unblocked(record.address);
+    this.#d.log.notice(line, { ip: record.address });
+  }
+
+  readonly unblock = async (text: string): Promise<ControlResult> => {
+    const address = canonicalIp(text);
+    if (address === undefined) return { ok: false, code: "failed", message: `${text} is not an IP address` };
+    const record = this.registry.get(address);
+    if (record === undefined) return { ok: true, changed: false, message: "not blocked" };
+    await this.lift(record, "unblocked");
+    this.stages.trigger.forget(address);
+    return { ok: true, changed: true, message: "unblocked" };
+  };
+
+  /** `portsentry block`: by hand, under the same protections as a sensor's block. */
+  readonly block = async (text: string): Promise<ControlResult> => {
+    const ip = parseIp(text);
+    const address = ip && canonicalIp(text);
+    if (ip === undefined || address === undefined) {
+      return { ok: false, code: "failed", message: `${text} is not an IP address` };
+    }
+    const never = neverBlockable(address);
+    if (never !== undefined) return { ok: false, code: "protected", message: `protected: ${never}` };
+    const { protect } = this.#d;
+    if (protect.isIgnored(address) || protect.neverBlockReason(address) !== undefined) {
+      return {
+        ok: false,
+        code: "protected",
+        message: "protected: ignore list, loopback, this host, a gateway or a name server",
+      };
+    }
+    if (this.registry.has(address)) return { ok: true, changed: false, message: "already blocked" };
+    const mode: Mode = this.#d.options.modes[0] ?? "tcp";
+    const sinceMs = this.#d.wallClockMs();
+    const banSec = this.#banSeconds(address, sinceMs);
+    const record: BlockRecord = {
+      address,
+      family: ip.family,
+      mode,
+      port: 0,
+      sinceMs,
+      expiresAtMs: banSec > 0 ? sinceMs + banSec * 1000 : 0,
+      level: 1,
+    };
+    if (!this.registry.claim(record))
+      return { ok: false, code: "limit", message: "the table of blocks is full" };
+    await this.reactor.respond(record, address);
+    this.#expiry.schedule();
+    return { ok: true, changed: true, message: "blocked" };
+  };
+}

@@ -1,0 +1,172 @@
+/**
+ * Start-up step 10b, KERNEL_TRAP: the kernel drops the first probe to a trap port and blocks
+ * its source; the NFLOG sensor reports each such block as a hit (flagged kernelBlocked), which
+ * the pipeline records like its own. This keeps the kernel's never-trapped sets in step with
+ * the ignore list and this host's facts, settles the kernel blocks the pipeline does not
+ * record, records the blocks the kernel made while nobody listened, and puts the trap back
+ * after an `nft flush ruleset`.
+ */
+
+import type { RunOptions } from "../cli/args.js";
+import type { Config } from "../config/types.js";
+import { reconciledHit, unrecordedBlocks } from "../kernel-trap-reconcile.js";
+import { LIMITS } from "../limits.js";
+import type { Log } from "../log/logger.js";
+import * as msg from "../log/messages.js";
+import type { Decision } from "../policy/policy.js";
+import type { ResourceStack } from "../resources.js";
+import { KernelTrap, type KernelTrapPlan, kernelTrapPlan } from "../respond/kernel-trap.js";
+import { NftablesResponder } from "../respond/nftables.js";
+import { type KernelTrapSensor, openKernelTrapSensor } from "../sensors/kernel-trap-sensor.js";
+import { defaultGateways, nameServers, ownAddresses, subnetBroadcasts } from "../sensors/local-addresses.js";
+import { StartError } from "../start-error.js";
+import type { Hit } from "../vocabulary.js";
+import type { BlockKeeper } from "./blocking.js";
+import type { ProtectedSources } from "./protected-sources.js";
+import type { StartedResponders } from "./responders.js";
+
+export interface KernelTrapDeps {
+  readonly config: Config;
+  readonly options: RunOptions;
+  readonly log: Log;
+  readonly protect: ProtectedSources;
+  readonly responders: StartedResponders;
+  readonly monoClockMs: () => number;
+}
+
+export class KernelTrapWiring {
+  readonly plan: KernelTrapPlan;
+  readonly #d: KernelTrapDeps;
+  #keeper: BlockKeeper | undefined;
+  #trap: KernelTrap | undefined;
+  #sensor: KernelTrapSensor | undefined;
+
+  constructor(d: KernelTrapDeps) {
+    this.#d = d;
+    this.plan = kernelTrapPlan(d.config, d.options.modes);
+  }
+
+  /**
+   * Arms the trap, if the plan gives the kernel a mode. Order: the reader first (a block logged
+   * to a group nobody reads is lost), the never-trapped sets, the rules; then the blocks the
+   * kernel made while nobody listened (kill -9).
+   */
+  async arm(keeper: BlockKeeper, resources: ResourceStack): Promise<void> {
+    const { config, options, log } = this.#d;
+    this.#keeper = keeper;
+    for (const line of this.plan.lines) log.notice(line);
+    if (this.plan.kernel.length === 0) return;
+    const trap = new KernelTrap({
+      modes: this.plan.kernel,
+      timeoutSec: config.blockTimeoutSec,
+      maxBlocksPerMinute: config.maxBlocksPerMinute,
+      interfaces: options.interfaces,
+    });
+    const opened = await openKernelTrapSensor({
+      group: trap.spec.group,
+      onHit: (hit) => void keeper.onHit(hit),
+      onGap: () => void this.#reconcile(),
+      log,
+      monoMs: this.#d.monoClockMs,
+    });
+    if (!opened.ok) throw new StartError(`kernel trap: ${opened.error}`, 1);
+    const sensor = opened.sensor;
+    this.#sensor = sensor;
+    resources.add("the kernel trap's reader", () => sensor.close());
+    this.#trap = trap;
+    await this.refreshIgnored();
+    await this.#refreshHostFacts();
+    // The trap first, when closing: from then on no block happens that the reader could miss.
+    resources.add("the kernel trap", () => trap.disarm());
+    const armed = await trap.start();
+    if (!armed.ok) throw new StartError(armed.error, 1);
+    await this.#reconcile();
+    const timers = [
+      // Host facts (addresses, gateways, name servers) change: the kernel follows.
+      setInterval(() => void this.#refreshHostFacts(), LIMITS.kernelHostFactsRefreshMs),
+      // `nft flush ruleset` removes the trap; the responder recreates only its own table.
+      setInterval(() => void this.#rearm(), LIMITS.kernelTrapRearmCheckMs),
+    ];
+    resources.add("the kernel trap's timers", () => {
+      for (const t of timers) clearInterval(t);
+    });
+  }
+
+  /** The kernel's counters for `status` (none without the trap). */
+  counters(): Record<string, number> {
+    if (this.#sensor === undefined) return {};
+    const st = this.#sensor.stats();
+    return {
+      kernelTrapHits: st.hits,
+      kernelTrapGaps: st.gaps,
+      kernelTrapUndecoded: st.undecoded,
+      nflogDrops: st.kernelDropped,
+      nflogRestarts: st.restarts,
+    };
+  }
+
+  /** Never trapped: the ignore list with loopback (at start and at SIGHUP). */
+  async refreshIgnored(): Promise<void> {
+    const r = await this.#trap?.setProtected(this.#d.protect.ignore.prefixes());
+    if (r !== undefined && !r.ok) this.#d.log.error(`adminalert: ERROR: ${r.error}`);
+  }
+
+  /**
+   * A kernel block the pipeline does not record as a new one. An already blocked host gets its
+   * recorded ban back (its expiry, not the kernel's base timeout); anyone else is let go at
+   * once: past MAX_BLOCKS_PER_MINUTE (the kernel's own limit is a token bucket, looser than the
+   * one budget; the pipeline logged the held-back line), or the never-trapped sets lagged behind
+   * a change (ignore file, host addresses).
+   */
+  readonly settle = async (hit: Hit, decision: Decision): Promise<void> => {
+    const { log, responders } = this.#d;
+    const record = this.#keeper?.registry.get(hit.address);
+    if (decision.kind === "already-blocked" && record !== undefined) {
+      await this.#keeper?.reactor.reapply(record);
+      return;
+    }
+    const firewall = responders.firewall;
+    const r = await firewall?.unban(hit);
+    if (r !== undefined && !r.ok) log.error(msg.unblockFailed(hit.address, firewall?.name ?? "", r.error));
+    if (decision.kind === "held-back") return;
+    const why = decision.kind === "protected" ? decision.reason : "it is never acted on";
+    log.warn(msg.kernelBlockLifted(hit.address, why));
+    await Promise.all([this.refreshIgnored(), this.#refreshHostFacts()]);
+  };
+
+  /** This host's addresses and broadcast addresses, gateways and name servers (no nft run when unchanged). */
+  async #refreshHostFacts(): Promise<void> {
+    const r = await this.#trap?.setHostAddresses([
+      ...ownAddresses(),
+      ...subnetBroadcasts(),
+      ...defaultGateways(),
+      ...nameServers(),
+    ]);
+    if (r !== undefined && !r.ok) this.#d.log.error(`adminalert: ERROR: ${r.error}`);
+  }
+
+  /** Records the kernel's blocks that the daemon did not hear of (NFLOG gap, kill -9). */
+  async #reconcile(): Promise<void> {
+    const { responders, log } = this.#d;
+    const mode = this.plan.kernel[0]?.mode;
+    const keeper = this.#keeper;
+    if (!(responders.firewall instanceof NftablesResponder) || mode === undefined || keeper === undefined)
+      return;
+    const listed = await responders.firewall.listBlocked();
+    if (!listed.ok) {
+      log.error(`adminalert: ERROR: kernel trap: ${listed.error}`);
+      return;
+    }
+    for (const entry of unrecordedBlocks(listed.entries, (a) => keeper.registry.has(a))) {
+      keeper.onHit(reconciledHit(entry, mode, this.#d.monoClockMs()));
+    }
+  }
+
+  async #rearm(): Promise<void> {
+    const trap = this.#trap;
+    if (trap === undefined || (await trap.present()) !== false) return;
+    this.#d.log.warn(msg.kernelTrapRemoved());
+    const r = await trap.start();
+    if (!r.ok) this.#d.log.error(`adminalert: ERROR: ${r.error}`);
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * Start-up step 10, the sensors. Basic modes bind their ports (none bound is a failure to
+ * start); stealth and advanced modes share one capture (a capture that cannot open is a failure
+ * to start).
+ */
+
+import type { RunOptions } from "../cli/args.js";
+import type { Config } from "../config/types.js";
+import type { Log } from "../log/logger.js";
+import * as msg from "../log/messages.js";
+import { candidatePorts, isCaptureMode, portList } from "../port-set.js";
+import type { ResourceStack } from "../resources.js";
+import { openBasicSensor } from "../sensors/basic.js";
+import { type CaptureSensor, openCaptureSensor } from "../sensors/capture-sensor.js";
+import { StartError } from "../start-error.js";
+import type { Hit, Mode } from "../vocabulary.js";
+
+/** A sensor as the daemon sees it: what it watches. */
+export interface ArmedSensor {
+  readonly mode: Mode;
+  readonly ports: readonly number[];
+}
+
+export interface OpenedSensors {
+  readonly armed: readonly ArmedSensor[];
+  readonly capture: CaptureSensor | undefined;
+}
+
+export async function openSensors(
+  config: Config,
+  options: RunOptions,
+  onHit: (hit: Hit) => string | undefined,
+  log: Log,
+  monoClockMs: () => number,
+  resources: ResourceStack,
+  checkpoint: () => void,
+): Promise<OpenedSensors> {
+  const armed: ArmedSensor[] = [];
+  for (const mode of options.modes) {
+    if (mode !== "tcp" && mode !== "udp") continue;
+    const proto = mode === "tcp" ? "TCP" : "UDP";
+    const ports = mode === "tcp" ? config.tcpPorts : config.udpPorts;
+    const sensor = await openBasicSensor(mode, ports, onHit, log, monoClockMs);
+    resources.add(`the ${mode} trap ports`, () => sensor.close());
+    if (sensor.boundPorts.length === 0) {
+      log.error(msg.noPortBound(proto));
+      throw new StartError(`no ${proto} port could be bound`, 1);
+    }
+    armed.push({ mode, ports: sensor.boundPorts });
+    checkpoint();
+  }
+  const captureModes = options.modes.filter(isCaptureMode);
+  if (captureModes.length === 0) return { armed, capture: undefined };
+  const opened = await openCaptureSensor(captureModes, config, options.interfaces, onHit, log);
+  if (!opened.ok) throw new StartError(opened.error, 1);
+  const capture = opened.sensor;
+  resources.add("the capture", () => capture.close());
+  for (const mode of captureModes) armed.push({ mode, ports: portList(candidatePorts(mode, config)) });
+  return { armed, capture };
+}
