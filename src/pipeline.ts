@@ -97,9 +97,11 @@ export class Pipeline {
     const d = this.#d;
     const proto = protocolOf(hit.mode);
     const event = { ip: hit.address, port: hit.port, proto, mode: hit.mode, type: hit.classification };
+    // 1.2's basic modes (PortSentryModeTCP/UDP) both say `Connect from host:`; its stealth and
+    // advanced modes name the scan. Log watchers (logcheck, swatch) match these lines.
     d.log.limited(
       hit.address,
-      hit.classification === "Connect"
+      hit.classification === "Connect" || hit.mode === "udp"
         ? msg.connectFrom(name, hit.address, proto, hit.port)
         : msg.scanFrom(hit.classification, name, hit.address, proto, hit.port),
       event,

@@ -210,3 +210,19 @@ test("RESOLVE_HOST: lines and history carry the resolved name; the block does no
     /Host: scanner\.example\/198\.51\.100\.20 Port: 143 TCP Blocked/,
   );
 });
+
+test("1.2 lines: basic -udp says `Connect from host:`, stealth and advanced UDP say `UDP scan from host:`", async () => {
+  const s = await setup(() => ({ blockUdp: 0 }));
+  s.pipeline.onHit(hit("198.51.100.11", 7, "udp"));
+  s.pipeline.onHit(hit("198.51.100.12", 7, "sudp"));
+  s.pipeline.onHit(hit("198.51.100.13", 7, "audp"));
+  await s.pipeline.settle();
+  const msgs = s.log.messages();
+  assert.ok(
+    msgs.includes("attackalert: Connect from host: 198.51.100.11/198.51.100.11 to UDP port: 7"),
+    msgs.join("\n"),
+  );
+  assert.ok(msgs.includes("attackalert: UDP scan from host: 198.51.100.12/198.51.100.12 to UDP port: 7"));
+  assert.ok(msgs.includes("attackalert: UDP scan from host: 198.51.100.13/198.51.100.13 to UDP port: 7"));
+  assert.equal(msgs.filter((m) => m.includes("UDP scan from host: 198.51.100.11/")).length, 0);
+});
