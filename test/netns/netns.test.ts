@@ -178,13 +178,16 @@ describe("network namespace lab", { skip: rootSkip() }, () => {
   test("exec timeout kills the whole process group", async () => {
     const script = `const c = require("child_process").spawn("sleep", ["30"], { stdio: "ignore" });
       console.log(c.pid); setInterval(() => {}, 1000);`;
-    const result = await lab.exec(lab.scanner(1), ["node", "-e", script], { timeoutMs: 500 });
+    const result = await lab.exec(lab.scanner(1), ["node", "-e", script], { timeoutMs: 5_000 });
     assert.equal(result.timedOut, true);
     assert.equal(result.ok, false);
     assert.equal(result.signal, "SIGKILL");
     const sleepPid = Number(result.stdout.trim());
     assert.ok(sleepPid > 0, `child pid printed: ${result.stdout}`);
-    await waitFor(() => pidGone(sleepPid), { timeoutMs: 2_000, what: `grandchild sleep ${sleepPid} to die` });
+    await waitFor(() => pidGone(sleepPid), {
+      timeoutMs: 10_000,
+      what: `grandchild sleep ${sleepPid} to die`,
+    });
     await assert.rejects(lab.execOk(lab.target, ["false"]), /\[false\] in .*: exit 1/);
   });
 
