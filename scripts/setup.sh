@@ -27,4 +27,4 @@ fi
 if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
   npm ci --no-audit --no-fund
 fi
-npm run --silent build
+bash scripts/build.sh
