@@ -151,7 +151,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
   const firewall = anyBlocking ? createFirewall(config) : undefined;
   const hostsDeny =
     anyBlocking && config.killHostsDeny !== undefined
-      ? new HostsDenyResponder(config.wrapperHostsDeny, config.killHostsDeny)
+      ? new HostsDenyResponder(config.wrapperHostsDeny, config.killHostsDeny, (m) => log.warn(m))
       : undefined;
   for (const responder of [firewall, hostsDeny]) {
     if (responder === undefined) continue;

@@ -163,3 +163,8 @@ export function unblockFailed(ip: string, method: string, reason: string): strin
 export function suppressed(count: number, key: string): string {
   return `adminalert: ${count} similar log lines suppressed (${key})`;
 }
+
+/** WRAPPER_HOSTS_DENY is a mount point (bind mount): rename cannot replace it (EBUSY). */
+export function hostsDenyInPlace(file: string): string {
+  return `adminalert: ${file} is a mount point and cannot be replaced atomically; rewriting it in place from now on`;
+}
