@@ -12,7 +12,9 @@ import type { IgnoreList } from "./config/ignore.js";
 import { loadConfig, loadIgnoreFile } from "./config/load.js";
 import { type Config, formatConfigError } from "./config/types.js";
 import { type ControlResult, compactPorts, type StatusReport, socketPathFor } from "./control/protocol.js";
+import { openServiceNotifier } from "./control/sd-notify.js";
 import { startControlServer } from "./control/server.js";
+import { reportReady } from "./control/service-status.js";
 import { canonicalIp, parseIp } from "./decode/address.js";
 import type { Hit, Mode } from "./detect/events.js";
 import { TriggerTable } from "./detect/trigger.js";
@@ -104,9 +106,11 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
     rateLimit: options.verbose || options.debug ? { perKey: DEFAULT_RATE_LIMIT.total } : undefined,
   });
   log.notice(msg.starting(VERSION));
+  // systemd Type=notify (no-op without NOTIFY_SOCKET); its watchdog pings start now.
+  const service = openServiceNotifier((line) => log.warn(line));
   const monoClockMs = () => performance.now();
   const wallClockMs = () => Date.now();
-  const cleanups: (() => Promise<void> | void)[] = [() => log.close()];
+  const cleanups: (() => Promise<void> | void)[] = [() => log.close(), () => service.close()];
   const fail = async (message: string, exitCode: 1 | 2): Promise<never> => {
     log.error(`adminalert: ERROR: ${message}`);
     for (const c of cleanups.reverse()) await c();
@@ -453,6 +457,11 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
 
   // 13. Armed: tests and operators wait for this line.
   log.notice(msg.active());
+  const stopStatus = reportReady(
+    service,
+    () => ({ modes: options.modes, blockedHosts: registry.size, hits: pipeline.counters.hits }),
+    monoClockMs,
+  );
 
   // 14. Signals: SIGTERM/SIGINT stop (blocks stay in force); SIGHUP re-reads the ignore file.
   let stopping: Promise<void> | undefined;
@@ -461,6 +470,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
     resolveStopped = r;
   });
   const reload = async (): Promise<void> => {
+    service.reloading();
     try {
       const next = await loadConfigOrThrow(options.configPath);
       ignore = next.ignore;
@@ -472,6 +482,8 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
       }
     } catch (err) {
       log.error(msg.reloadFailed(options.configPath, (err as Error).message.replaceAll("\n", "; ")));
+    } finally {
+      service.ready();
     }
   };
   const stop = (): Promise<void> => {
@@ -479,6 +491,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
       process.off("SIGTERM", onStop);
       process.off("SIGINT", onStop);
       process.off("SIGHUP", onReload);
+      service.stopping();
       for (const line of msg.shuttingDown()) log.notice(line);
       // The trap first: from here on no block happens that the reader could miss.
       for (const t of kernelTimers) clearInterval(t);
@@ -491,6 +504,8 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
       expiry.stop();
       for (const r of [firewall, hostsDeny]) await r?.stop();
       store.close();
+      stopStatus();
+      service.close();
       await log.close();
       resolveStopped();
     })();

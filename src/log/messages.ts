@@ -168,3 +168,13 @@ export function suppressed(count: number, key: string): string {
 export function hostsDenyInPlace(file: string): string {
   return `adminalert: ${file} is a mount point and cannot be replaced atomically; rewriting it in place from now on`;
 }
+
+// --- adminalert: the service manager (systemd Type=notify) ---
+
+export function notifySocketUnsupported(path: string): string {
+  return `adminalert: WARNING: NOTIFY_SOCKET ${path} is not a file-system socket (abstract sockets are not supported); systemd notifications are off`;
+}
+
+export function notifyFailed(path: string, reason: string): string {
+  return `adminalert: WARNING: cannot notify the service manager at ${path}: ${reason}`;
+}
