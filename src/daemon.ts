@@ -11,6 +11,7 @@ import type { RunOptions } from "./cli/args.js";
 import type { IgnoreList } from "./config/ignore.js";
 import { loadConfig, loadIgnoreFile } from "./config/load.js";
 import { type Config, formatConfigError } from "./config/types.js";
+import { type MetricsServer, metricsRegistry, startMetricsServer } from "./control/metrics-http.js";
 import { type ControlResult, compactPorts, type StatusReport, socketPathFor } from "./control/protocol.js";
 import { openServiceNotifier } from "./control/sd-notify.js";
 import { startControlServer } from "./control/server.js";
@@ -406,7 +407,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
       level: 1,
     };
     if (!registry.claim(record)) return { ok: false, code: "limit", message: "the table of blocks is full" };
-    await reactor.respond(record, address);
+    await reactor.respond(record, address, "command");
     expiry.schedule();
     return { ok: true, changed: true, message: "blocked" };
   };
@@ -455,6 +456,24 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
   if (!control.ok) await fail(control.message, 1);
   const controlServer = control.ok ? control.server : undefined;
 
+  // 12b. METRICS_LISTEN: /metrics for Prometheus over HTTP, read at scrape time (absent: off).
+  let metricsServer: MetricsServer | undefined;
+  if (config.metricsListen !== undefined) {
+    const exposition = metricsRegistry({
+      status,
+      probeKinds: () => pipeline.probeKinds,
+      blocksByOrigin: () => reactor.blocksByOrigin,
+      blockActions: () => reactor.actions,
+      topSources: (n) => pipeline.topSources.top(n),
+      topPorts: (n) => pipeline.topPorts.top(n),
+    });
+    const served = await startMetricsServer(config.metricsListen, exposition);
+    if (!served.ok) await fail(served.message, 1);
+    metricsServer = served.ok ? served.server : undefined;
+    cleanups.push(() => metricsServer?.close());
+    if (metricsServer !== undefined) log.notice(msg.metricsListening(metricsServer.url));
+  }
+
   // 13. Armed: tests and operators wait for this line.
   log.notice(msg.active());
   const stopStatus = reportReady(
@@ -500,6 +519,7 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
       for (const s of sensors) s.close();
       await capture?.close();
       await controlServer?.close();
+      await metricsServer?.close();
       await pipeline.settle();
       expiry.stop();
       for (const r of [firewall, hostsDeny]) await r?.stop();

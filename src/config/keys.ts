@@ -11,11 +11,13 @@ import type { BlockLevel, Config, FirewallKind, SyslogFacility, SyslogLevel } fr
 import { SYSLOG_FACILITIES, SYSLOG_LEVELS } from "./types.js";
 import {
   formatDuration,
+  formatListenAddress,
   formatPortList,
   parseChoice,
   parseDuration,
   parseFlag,
   parseInteger,
+  parseListenAddress,
   parsePath,
   parsePortList,
   parseTemplate,
@@ -495,6 +497,32 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
     },
     parseDuration,
     formatDuration,
+  ),
+  row(
+    "METRICS_LISTEN",
+    "metricsListen",
+    {
+      origin: "new",
+      absent: "",
+      shipped: "",
+      description:
+        'ADDRESS:PORT ([::1]:9871 for IPv6) where /metrics is served to Prometheus over HTTP ("" = off)',
+    },
+    (v) => (v.trim() === "" ? { ok: true, value: undefined } : parseListenAddress(v)),
+    formatListenAddress,
+  ),
+  row(
+    "METRICS_LISTEN_PUBLIC",
+    "metricsListenPublic",
+    {
+      origin: "new",
+      absent: "0",
+      shipped: "0",
+      description:
+        "1: METRICS_LISTEN may be an address other than loopback (the counters are readable by anyone who reaches it)",
+    },
+    parseFlag,
+    showFlag,
   ),
 ];
 

@@ -178,3 +178,8 @@ export function notifySocketUnsupported(path: string): string {
 export function notifyFailed(path: string, reason: string): string {
   return `adminalert: WARNING: cannot notify the service manager at ${path}: ${reason}`;
 }
+
+/** METRICS_LISTEN is set: where Prometheus scrapes. */
+export function metricsListening(url: string): string {
+  return `adminalert: Serving Prometheus metrics on ${url}`;
+}
