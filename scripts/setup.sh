@@ -6,10 +6,11 @@ cd "$(dirname "$0")/.."
 
 # Runtime: libpcap (capture), nftables/iptables/ipset (blockers), iproute2 (routes).
 # Tests: real scanners, a real syslog daemon, tcpdump for captures, a real Prometheus that
-# scrapes METRICS_LISTEN (test/integration/prometheus.test.ts starts its own, on a lab's loopback).
+# scrapes METRICS_LISTEN (test/integration/prometheus.test.ts starts its own, on a lab's loopback),
+# lintian for the .deb that scripts/build-deb.sh builds (dpkg-deb comes with dpkg).
 packages=(build-essential python3 libpcap-dev nftables iptables ipset iproute2 iputils-ping
   nmap hping3 masscan rsyslog tcpdump fail2ban groff-base man-db systemd logrotate libcap2-bin
-  prometheus)
+  prometheus lintian)
 # Packages whose Debian service must not run here: prometheus would scrape and store on :9090
 # for good. The tests start their own instance with their own config and data directory.
 no_service=(prometheus)
