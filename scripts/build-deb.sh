@@ -162,6 +162,8 @@ Description: port-scan detector and blocker, successor to PortSentry 1.2
 EOF
 
 install -d "$out"
+# The default directory holds one package, so that `apt install ./dist/deb/*.deb` is unambiguous.
+[[ $# -eq 0 ]] && rm -f "$out/${name}"_*.deb
 deb=$out/${name}_${version}_${arch}.deb
 dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >&2
 echo "$deb"

@@ -11,7 +11,7 @@ import type { RunOptions } from "./cli/args.js";
 import type { IgnoreList } from "./config/ignore.js";
 import { loadConfig, loadIgnoreFile } from "./config/load.js";
 import { type Config, formatConfigError } from "./config/types.js";
-import { type MetricsServer, metricsRegistry, startMetricsServer } from "./control/metrics-http.js";
+import type { MetricsServer } from "./control/metrics-http.js";
 import { type ControlResult, compactPorts, type StatusReport, socketPathFor } from "./control/protocol.js";
 import { openServiceNotifier } from "./control/sd-notify.js";
 import { startControlServer } from "./control/server.js";
@@ -459,6 +459,8 @@ export async function startDaemon(options: RunOptions): Promise<RunningDaemon> {
   // 12b. METRICS_LISTEN: /metrics for Prometheus over HTTP, read at scrape time (absent: off).
   let metricsServer: MetricsServer | undefined;
   if (config.metricsListen !== undefined) {
+    // Loaded only when asked for: prom-client costs memory and start-up time otherwise.
+    const { metricsRegistry, startMetricsServer } = await import("./control/metrics-http.js");
     const exposition = metricsRegistry({
       status,
       probeKinds: () => pipeline.probeKinds,
