@@ -58,7 +58,9 @@ done < <(npm ls --omit=dev --parseable --all 2>/dev/null)
 # Build-time only: nan's C++ headers, better-sqlite3's test extension.
 rm -rf "$app/node_modules/nan" "$app/node_modules/better-sqlite3/build/Release/test_extension.node"
 find "$app" -name '*.node' -exec strip --strip-unneeded {} +
-find "$app" \( -name '.npmignore' -o -name '.eslintrc*' -o -name '.travis.yml' -o -name '*.gyp*' \) -delete
+# Type declarations and source maps are for developers (a third of node_modules' size).
+find "$app" \( -name '.npmignore' -o -name '.eslintrc*' -o -name '.travis.yml' -o -name '*.gyp*' \
+  -o -name '*.map' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' \) -delete
 find "$app" -type d -exec chmod 0755 {} + && find "$app" -type f -exec chmod 0644 {} +
 chmod 0755 "$app/dist/src/cli/main.js"
 
