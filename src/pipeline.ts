@@ -9,12 +9,18 @@ import type { TriggerTable } from "./detect/trigger.js";
 import type { Log } from "./log/logger.js";
 import * as msg from "./log/messages.js";
 import type { Decision, Policy } from "./policy/policy.js";
-import { type BlockRecord, type Hit, protocolOf } from "./vocabulary.js";
+import { TOP_CAPACITY, TopCounts } from "./state/top-sources.js";
+import { type BlockRecord, type Hit, type Mode, protocolOf } from "./vocabulary.js";
 
 /** What the pipeline asks of a reactor: the daemon's `Reactor`, or replay's dry run. */
 export interface Reactions {
   /** Reacts to `record` (already claimed); `name` is the host's display name. */
-  respond(record: BlockRecord, name: string | Promise<string>): Promise<void>;
+  /** `origin`: "kernel-trap" when the kernel made the block, else "detection". */
+  respond(
+    record: BlockRecord,
+    name: string | Promise<string>,
+    origin: "detection" | "kernel-trap",
+  ): Promise<void>;
 }
 
 /** What the pipeline asks of the table of blocks: the daemon's `BlockRegistry`, or replay's. */
@@ -62,6 +68,12 @@ export class Pipeline {
     heldBack: 0,
     reactionErrors: 0,
   };
+  /** Hits by mode and classification, for /metrics. Keys are our own names, never an attacker's. */
+  readonly probeKinds = new Map<Mode, Map<string, number>>();
+  /** Sources and ports (`protocol << 16 | port`, 6 TCP, 17 UDP) with the most probes, ignored
+   *  sources left out; bounded. */
+  readonly topSources = new TopCounts<string>(TOP_CAPACITY);
+  readonly topPorts = new TopCounts<number>(TOP_CAPACITY);
   readonly #pending = new Set<Promise<void>>();
 
   constructor(deps: PipelineDeps) {
@@ -71,11 +83,19 @@ export class Pipeline {
   onHit(hit: Hit): Decision {
     const d = this.#d;
     this.counters.hits++;
+    let kinds = this.probeKinds.get(hit.mode);
+    if (kinds === undefined) {
+      kinds = new Map();
+      this.probeKinds.set(hit.mode, kinds);
+    }
+    kinds.set(hit.classification, (kinds.get(hit.classification) ?? 0) + 1);
     if (!d.policy.admits(hit.address)) {
       this.counters.ignored++;
       if (hit.kernelBlocked) d.onKernelBlock?.(hit, { kind: "ignored" });
       return { kind: "ignored" };
     }
+    this.topSources.add(hit.address);
+    this.topPorts.add((protocolOf(hit.mode) === "TCP" ? 6 : 17) * 65_536 + hit.port);
     const count = d.trigger.record(hit.address, hit.nowMs);
     const decision = d.policy.decide(hit, count, d.trigger.reached(count));
     if (decision.kind === "held-back") this.counters.heldBack++;
@@ -96,9 +116,11 @@ export class Pipeline {
     const d = this.#d;
     const proto = protocolOf(hit.mode);
     const event = { ip: hit.address, port: hit.port, proto, mode: hit.mode, type: hit.classification };
+    // 1.2's basic modes (PortSentryModeTCP/UDP) both say `Connect from host:`; its stealth and
+    // advanced modes name the scan. Log watchers (logcheck, swatch) match these lines.
     d.log.limited(
       hit.address,
-      hit.classification === "Connect"
+      hit.classification === "Connect" || hit.mode === "udp"
         ? msg.connectFrom(name, hit.address, proto, hit.port)
         : msg.scanFrom(hit.classification, name, hit.address, proto, hit.port),
       event,
@@ -143,7 +165,8 @@ export class Pipeline {
     };
     if (!d.registry.claim(record)) return;
     this.counters.detections++;
-    const reaction = d.reactor.respond(record, name).catch((err: unknown) => {
+    const origin = hit.kernelBlocked ? "kernel-trap" : "detection";
+    const reaction = d.reactor.respond(record, name, origin).catch((err: unknown) => {
       this.counters.reactionErrors++;
       d.log.error(`adminalert: ERROR: reaction to ${hit.address} failed: ${(err as Error).message}`);
     });

@@ -12,11 +12,13 @@ import type { Config, FirewallKind, SyslogFacility, SyslogLevel } from "./types.
 import { SYSLOG_FACILITIES, SYSLOG_LEVELS } from "./types.js";
 import {
   formatDuration,
+  formatListenAddress,
   formatPortList,
   parseChoice,
   parseDuration,
   parseFlag,
   parseInteger,
+  parseListenAddress,
   parsePath,
   parsePortList,
   parseTemplate,
@@ -496,6 +498,32 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
     },
     parseDuration,
     formatDuration,
+  ),
+  row(
+    "METRICS_LISTEN",
+    "metricsListen",
+    {
+      origin: "new",
+      absent: "",
+      shipped: "",
+      description:
+        'ADDRESS:PORT ([::1]:9871 for IPv6) where /metrics is served to Prometheus over HTTP ("" = off)',
+    },
+    (v) => (v.trim() === "" ? { ok: true, value: undefined } : parseListenAddress(v)),
+    formatListenAddress,
+  ),
+  row(
+    "METRICS_LISTEN_PUBLIC",
+    "metricsListenPublic",
+    {
+      origin: "new",
+      absent: "0",
+      shipped: "0",
+      description:
+        "1: METRICS_LISTEN may be an address other than loopback (the counters are readable by anyone who reaches it)",
+    },
+    parseFlag,
+    showFlag,
   ),
 ];
 

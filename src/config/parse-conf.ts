@@ -97,6 +97,14 @@ export function parseConfig(
     );
   }
 
+  if (draft.metricsListen !== undefined && !draft.metricsListen.loopback && !draft.metricsListenPublic) {
+    errors.add(
+      lineOfKey.get("METRICS_LISTEN") ?? 0,
+      "METRICS_LISTEN",
+      `${draft.metricsListen.host} is not a loopback address: anyone who reaches it reads the counters; set METRICS_LISTEN_PUBLIC="1" to allow it`,
+    );
+  }
+
   if (errors.count > 0) return { ok: false, errors: errors.list() };
   return { ok: true, value: Object.freeze({ file, ...draft }) };
 }

@@ -89,6 +89,17 @@ export interface Config {
   readonly maxBlocksPerMinute: number;
   /** SCAN_TRIGGER counts are forgotten after this long without a hit. */
   readonly triggerWindowSec: number;
+  /** METRICS_LISTEN: where /metrics is served over HTTP; undefined = off. */
+  readonly metricsListen: ListenAddress | undefined;
+  /** METRICS_LISTEN_PUBLIC: a non-loopback METRICS_LISTEN is allowed only with this set. */
+  readonly metricsListenPublic: boolean;
+}
+
+/** An IP literal and a port; `host` is canonical text without brackets. */
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+  readonly loopback: boolean;
 }
 
 /** One problem found in a config or ignore file. */

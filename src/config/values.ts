@@ -3,8 +3,10 @@
  * after "FILE:LINE: KEY: ", e.g. "70000 is not a port (1-65535)".
  */
 
+import { formatIp, parseIp } from "../decode/address.js";
 import { quoteForMessage } from "./lines.js";
 import { closest } from "./suggest.js";
+import type { ListenAddress } from "./types.js";
 
 export type ValueResult<T> =
   | { readonly ok: true; readonly value: T }
@@ -192,4 +194,27 @@ export function normalizePath(p: string): string {
   const joined = out.join("/");
   if (absolute) return `/${joined}`;
   return joined === "" ? "." : joined;
+}
+
+/**
+ * `ADDRESS:PORT` for a listening socket: an IPv4 literal, or an IPv6 literal in brackets
+ * (`[::1]:9871`). Names are refused: what a name resolves to can change under us.
+ */
+export function parseListenAddress(text: string): ValueResult<ListenAddress> {
+  const t = text.trim();
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([0-9.]+)):([0-9]+)$/.exec(t);
+  if (m === null) return fail(`${show(t)} is not ADDRESS:PORT (e.g. 127.0.0.1:9871 or [::1]:9871)`);
+  const ip = parseIp(m[1] ?? m[2] ?? "");
+  if (ip === undefined || (m[1] !== undefined) !== (ip.family === 6)) {
+    return fail(`${show(m[1] ?? m[2] ?? "")} is not an IP address (IPv6 goes in brackets)`);
+  }
+  const port = parseInteger(m[3] ?? "", 1, 65_535, "a port");
+  if (!port.ok) return port;
+  const loopback = ip.family === 4 ? ip.bytes[0] === 127 : ip.bytes.every((b, i) => b === (i === 15 ? 1 : 0));
+  return ok({ host: formatIp(ip), port: port.value, loopback });
+}
+
+export function formatListenAddress(v: ListenAddress | undefined): string {
+  if (v === undefined) return "";
+  return v.host.includes(":") ? `[${v.host}]:${v.port}` : `${v.host}:${v.port}`;
 }

@@ -11,13 +11,15 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   hits: "Probes to a watched port (connections, datagrams, captured packets).",
   ignored: "Probes from ignored or protected sources.",
   detections: "Sources that reached SCAN_TRIGGER and were reacted to.",
-  blocks: "Hosts blocked (by detection or the block command).",
+  blocks: "Hosts blocked (by detection, the kernel trap or the block command).",
   unblocks: "Hosts unblocked by the unblock command.",
-  expiries: "Blocks lifted because BLOCK_TIMEOUT ran out.",
+  expiries: "Blocks lifted because BLOCK_TIMEOUT ran out or unblock was asked.",
   evictions: "Sources dropped from the full trigger table.",
-  heldBack: "Blocks held back by the block-rate limit.",
+  trackedSources:
+    "Sources in the trigger table now (a gauge despite the _total name, kept for compatibility).",
+  heldBack: "Blocks held back by the block-rate limit (MAX_BLOCKS_PER_MINUTE).",
   decodeDrops: "Captured packets dropped as malformed.",
-  kernelDrops: "Packets the kernel dropped before capture.",
+  kernelDrops: "Packets the kernel dropped before the capture read them (buffer full).",
   errors: "Responder and command failures.",
   logSuppressed: "Log lines held back by the log rate limit.",
   diskFull: "Episodes of a full disk (or quota) while writing records.",
@@ -25,7 +27,35 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   recordsBehind: "Records (history, blocked file, hosts.deny, state) not yet written; retried.",
   recordsCaughtUp: "Records written by a retry after a failed write.",
   recordsDropped: "Retries dropped, oldest first, past the cap of records held.",
+  syslogDropped: "Log lines the syslog socket refused or could not take.",
+  frames: "Frames read from the capture.",
+  decoded: "Captured frames decoded as IPv4 or IPv6 TCP/UDP.",
+  candidates: "Captured packets that looked like probes of a watched port.",
+  replies: "This host's answers to candidate probes seen by the capture (SYN+ACK, RST, ICMP).",
+  captureHits: "Captured probes reported as hits.",
+  listenerReads: "Reads of the list of locally listening ports.",
+  captureRestarts: "Times the capture was reopened (interface change or error).",
+  kernelTrapHits: "Probes the kernel trap dropped and reported (their source blocked by the kernel).",
+  kernelTrapGaps: "Times the kernel trap's log reader lost reports and reconciled with nftables.",
+  kernelTrapUndecoded: "Kernel trap reports that could not be decoded.",
+  nflogDrops: "Kernel trap reports the kernel dropped before the reader read them.",
+  nflogRestarts: "Times the kernel trap's log reader was reopened.",
 };
+
+/** HELP for a counter: the table's, or for a capture drop counter (`dropNotProbe`) its reason. */
+export function counterHelp(counter: string): string {
+  const known = COUNTER_HELP[counter];
+  if (known !== undefined) return known;
+  const reason = dropReason(counter);
+  if (reason !== undefined) return `Captured frames not counted as probes, reason: ${reason}.`;
+  return `Counter ${counter} of the daemon's status report (docs/control.md).`;
+}
+
+/** `dropNotProbe` → `not-probe`; undefined for a name that is not a capture drop counter. */
+export function dropReason(counter: string): string | undefined {
+  const m = /^drop([A-Z][A-Za-z0-9]*)$/.exec(counter);
+  return m?.[1]?.replace(/[A-Z]/g, (c, i: number) => `${i === 0 ? "" : "-"}${c.toLowerCase()}`);
+}
 
 /** Counter names become `portsentry_<snake_case>_total`. */
 export function metricName(counter: string): string {
@@ -68,7 +98,7 @@ export function formatMetrics(status: StatusReport): string {
     // Names were checked on receipt; this guards a handler that reports an odd one.
     if (!/^[a-z][A-Za-z0-9]*$/.test(counter)) continue;
     const name = metricName(counter);
-    const help = COUNTER_HELP[counter] ?? `The daemon's ${counter} counter.`;
+    const help = counterHelp(counter);
     family(name, "counter", help, [`${name} ${num(status.counters[counter] ?? 0)}`]);
   }
   return `${out.join("\n")}\n`;

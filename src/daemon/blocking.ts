@@ -191,7 +191,7 @@ export class BlockKeeper {
     };
     if (!this.registry.claim(record))
       return { ok: false, code: "limit", message: "the table of blocks is full" };
-    await this.reactor.respond(record, address);
+    await this.reactor.respond(record, address, "command");
     this.#expiry.schedule();
     return { ok: true, changed: true, message: "blocked" };
   };

@@ -1,6 +1,7 @@
 /** Start-up step 6, the responders: the built-in firewall and hosts.deny, created if missing. */
 
 import type { Config } from "../config/types.js";
+import type { Log } from "../log/logger.js";
 import type { ResourceStack } from "../resources.js";
 import { createFirewall } from "../respond/firewall.js";
 import { HostsDenyResponder } from "../respond/hosts-deny.js";
@@ -12,12 +13,16 @@ export interface StartedResponders {
   readonly hostsDeny: HostsDenyResponder | undefined;
 }
 
-export async function startResponders(config: Config, resources: ResourceStack): Promise<StartedResponders> {
+export async function startResponders(
+  config: Config,
+  log: Log,
+  resources: ResourceStack,
+): Promise<StartedResponders> {
   const anyBlocking = config.blockTcp === 1 || config.blockUdp === 1;
   const firewall = anyBlocking ? createFirewall(config) : undefined;
   const hostsDeny =
     anyBlocking && config.killHostsDeny !== undefined
-      ? new HostsDenyResponder(config.wrapperHostsDeny, config.killHostsDeny)
+      ? new HostsDenyResponder(config.wrapperHostsDeny, config.killHostsDeny, (m) => log.warn(m))
       : undefined;
   for (const responder of [firewall, hostsDeny]) {
     if (responder === undefined) continue;

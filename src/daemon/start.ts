@@ -14,7 +14,9 @@ import { loadConfigOrThrow } from "../config/load.js";
 import type { Config } from "../config/types.js";
 import type { ControlResult } from "../control/protocol.js";
 import { socketPathFor } from "../control/protocol.js";
+import { openServiceNotifier, type ServiceNotifier } from "../control/sd-notify.js";
 import { startControlServer } from "../control/server.js";
+import { reportReady } from "../control/service-status.js";
 import { type Logger, openLogger } from "../log/logger.js";
 import * as msg from "../log/messages.js";
 import { DEFAULT_RATE_LIMIT } from "../log/ratelimit.js";
@@ -30,6 +32,7 @@ import { warmUpPipeline } from "../warm-up.js";
 import { BlockKeeper } from "./blocking.js";
 import { openState } from "./files.js";
 import { KernelTrapWiring } from "./kernel-trap.js";
+import { startMetrics } from "./metrics.js";
 import { ProtectedSources } from "./protected-sources.js";
 import { startResponders } from "./responders.js";
 import { openSensors } from "./sensors.js";
@@ -72,6 +75,9 @@ export async function startDaemon(
   log.notice(msg.starting(VERSION));
   const resources = new ResourceStack();
   resources.add("the log", () => log.close());
+  // systemd Type=notify (nothing without NOTIFY_SOCKET); its watchdog pings start now.
+  const service = openServiceNotifier((line) => log.warn(line));
+  resources.add("the service manager's notifications", () => service.close());
   const closeAll = () =>
     resources.closeAll((name, err) =>
       log.error(msg.closeFailed(name, (err as Error).message ?? String(err))),
@@ -84,6 +90,7 @@ export async function startDaemon(
       log,
       resources,
       signals,
+      service,
       closeAll,
     });
   } catch (err) {
@@ -102,12 +109,13 @@ interface Arming {
   readonly log: Logger;
   readonly resources: ResourceStack;
   readonly signals: SignalInbox;
+  readonly service: ServiceNotifier;
   readonly closeAll: () => Promise<void>;
 }
 
 /** Steps 3 to 14; throws to roll back (see startDaemon). */
 async function arm(a: Arming): Promise<RunningDaemon> {
-  const { options, config, log, resources, signals } = a;
+  const { options, config, log, resources, signals, service } = a;
   const monoClockMs = () => performance.now();
   const wallClockMs = () => Date.now();
   /** Between steps: a stop signal during start-up rolls back and exits 0. */
@@ -132,7 +140,7 @@ async function arm(a: Arming): Promise<RunningDaemon> {
   const protect = new ProtectedSources(a.ignore, monoClockMs, resources);
 
   // 6. Responders: the built-in firewall and hosts.deny, created if missing.
-  const responders = await startResponders(config, resources);
+  const responders = await startResponders(config, log, resources);
   checkpoint();
 
   // 7-8. The stages, the table of blocks and the reactor; expiry (blocking.ts). The kernel
@@ -195,10 +203,18 @@ async function arm(a: Arming): Promise<RunningDaemon> {
   );
   if (!control.ok) throw new StartError(control.message, 1);
   resources.add("the control socket", () => control.server.close());
+  await startMetrics(config, status, keeper, log, resources);
   checkpoint();
 
-  // 13. Armed: tests and operators wait for this line.
+  // 13. Armed: tests and operators wait for this line, systemd for READY=1.
   log.notice(msg.active());
+  const { pipeline } = keeper.stages;
+  const figures = () => ({
+    modes: options.modes,
+    blockedHosts: keeper.registry.size,
+    hits: pipeline.counters.hits,
+  });
+  resources.add("the service status line", reportReady(service, figures, monoClockMs));
 
   // 14. Signals: SIGTERM/SIGINT stop (blocks stay in force); SIGHUP re-reads the ignore file.
   //     One that arrived during start-up is applied now.
@@ -208,6 +224,7 @@ async function arm(a: Arming): Promise<RunningDaemon> {
     resolveStopped = r;
   });
   const reload = async (): Promise<void> => {
+    service.reloading();
     try {
       const next = await loadConfigOrThrow(options.configPath);
       protect.replaceIgnore(next.ignore);
@@ -217,11 +234,14 @@ async function arm(a: Arming): Promise<RunningDaemon> {
       if (changed.length > 0) log.warn(msg.changedAtRestart(changed));
     } catch (err) {
       log.error(msg.reloadFailed(options.configPath, (err as Error).message.replaceAll("\n", "; ")));
+    } finally {
+      service.ready();
     }
   };
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       signals.close();
+      service.stopping();
       for (const line of msg.shuttingDown()) log.notice(line);
       await a.closeAll();
       resolveStopped();
@@ -229,6 +249,5 @@ async function arm(a: Arming): Promise<RunningDaemon> {
     return stopping;
   };
   signals.deliver((signal: DaemonSignal) => void (signal === "SIGHUP" ? reload() : stop()));
-  const { pipeline } = keeper.stages;
   return { pipeline, registry: keeper.registry, stopped, unblock: keeper.unblock, block: keeper.block, stop };
 }

@@ -203,3 +203,23 @@ export function spaceBack(caughtUp: number): string {
 export function writeFailed(what: string, error: string): string {
   return `adminalert: ERROR: could not write ${what}: ${error}; retrying`;
 }
+
+/** WRAPPER_HOSTS_DENY is a mount point (bind mount): rename cannot replace it (EBUSY). */
+export function hostsDenyInPlace(file: string): string {
+  return `adminalert: ${file} is a mount point and cannot be replaced atomically; rewriting it in place from now on`;
+}
+
+// --- adminalert: the service manager (systemd Type=notify) ---
+
+export function notifySocketUnsupported(path: string): string {
+  return `adminalert: WARNING: NOTIFY_SOCKET ${path} is not a file-system socket (abstract sockets are not supported); systemd notifications are off`;
+}
+
+export function notifyFailed(path: string, reason: string): string {
+  return `adminalert: WARNING: cannot notify the service manager at ${path}: ${reason}`;
+}
+
+/** METRICS_LISTEN is set: where Prometheus scrapes. */
+export function metricsListening(url: string): string {
+  return `adminalert: Serving Prometheus metrics on ${url}`;
+}

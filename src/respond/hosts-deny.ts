@@ -3,22 +3,36 @@
  * the operator and other tools, so: a symlinked or world-writable file is refused, a line
  * already present is not added again, and every change is written atomically (temp + rename)
  * keeping the file's mode. Changes are serialised.
+ *
+ * A file that is a mount point (a bind mount in a container, `ip netns exec` with
+ * /etc/netns/NAME/hosts.deny) cannot be replaced by rename (EBUSY): then the file is rewritten
+ * in place through one descriptor (read, write, truncate, fsync), still serialised, and the
+ * fallback is reported once.
  */
 
-import { lstat, rename, unlink } from "node:fs/promises";
+import { constants } from "node:fs";
+import { lstat, open, rename, unlink } from "node:fs/promises";
+import * as msg from "../log/messages.js";
 import { createTempBeside, openForReading, type TempFile } from "../state/safe-files.js";
 import type { BlockTarget, Responder, ResponderResult } from "./responder.js";
 import { expandMacros } from "./template.js";
+
+type Change = (lines: readonly string[]) => readonly string[] | undefined;
 
 export class HostsDenyResponder implements Responder {
   readonly name = "hosts.deny";
   readonly #path: string;
   readonly #template: string;
+  readonly #warn: (message: string) => void;
   #queue: Promise<unknown> = Promise.resolve();
+  /** Set once a rename met EBUSY: the path is a mount point, rewritten in place from then on. */
+  #inPlace = false;
 
-  constructor(path: string, template: string) {
+  /** `warn` hears, once, that the file is rewritten in place. */
+  constructor(path: string, template: string, warn: (message: string) => void = () => {}) {
     this.#path = path;
     this.#template = template;
+    this.#warn = warn;
   }
 
   /** The line written for a target: IPv6 addresses in brackets, as TCP wrappers want them. */
@@ -73,9 +87,10 @@ export class HostsDenyResponder implements Responder {
   }
 
   /** Applies `change` to the file's lines; `undefined` from `change` means nothing to do. */
-  async #edit(change: (lines: readonly string[]) => readonly string[] | undefined): Promise<ResponderResult> {
+  async #edit(change: Change): Promise<ResponderResult> {
     const checked = await this.#check();
     if (!checked.ok) return checked;
+    if (this.#inPlace) return this.#editInPlace(change);
     let text = "";
     try {
       const fh = await openForReading(this.#path);
@@ -88,9 +103,7 @@ export class HostsDenyResponder implements Responder {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT")
         return { ok: false, error: (err as Error).message };
     }
-    const lines = text.split("\n");
-    if (lines[lines.length - 1] === "") lines.pop();
-    const next = change(lines);
+    const next = change(splitLines(text));
     if (next === undefined) return { ok: true };
     let temp: TempFile | undefined;
     try {
@@ -108,7 +121,38 @@ export class HostsDenyResponder implements Responder {
       return { ok: true };
     } catch (err) {
       if (temp !== undefined) await unlink(temp.path).catch(() => {});
+      if ((err as NodeJS.ErrnoException).code === "EBUSY") {
+        this.#inPlace = true;
+        this.#warn(msg.hostsDenyInPlace(this.#path));
+        return this.#editInPlace(change);
+      }
       return { ok: false, error: `${this.#path}: ${(err as Error).message}` };
     }
   }
+
+  /** Read, change and write back through one descriptor; O_NOFOLLOW keeps the symlink refusal. */
+  async #editInPlace(change: Change): Promise<ResponderResult> {
+    try {
+      const fh = await open(this.#path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
+      try {
+        const next = change(splitLines(await fh.readFile("utf8")));
+        if (next === undefined) return { ok: true };
+        const bytes = Buffer.from(next.length ? `${next.join("\n")}\n` : "");
+        await fh.write(bytes, 0, bytes.length, 0);
+        await fh.truncate(bytes.length);
+        await fh.sync();
+        return { ok: true };
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      return { ok: false, error: `${this.#path}: ${(err as Error).message}` };
+    }
+  }
+}
+
+function splitLines(text: string): string[] {
+  const lines = text.split("\n");
+  if (lines[lines.length - 1] === "") lines.pop();
+  return lines;
 }

@@ -42,32 +42,43 @@ export interface ReactorStats {
 
 type Step = () => void;
 
+/** What made a block: a detection in userspace, the kernel trap, or the `block` command. */
+export type BlockOrigin = "detection" | "kernel-trap" | "command";
+
 export class Reactor {
   readonly #d: ReactorDeps;
   readonly stats: ReactorStats = { blocks: 0, lifted: 0, failures: 0 };
+  /** New blocks by origin, and responder steps that succeeded for them ("nftables/detection"). */
+  readonly blocksByOrigin: Record<BlockOrigin, number> = { detection: 0, "kernel-trap": 0, command: 0 };
+  readonly actions = new Map<string, Record<BlockOrigin, number>>();
 
   constructor(deps: ReactorDeps) {
     this.#d = deps;
   }
 
   /** Reacts to `record` (already claimed in the registry); `name` is the host's display name. */
-  async respond(record: BlockRecord, name: string | Promise<string>): Promise<void> {
+  async respond(
+    record: BlockRecord,
+    name: string | Promise<string>,
+    origin: BlockOrigin = "detection",
+  ): Promise<void> {
     const { config } = this.#d;
     const target: BlockTarget = record;
-    const runCmd = () => this.#runCommand(target);
+    const runCmd = () => this.#runCommand(target, origin);
     if (record.level === 2) {
       if (config.killRunCmd !== undefined) (await runCmd())();
     } else {
       const hasCmd = config.killRunCmd !== undefined;
       if (hasCmd && config.killRunCmdFirst) (await runCmd())();
       // Started together (the firewall first: it is what stops traffic), logged in 1.2 order.
-      const firewall = this.#firewall(record);
-      const wrappers = this.#wrappers(record);
-      const route = this.#route(target);
+      const firewall = this.#firewall(record, origin);
+      const wrappers = this.#wrappers(record, origin);
+      const route = this.#route(target, origin);
       for (const logStep of [await wrappers, await firewall, await route]) logStep();
       if (hasCmd && !config.killRunCmdFirst) (await runCmd())();
     }
     this.stats.blocks++;
+    this.blocksByOrigin[origin]++;
     const line = historyLineOf(record, await name);
     try {
       await Promise.all([this.writeHistory(record, line), this.#d.registry.recordInFile(record, line)]);
@@ -154,33 +165,47 @@ export class Reactor {
     return r.ok ? () => {} : this.#logResult(r, target, "wrappers", () => "");
   }
 
-  async #wrappers(target: BlockRecord): Promise<Step> {
+  async #wrappers(target: BlockRecord, origin: BlockOrigin): Promise<Step> {
     const hostsDeny = this.#d.hostsDeny;
     if (hostsDeny === undefined) return () => {};
     const r = await hostsDeny.ban(target, 0);
-    if (!r.ok) this.#retryHostsDeny(target, "block", r.error);
+    if (r.ok) this.#counted("hosts.deny", origin);
+    else this.#retryHostsDeny(target, "block", r.error);
     return this.#logResult(r, target, "wrappers", () =>
       msg.blockedWrappers(target.address, hostsDeny.lineFor(target)),
     );
   }
 
-  async #firewall(target: BlockRecord): Promise<Step> {
+  /** `origin` undefined: a block put back in force after a restart, not a new one. */
+  async #firewall(target: BlockRecord, origin?: BlockOrigin): Promise<Step> {
     const firewall = this.#d.firewall;
     if (firewall === undefined) return () => {};
     const r = await firewall.ban(target, remainingSec(target, this.#d.wallClockMs()));
+    if (r.ok && origin !== undefined) this.#counted(firewall.name, origin);
     return this.#logResult(r, target, firewall.name, () => msg.blockedVia(target.address, firewall.name));
   }
 
-  async #route(target: BlockTarget): Promise<Step> {
+  async #route(target: BlockTarget, origin: BlockOrigin): Promise<Step> {
     const template = this.#d.config.killRoute;
     if (template === undefined) return () => {};
     const outcome = await runCommandTemplate(template, target);
+    if (outcome.ok) this.#counted("route", origin);
     return this.#logCommand(outcome, target, () => msg.blockedRoute(target.address, outcome.command));
   }
 
-  async #runCommand(target: BlockTarget): Promise<Step> {
+  async #runCommand(target: BlockTarget, origin: BlockOrigin): Promise<Step> {
     const outcome = await runCommandTemplate(this.#d.config.killRunCmd ?? "", target);
+    if (outcome.ok) this.#counted("command", origin);
     return this.#logCommand(outcome, target, () => msg.externalCommand(target.address, outcome.command));
+  }
+
+  #counted(responder: string, origin: BlockOrigin): void {
+    let byOrigin = this.actions.get(responder);
+    if (byOrigin === undefined) {
+      byOrigin = { detection: 0, "kernel-trap": 0, command: 0 };
+      this.actions.set(responder, byOrigin);
+    }
+    byOrigin[origin]++;
   }
 
   #logResult(r: ResponderResult, target: BlockTarget, method: string, success: () => string): Step {

@@ -234,9 +234,13 @@ describe("systemd unit", async () => {
   };
   const words = (key: string) => new Set(one(key).split(/\s+/));
 
-  test("sections and start-up: Type=simple, ExecStart parses as the CLI's run command", async () => {
+  test("sections and start-up: Type=notify, ExecStart parses as the CLI's run command", async () => {
     assert.deepEqual([...unit.keys()], ["Unit", "Service", "Install"]);
-    assert.equal(one("Type"), "simple");
+    // READY=1 comes from node itself (the wrapper execs it), so main is enough; the watchdog
+    // pings every WatchdogSec/2 from the event loop.
+    assert.equal(one("Type"), "notify");
+    assert.equal(one("NotifyAccess"), "main");
+    assert.equal(one("WatchdogSec"), "30s");
     const env = /^"PORTSENTRY_MODES=([^"]*)"$/.exec(one("Environment"))?.[1];
     assert.equal(env, "-atcp -audp");
     assert.equal(one("EnvironmentFile"), "-/etc/default/portsentry");

@@ -82,7 +82,7 @@ async function setup(
     wallClockMs: () => Date.now(),
     nameOf,
   });
-  return { dir, config, log, registry, firewall, pipeline };
+  return { dir, config, log, registry, firewall, pipeline, reactor };
 }
 
 const hit = (address: string, port = 143, mode: Hit["mode"] = "tcp"): Hit => ({
@@ -209,4 +209,63 @@ test("RESOLVE_HOST: lines and history carry the resolved name; the block does no
     await readFile(s.config.historyFile, "utf8"),
     /Host: scanner\.example\/198\.51\.100\.20 Port: 143 TCP Blocked/,
   );
+});
+
+test("1.2 lines: basic -udp says `Connect from host:`, stealth and advanced UDP say `UDP scan from host:`", async () => {
+  const s = await setup(() => ({ blockUdp: 0 }));
+  s.pipeline.onHit(hit("198.51.100.11", 7, "udp"));
+  s.pipeline.onHit(hit("198.51.100.12", 7, "sudp"));
+  s.pipeline.onHit(hit("198.51.100.13", 7, "audp"));
+  await s.pipeline.settle();
+  const msgs = s.log.messages();
+  assert.ok(
+    msgs.includes("attackalert: Connect from host: 198.51.100.11/198.51.100.11 to UDP port: 7"),
+    msgs.join("\n"),
+  );
+  assert.ok(msgs.includes("attackalert: UDP scan from host: 198.51.100.12/198.51.100.12 to UDP port: 7"));
+  assert.ok(msgs.includes("attackalert: UDP scan from host: 198.51.100.13/198.51.100.13 to UDP port: 7"));
+  assert.equal(msgs.filter((m) => m.includes("UDP scan from host: 198.51.100.11/")).length, 0);
+});
+
+test("metrics tables: probes by mode and classification, top sources and ports, blocks by origin and responder", async () => {
+  const s = await setup((dir) => ({
+    killHostsDeny: "ALL: $TARGET$",
+    killRunCmd: `/bin/sh -c "echo >> ${dir}/order"`,
+  }));
+  s.pipeline.onHit(hit("198.51.100.21", 143));
+  s.pipeline.onHit({
+    ...hit("198.51.100.22", 111, "stcp"),
+    classification: "TCP SYN/Normal scan",
+    kernelBlocked: true,
+  });
+  s.pipeline.onHit(hit("198.51.100.21", 143)); // already blocked: counted as a probe, not a block
+  s.pipeline.onHit(hit("192.0.2.1", 143)); // ignored: a probe, but never a top source
+  await s.pipeline.settle();
+  assert.deepEqual(
+    [...s.pipeline.probeKinds].map(([mode, kinds]) => [mode, [...kinds]]),
+    [
+      ["tcp", [["Connect", 3]]],
+      ["stcp", [["TCP SYN/Normal scan", 1]]],
+    ],
+  );
+  assert.deepEqual(
+    s.pipeline.topSources.top(10).map((e) => [e.key, e.probes]),
+    [
+      ["198.51.100.21", 2],
+      ["198.51.100.22", 1],
+    ],
+  );
+  assert.deepEqual(
+    s.pipeline.topPorts.top(10).map((e) => [e.key >> 16, e.key & 0xffff, e.probes]),
+    [
+      [6, 143, 2],
+      [6, 111, 1],
+    ],
+  );
+  assert.deepEqual(s.reactor.blocksByOrigin, { detection: 1, "kernel-trap": 1, command: 0 });
+  assert.deepEqual(Object.fromEntries(s.reactor.actions), {
+    nftables: { detection: 1, "kernel-trap": 1, command: 0 },
+    "hosts.deny": { detection: 1, "kernel-trap": 1, command: 0 },
+    command: { detection: 1, "kernel-trap": 1, command: 0 },
+  });
 });

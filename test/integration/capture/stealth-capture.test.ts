@@ -78,7 +78,7 @@ describe("stealth and advanced capture", { skip: rootSkip() }, () => {
     process.kill(proc.pid!, "SIGUSR2");
     const line = await lab.waitFor(
       () => proc.stdout.split("\n").filter((l) => l.startsWith('{"stats"'))[count],
-      { timeoutMs: 3000, what: "stats line" },
+      { timeoutMs: 10_000, what: "stats line" },
     );
     return (JSON.parse(line) as { stats: CaptureSensorStats }).stats;
   };

@@ -464,3 +464,38 @@ function byTable(x: string, y: string): number {
   const names = CONFIG_KEYS.map((k) => k.key);
   return names.indexOf(x) - names.indexOf(y);
 }
+
+test("METRICS_LISTEN: loopback IPv4 and IPv6 accepted; another address needs METRICS_LISTEN_PUBLIC", () => {
+  assert.equal(ok("").metricsListen, undefined);
+  assert.deepEqual(ok('METRICS_LISTEN="127.0.0.1:9871"').metricsListen, {
+    host: "127.0.0.1",
+    port: 9871,
+    loopback: true,
+  });
+  assert.deepEqual(ok('METRICS_LISTEN="[::1]:9871"').metricsListen, {
+    host: "::1",
+    port: 9871,
+    loopback: true,
+  });
+  const refused = messages('METRICS_LISTEN="192.0.2.5:9871"');
+  assert.equal(refused.length, 1);
+  assert.match(
+    refused[0] ?? "",
+    /portsentry\.conf:1: METRICS_LISTEN: .*not a loopback address.*METRICS_LISTEN_PUBLIC="1"/,
+  );
+  assert.deepEqual(ok('METRICS_LISTEN="[2001:db8::5]:9871"\nMETRICS_LISTEN_PUBLIC="1"').metricsListen, {
+    host: "2001:db8::5",
+    port: 9871,
+    loopback: false,
+  });
+  for (const bad of [
+    "localhost:9871",
+    "127.0.0.1",
+    "::1:9871",
+    "127.0.0.1:0",
+    "[192.0.2.1]:80",
+    "1.2.3.4:70000",
+  ]) {
+    assert.equal(errors(`METRICS_LISTEN="${bad}"`).length, 1, bad);
+  }
+});

@@ -92,5 +92,5 @@ test("a daemon that answers in pieces, badly, late or not at all", async () => {
   const t0 = Date.now();
   const r3 = await request(silent, "status", [], 200);
   assert.equal(r3.ok ? "" : r3.error.code, "timeout");
-  assert.ok(Date.now() - t0 < 2000);
+  assert.ok(Date.now() - t0 < 10_000, "the client gave up, not the test runner");
 });

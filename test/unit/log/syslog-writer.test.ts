@@ -34,7 +34,7 @@ function listen(path: string): { received: string[] } {
   return { received };
 }
 
-async function until(cond: () => boolean, deadlineMs = 3000): Promise<void> {
+async function until(cond: () => boolean, deadlineMs = 10_000): Promise<void> {
   const end = Date.now() + deadlineMs;
   while (!cond()) {
     if (Date.now() > end) assert.fail("condition not met before the deadline");

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { chmod, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { chmod, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -56,4 +57,35 @@ test("a symlinked or world-writable file is refused", async () => {
   await chmod(open, 0o666);
   const r = await new HostsDenyResponder(open, "ALL: $TARGET$").ban(v4, 0);
   assert.match(r.ok ? "" : r.error, /world-writable/);
+});
+
+test("a bind-mounted hosts.deny (EBUSY on rename) is rewritten in place, said once", {
+  skip: process.getuid?.() !== 0 ? "needs root to bind-mount" : false,
+}, async () => {
+  const real = join(dir, "real.deny");
+  const mounted = join(dir, "mounted.deny");
+  await writeFile(real, "sshd: 198.51.100.1\n");
+  await writeFile(mounted, "");
+  execFileSync("mount", ["--bind", real, mounted]);
+  try {
+    const warnings: string[] = [];
+    const r = new HostsDenyResponder(mounted, "ALL: $TARGET$", (m) => warnings.push(m));
+    assert.deepEqual(await r.start(), { ok: true });
+    assert.deepEqual(await r.ban(v4, 0), { ok: true });
+    assert.deepEqual(await r.ban(v6, 0), { ok: true });
+    assert.deepEqual(await r.ban(v4, 0), { ok: true });
+    // Through the mount: the file the host sees changed, not a copy beside it.
+    assert.equal(await readFile(real, "utf8"), "sshd: 198.51.100.1\nALL: 192.0.2.7\nALL: [2001:db8::7]\n");
+    assert.deepEqual(await r.unban(v4), { ok: true });
+    assert.equal(await readFile(real, "utf8"), "sshd: 198.51.100.1\nALL: [2001:db8::7]\n");
+    assert.equal(warnings.length, 1, warnings.join("\n"));
+    assert.match(warnings[0] ?? "", /mounted\.deny is a mount point/);
+    assert.deepEqual(
+      (await readdir(dir)).filter((f) => f.startsWith(".hosts.deny.portsentry")),
+      [],
+      "no temp file left",
+    );
+  } finally {
+    execFileSync("umount", [mounted]);
+  }
 });

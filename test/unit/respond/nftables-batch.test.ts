@@ -73,7 +73,9 @@ rl.on("line", (line) => {
   }
 });`;
 
-function fakeSession(commandTimeoutMs = 2000): NftSession {
+// Deadlines in seconds: spawning node on a machine still busy after installing packages can
+// take over a second, and a healthy helper must never be taken for a hung one.
+function fakeSession(commandTimeoutMs = 10_000): NftSession {
   return new NftSession({
     command: [process.execPath, "-e", FAKE_NFT, "--"],
     commandTimeoutMs,
@@ -116,7 +118,7 @@ test("NftSession: a dying helper fails its lines, the next line gets a new helpe
 });
 
 test("NftSession: a hung helper times out and is replaced", async () => {
-  const s = fakeSession(300);
+  const s = fakeSession(5_000);
   try {
     const hung = await s.exec("hang");
     assert.equal(hung.kind, "helper-failure");

@@ -30,7 +30,7 @@ test("run: a hung child is killed at the timeout", async () => {
   assert.equal(r.timedOut, true);
   assert.equal(r.code, null);
   assert.equal(succeeded(r), false);
-  assert.ok(performance.now() - t0 < 5000);
+  assert.ok(performance.now() - t0 < 30_000, "killed, not left to run");
   assert.match(describeFailure(["x"], r), /timed out/);
 });
 
