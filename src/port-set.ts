@@ -4,10 +4,7 @@
  */
 
 import type { Config } from "./config/types.js";
-import type { Mode } from "./vocabulary.js";
-
-/** `bitmap[port] === 1` when the port is in the set. 64 KiB, indexed by port number. */
-export type PortBitmap = Uint8Array;
+import type { Mode, PortBitmap } from "./vocabulary.js";
 
 /** An inclusive run of ports. */
 export interface PortRange {

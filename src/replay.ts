@@ -30,6 +30,14 @@ import {
   PacketFacts,
 } from "./decode/packet.js";
 import { isProbe, type ScanKind } from "./detect/classify.js";
+import {
+  isReply,
+  ProbeSieve,
+  probeClass,
+  probeHit,
+  replyMeansListening,
+  type SiftDrop,
+} from "./detect/probe-rules.js";
 import { TriggerTable } from "./detect/trigger.js";
 import type { Log, LogEvent, LogLevelName } from "./log/logger.js";
 import * as msg from "./log/messages.js";
@@ -40,14 +48,6 @@ import { candidatePorts, type StealthMode } from "./port-set.js";
 import { HostsDenyResponder } from "./respond/hosts-deny.js";
 import { expandMacros } from "./respond/template.js";
 import type { CapturedFrame } from "./sensors/pcap-file.js";
-import {
-  isReply,
-  ProbeSieve,
-  probeClass,
-  probeHit,
-  replyMeansListening,
-  type SiftDrop,
-} from "./sensors/probe-rules.js";
 import { type BlockRecord, type Hit, type Mode, type Protocol, protocolOf } from "./vocabulary.js";
 
 /** The daemon's table sizes and log windows (src/limits.ts), passed in so both agree. */

@@ -50,3 +50,6 @@ export interface BlockRecord {
   /** 1 = full block chain, 2 = KILL_RUN_CMD only. */
   readonly level: 1 | 2;
 }
+
+/** A set of ports: `bitmap[port] === 1` when the port is in it. 64 KiB, indexed by port number. */
+export type PortBitmap = Uint8Array;

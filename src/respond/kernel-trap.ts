@@ -61,8 +61,8 @@ import type { IpPrefix } from "../config/ignore.js";
 import type { Config } from "../config/types.js";
 import { formatIpv4, formatIpv6, type IpFamily, parseIp } from "../decode/address.js";
 import { trapPrefix } from "../kernel-trap-names.js";
-import { candidatePorts, isCaptureMode, type PortBitmap, portRanges, type StealthMode } from "../port-set.js";
-import type { Mode } from "../vocabulary.js";
+import { candidatePorts, isCaptureMode, portRanges, type StealthMode } from "../port-set.js";
+import type { Mode, PortBitmap } from "../vocabulary.js";
 import {
   isValidNftTableName,
   NFT_MAX_TIMEOUT_SEC,

@@ -40,7 +40,8 @@
  */
 
 import { canonicalIp } from "../decode/address.js";
-import { type PortBitmap, type PortRange, portRanges } from "../port-set.js";
+import { type PortRange, portRanges } from "../port-set.js";
+import type { PortBitmap } from "../vocabulary.js";
 
 /** Per family; a host with more local addresses than this is refused (message says so). */
 export const MAX_FILTER_ADDRESSES = 256;

@@ -13,11 +13,13 @@
  */
 
 import { DECODE_STATUSES, type DecodeStatus, decodeFrame, PacketFacts } from "../decode/packet.js";
-import { emptyPorts, type PortBitmap } from "../port-set.js";
+import { ProbeSieve, replyMeansListening } from "../detect/probe-rules.js";
+import { ProbeTracker, Verdict } from "../detect/probe-tracker.js";
+import { emptyPorts } from "../port-set.js";
+import type { PortBitmap } from "../vocabulary.js";
 import { BatchSlots, type FrameHandler, type LiveCapture, openLiveCapture } from "./capture.js";
 import type { CapturePlan, EngineCounters, InterfaceStats, OpenFailure } from "./capture-plan.js";
 import { type ProbeRecordFields, RECORD_BYTES, writeRecord } from "./probe-record.js";
-import { ProbeSieve, replyMeansListening } from "./probe-rules.js";
 
 /** Where an engine's output goes. Both are called synchronously from the capture's reads. */
 export interface EngineSink {
@@ -28,7 +30,7 @@ export interface EngineSink {
 }
 
 const RECORDS_PER_BATCH = 4096;
-/** TCP probes waiting for the kernel's answer; the oldest is sent unanswered when full. */
+/** Probes waiting for the kernel's answer; the oldest is sent unanswered when full. */
 const PENDING_PROBES = 16_384;
 /** The kernel answers within microseconds; past this a probe goes out unanswered. */
 const REPLY_WAIT_MS = 5;
@@ -40,156 +42,6 @@ type DropReason =
   | "not-watched"
   | "not-probe"
   | "answered-by-listener";
-
-/** What this host answered to a TCP probe. */
-enum Verdict {
-  Unanswered = 0,
-  /** RST: no socket listened on the port when the probe arrived. */
-  Closed = 1,
-  /** SYN+ACK: a socket listened. */
-  Listening = 2,
-}
-
-/**
- * Probes waiting for this host's answer: RST (TCP) or ICMP port unreachable (UDP) means no
- * socket listened when the probe arrived (the record goes out marked), SYN+ACK means one did
- * (dropped). A probe left unanswered (a firewall dropped it, a non-SYN probe to a listener,
- * which Linux ignores, a UDP listener, or the kernel's ICMP rate limit) goes out unmarked after
- * `REPLY_WAIT_MS`, and the daemon checks /proc instead.
- * Fixed-size typed arrays in a ring plus a key → slot map: nothing allocated per packet.
- */
-class PendingProbes {
-  readonly #src = new Uint8Array(PENDING_PROBES * 16);
-  readonly #family = new Uint8Array(PENDING_PROBES);
-  readonly #protocol = new Uint8Array(PENDING_PROBES);
-  readonly #srcPort = new Uint16Array(PENDING_PROBES);
-  readonly #dstPort = new Uint16Array(PENDING_PROBES);
-  readonly #flags = new Uint8Array(PENDING_PROBES);
-  readonly #ipOptions = new Uint8Array(PENDING_PROBES);
-  readonly #iface = new Uint8Array(PENDING_PROBES);
-  readonly #tsUs = new Float64Array(PENDING_PROBES);
-  readonly #arrivalMs = new Float64Array(PENDING_PROBES);
-  readonly #live = new Uint8Array(PENDING_PROBES);
-  readonly #slotByKey = new Map<number, number>();
-  /** Next slot to fill; `#oldest` chases it. */
-  #head = 0;
-  #oldest = 0;
-  count = 0;
-  readonly #emit: (slot: number, verdict: Verdict) => void;
-  /** Reused for every record written. */
-  readonly #record: ProbeRecordFields = {
-    iface: 0,
-    family: 0,
-    protocol: 0,
-    tcpFlags: 0,
-    ipOptions: false,
-    answered: false,
-    dstPort: 0,
-    tsUs: 0,
-  };
-
-  constructor(emit: (pending: PendingProbes, slot: number, verdict: Verdict) => void) {
-    this.#emit = (slot, verdict) => emit(this, slot, verdict);
-  }
-
-  add(iface: number, f: PacketFacts, tsUs: number, nowMs: number): void {
-    const slot = this.#head;
-    if (this.#live[slot] === 1) this.#release(slot, Verdict.Unanswered); // full: the oldest goes out
-    this.#head = (slot + 1) % PENDING_PROBES;
-    const width = f.family === 4 ? 4 : 16;
-    for (let i = 0; i < 16; i++) this.#src[slot * 16 + i] = i < width ? f.src[i]! : 0;
-    this.#family[slot] = f.family;
-    this.#protocol[slot] = f.protocol;
-    this.#srcPort[slot] = f.srcPort;
-    this.#dstPort[slot] = f.dstPort;
-    this.#flags[slot] = f.tcpFlags;
-    this.#ipOptions[slot] = f.ipOptions ? 1 : 0;
-    this.#iface[slot] = iface;
-    this.#tsUs[slot] = tsUs;
-    this.#arrivalMs[slot] = nowMs;
-    this.#live[slot] = 1;
-    this.count++;
-    this.#slotByKey.set(keyOf(f.family, f.protocol, f.src, 0, f.srcPort, f.dstPort), slot);
-  }
-
-  /** Our own RST, SYN+ACK or ICMP port unreachable (`f`): resolves the probe it answers, if pending. */
-  reply(f: PacketFacts): boolean {
-    const slot = this.#slotByKey.get(keyOf(f.family, f.protocol, f.dst, 0, f.dstPort, f.srcPort));
-    if (slot === undefined || this.#live[slot] !== 1) return false;
-    if (
-      this.#family[slot] !== f.family ||
-      this.#protocol[slot] !== f.protocol ||
-      this.#srcPort[slot] !== f.dstPort ||
-      this.#dstPort[slot] !== f.srcPort
-    ) {
-      return false;
-    }
-    const width = f.family === 4 ? 4 : 16;
-    for (let i = 0; i < width; i++) if (this.#src[slot * 16 + i] !== f.dst[i]) return false;
-    this.#release(slot, replyMeansListening(f) ? Verdict.Listening : Verdict.Closed);
-    return true;
-  }
-
-  /** Sends the probes that waited `REPLY_WAIT_MS` without an answer. */
-  expire(nowMs: number): void {
-    while (this.count > 0) {
-      const slot = this.#oldest;
-      if (this.#live[slot] === 1) {
-        if (nowMs - this.#arrivalMs[slot]! < REPLY_WAIT_MS) return;
-        this.#release(slot, Verdict.Unanswered);
-      }
-      this.#oldest = (slot + 1) % PENDING_PROBES;
-    }
-  }
-
-  #release(slot: number, verdict: Verdict): void {
-    this.#live[slot] = 0;
-    this.count--;
-    const key = keyOf(
-      this.#family[slot]!,
-      this.#protocol[slot]!,
-      this.#src,
-      slot * 16,
-      this.#srcPort[slot]!,
-      this.#dstPort[slot]!,
-    );
-    if (this.#slotByKey.get(key) === slot) this.#slotByKey.delete(key);
-    this.#emit(slot, verdict);
-  }
-
-  /** The record of a pending probe, `answered` when the kernel's RST or ICMP said nothing listened. */
-  write(slot: number, b: Buffer, at: number, verdict: Verdict): void {
-    const r = this.#record;
-    r.iface = this.#iface[slot]!;
-    r.family = this.#family[slot]!;
-    r.protocol = this.#protocol[slot]!;
-    r.tcpFlags = this.#flags[slot]!;
-    r.ipOptions = this.#ipOptions[slot] === 1;
-    r.answered = verdict === Verdict.Closed;
-    r.dstPort = this.#dstPort[slot]!;
-    r.tsUs = this.#tsUs[slot]!;
-    writeRecord(b, at, r, this.#src, slot * 16);
-  }
-}
-
-/** FNV-1a over the protocol, the remote address (at `offset` in `addr`) and both ports. */
-function keyOf(
-  family: number,
-  protocol: number,
-  addr: Uint8Array,
-  offset: number,
-  remotePort: number,
-  localPort: number,
-): number {
-  let h = Math.imul(0x811c9dc5 ^ family, 0x01000193) ^ protocol;
-  const width = family === 4 ? 4 : 16;
-  for (let i = 0; i < width; i++) h = Math.imul(h ^ addr[offset + i]!, 0x01000193);
-  h = Math.imul(h ^ (remotePort & 0xff), 0x01000193);
-  h = Math.imul(h ^ (remotePort >> 8), 0x01000193);
-  h = Math.imul(h ^ (localPort & 0xff), 0x01000193);
-  h = Math.imul(h ^ (localPort >> 8), 0x01000193);
-  return h | 0;
-}
 
 /**
  * Rounds of synthetic frames run through a throwaway engine before the first capture opens:
@@ -265,7 +117,22 @@ export class CaptureEngine {
   /** A record of this read already went to the sink (the first goes at once). */
   #sentThisRead = false;
   #stopped = false;
-  readonly #pending = new PendingProbes((p, slot, verdict) => this.#onResolved(p, slot, verdict));
+  readonly #pending = new ProbeTracker(
+    { capacity: PENDING_PROBES, replyWaitMs: REPLY_WAIT_MS, inOrder: false, portMemory: 0 },
+    (slot, verdict) => this.#onResolved(slot, verdict),
+  );
+  readonly #monoMs: () => number;
+  /** Reused for every record written. */
+  readonly #record: ProbeRecordFields = {
+    iface: 0,
+    family: 0,
+    protocol: 0,
+    tcpFlags: 0,
+    ipOptions: false,
+    answered: false,
+    dstPort: 0,
+    tsUs: 0,
+  };
   #expiryTimer: NodeJS.Timeout | undefined;
   frames = 0;
   decoded = 0;
@@ -273,7 +140,9 @@ export class CaptureEngine {
   replies = 0;
   readonly drops: Record<DropReason, number>;
 
-  constructor(plan: CapturePlan, sink: EngineSink) {
+  /** `monoMs`: the clock of the reply wait (live: the monotonic clock; tests inject theirs). */
+  constructor(plan: CapturePlan, sink: EngineSink, monoMs: () => number = () => performance.now()) {
+    this.#monoMs = monoMs;
     this.#facts = new PacketFacts();
     this.#plan = plan;
     this.#sink = sink;
@@ -382,7 +251,8 @@ export class CaptureEngine {
       case "reply":
         // The kernel's answer to a probe (the filter lets only RST, SYN+ACK and ICMP port
         // unreachable from us through).
-        if (this.#pending.reply(f)) this.replies++;
+        if (this.#pending.reply(f, replyMeansListening(f) ? Verdict.Listening : Verdict.Closed))
+          this.replies++;
         else this.drops["own-source"]++;
         return;
       case "not-local": // not asked for: the kernel filter did it
@@ -393,16 +263,26 @@ export class CaptureEngine {
     }
     this.candidates++;
     // Every probe waits (briefly) for this host's answer, which tells whether a socket listened.
-    this.#pending.add(index, f, timestampUs, performance.now());
+    this.#pending.add(index, f, timestampUs, this.#monoMs());
   }
 
-  #onResolved(pending: PendingProbes, slot: number, verdict: Verdict): void {
+  #onResolved(slot: number, verdict: Verdict): void {
     if (verdict === Verdict.Listening) {
       // A socket listened when the probe came: not a trap (spec §3).
       this.drops["answered-by-listener"]++;
       return;
     }
-    pending.write(slot, this.#batch, this.#records * RECORD_BYTES, verdict);
+    const p = this.#pending;
+    const r = this.#record;
+    r.iface = p.iface(slot);
+    r.family = p.family(slot);
+    r.protocol = p.protocol(slot);
+    r.tcpFlags = p.tcpFlags(slot);
+    r.ipOptions = p.ipOptions(slot);
+    r.answered = verdict === Verdict.Closed;
+    r.dstPort = p.dstPort(slot);
+    r.tsUs = p.tsUs(slot);
+    writeRecord(this.#batch, this.#records * RECORD_BYTES, r, p.sources, slot * 16);
     this.#records++;
     // The first record of a read goes at once: a lone probe is logged without waiting for the
     // rest of the read to be decoded. Full: send it now (not #flush: that expires pending
@@ -417,7 +297,7 @@ export class CaptureEngine {
   #flush(): void {
     this.#sentThisRead = false;
     if (this.#stopped) return;
-    this.#pending.expire(performance.now());
+    this.#pending.expire(this.#monoMs());
     if (this.#pending.count > 0 && this.#expiryTimer === undefined) {
       this.#expiryTimer = setTimeout(() => {
         this.#expiryTimer = undefined;

@@ -14,7 +14,8 @@
 
 import type { Log } from "../log/logger.js";
 import * as msg from "../log/messages.js";
-import { type PortBitmap, portRanges, withoutPorts } from "../port-set.js";
+import { portRanges, withoutPorts } from "../port-set.js";
+import type { PortBitmap } from "../vocabulary.js";
 import { buildFilter } from "./bpf.js";
 import { DEFAULT_CAPTURE_OPTIONS } from "./capture.js";
 import { CaptureEngine, WARM_UP_PLAN } from "./capture-engine.js";

@@ -11,9 +11,10 @@
 
 import { performance } from "node:perf_hooks";
 import type { Config } from "../config/types.js";
+import { probeHit } from "../detect/probe-rules.js";
 import type { Log } from "../log/logger.js";
-import { candidatePorts, emptyPorts, isCaptureMode, type PortBitmap, type StealthMode } from "../port-set.js";
-import type { Hit, Mode } from "../vocabulary.js";
+import { candidatePorts, emptyPorts, isCaptureMode, type StealthMode } from "../port-set.js";
+import type { Hit, Mode, PortBitmap } from "../vocabulary.js";
 import { CaptureEngine } from "./capture-engine.js";
 import {
   CaptureGenerations,
@@ -38,7 +39,6 @@ import {
   recordTcpFlags,
   recordTsUs,
 } from "./probe-record.js";
-import { probeHit } from "./probe-rules.js";
 
 export interface SensorClocks {
   /** Monotonic milliseconds: `Hit.nowMs`, rate bounds. */

@@ -13,7 +13,8 @@
 
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { emptyPorts, type PortBitmap } from "../port-set.js";
+import { emptyPorts } from "../port-set.js";
+import type { PortBitmap } from "../vocabulary.js";
 
 export type ListenProto = "tcp" | "udp";
 

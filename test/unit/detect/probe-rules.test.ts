@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseIp } from "../../../src/decode/address.js";
 import { PacketFacts } from "../../../src/decode/packet.js";
+import { ProbeSieve, replyMeansListening } from "../../../src/detect/probe-rules.js";
 import { emptyPorts } from "../../../src/port-set.js";
-import { ProbeSieve, replyMeansListening } from "../../../src/sensors/probe-rules.js";
 
 const US = "198.51.100.20";
 const PROBER = "192.0.2.10";

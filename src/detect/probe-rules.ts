@@ -12,9 +12,8 @@
 
 import { parseIp } from "../decode/address.js";
 import type { PacketFacts } from "../decode/packet.js";
-import { classifyTcp, isProbe, type ScanClass, TcpFlag, UDP_SCAN } from "../detect/classify.js";
-import type { PortBitmap } from "../port-set.js";
-import type { Hit, Mode } from "../vocabulary.js";
+import type { Hit, Mode, PortBitmap } from "../vocabulary.js";
+import { classifyTcp, isProbe, type ScanClass, TcpFlag, UDP_SCAN } from "./classify.js";
 
 /** What a decoded packet is to the stealth sensor. */
 export type Sifted =
