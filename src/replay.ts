@@ -38,16 +38,18 @@ import {
   replyMeansListening,
   type SiftDrop,
 } from "./detect/probe-rules.js";
-import { TriggerTable } from "./detect/trigger.js";
+import { ProbeTracker, Verdict } from "./detect/probe-tracker.js";
+import type { TriggerTable } from "./detect/trigger.js";
 import type { Log, LogEvent, LogLevelName } from "./log/logger.js";
 import * as msg from "./log/messages.js";
-import { type BlockClaims, Pipeline, type Reactions } from "./pipeline.js";
+import type { BlockClaims, Pipeline, Reactions } from "./pipeline.js";
 import { banDurationSec } from "./policy/ban-duration.js";
-import { type Decision, Policy } from "./policy/policy.js";
+import type { Decision } from "./policy/policy.js";
 import { candidatePorts, type StealthMode } from "./port-set.js";
 import { HostsDenyResponder } from "./respond/hosts-deny.js";
 import { expandMacros } from "./respond/template.js";
 import type { CapturedFrame } from "./sensors/pcap-file.js";
+import { buildStages } from "./stages.js";
 import { type BlockRecord, type Hit, type Mode, type Protocol, protocolOf } from "./vocabulary.js";
 
 /** The daemon's table sizes and log windows (src/limits.ts), passed in so both agree. */
@@ -184,6 +186,9 @@ export interface ReplaySummary {
 // maxPendingProbes: the live capture engine's PENDING_PROBES (each waiting probe costs about 1 KiB).
 const DEFAULTS = { replyWindowMs: 1000, maxPendingProbes: 16_384, maxInferredAddresses: 256 } as const;
 
+/** Local ports whose last answer is remembered (replay has no /proc to ask). */
+const PORT_MEMORY = 262_144;
+
 /** Addresses listed in the summary's `blocked`: a sweep may leave 100 000 blocked. */
 export const MAX_LISTED_BLOCKS = 1000;
 
@@ -272,20 +277,6 @@ export async function replayCaptureAsync(
   return engine.finish(given !== undefined && given.length > 0 ? "option" : "inferred");
 }
 
-interface Pending {
-  readonly key: string;
-  readonly tsUs: number;
-  readonly family: IpFamily;
-  readonly source: string;
-  readonly local: string;
-  readonly protocol: 6 | 17;
-  readonly port: number;
-  readonly flags: number;
-  readonly ipOptions: boolean;
-  /** undefined while waiting. */
-  verdict: "closed" | "listening" | "unanswered" | undefined;
-}
-
 class ReplayEngine {
   readonly #o: ReplayOptions;
   readonly #onEvent: (event: ReplayEvent) => void;
@@ -294,18 +285,10 @@ class ReplayEngine {
   readonly #tcpMode: StealthMode | undefined;
   readonly #udpMode: StealthMode | undefined;
   readonly #facts = new PacketFacts();
-  readonly #replyWindowUs: number;
-  readonly #maxPending: number;
-  /** Probes in capture order; `#head` is the next to leave. */
-  #queue: Pending[] = [];
-  #head = 0;
-  /** Unresolved probes by conversation, oldest first. */
-  readonly #byKey = new Map<string, Pending[]>();
-  /** What the last paired answer said of `proto local port`. */
-  readonly #portState = new Map<string, "closed" | "listening">();
+  /** The live path's probe engine, in capture order and capture time, with a memory of ports. */
+  readonly #probes: ProbeTracker;
   readonly #blocks: DryRunBlocks;
   readonly #trigger: TriggerTable;
-  #pendingEvicted = 0;
   #responds = 0;
   readonly #pipeline: Pipeline;
   readonly #log = new CollectingLog();
@@ -344,8 +327,15 @@ class ReplayEngine {
       ownAddresses: locals,
       checkDestination: true,
     });
-    this.#replyWindowUs = (o.replyWindowMs ?? DEFAULTS.replyWindowMs) * 1000;
-    this.#maxPending = Math.max(1, o.maxPendingProbes ?? DEFAULTS.maxPendingProbes);
+    this.#probes = new ProbeTracker(
+      {
+        capacity: Math.max(1, o.maxPendingProbes ?? DEFAULTS.maxPendingProbes),
+        replyWaitMs: o.replyWindowMs ?? DEFAULTS.replyWindowMs,
+        inOrder: true,
+        portMemory: PORT_MEMORY,
+      },
+      (slot, verdict, remembered) => this.#emit(slot, verdict, remembered),
+    );
     const byStatus = Object.fromEntries(DECODE_STATUSES.filter((s) => s !== "ok").map((s) => [s, 0]));
     this.#drops = byStatus;
 
@@ -354,38 +344,28 @@ class ReplayEngine {
     const isIgnored = (a: string) => own.has(a) || o.isIgnored(a);
     this.#blocks = new DryRunBlocks(o.limits.maxBlocks);
     this.#reactor = new DryRunReactor(config, (e) => this.#blockEvent(e));
-    const trigger = new TriggerTable({
-      scanTrigger: config.scanTrigger,
-      maxSources: o.limits.maxSources,
-      windowMs: config.triggerWindowSec * 1000,
-    });
-    this.#trigger = trigger;
-    const policy = new Policy({
-      blockTcp: config.blockTcp,
-      blockUdp: config.blockUdp,
-      isIgnored,
-      // Gateways and name servers are facts of the host at run time, not of the capture.
-      neverBlockReason: () => undefined,
-      isBlocked: (a) => this.#blocks.has(a),
-      maxBlocksPerMinute: config.maxBlocksPerMinute,
-      repeatLogWindowMs: o.limits.repeatLogWindowMs,
-      maxRepeatEntries: o.limits.maxRepeatEntries,
-    });
     const banDuration = {
       baseSec: config.blockTimeoutSec,
       growth: config.blockTimeoutGrowth,
       maxSec: config.blockTimeoutMaxSec,
     };
-    this.#pipeline = new Pipeline({
+    const stages = buildStages({
+      config,
+      limits: o.limits,
+      queries: {
+        isIgnored,
+        // Gateways and name servers are facts of the host at run time, not of the capture.
+        neverBlockReason: () => undefined,
+        isBlocked: (a) => this.#blocks.has(a),
+      },
       log: this.#log,
-      trigger,
-      policy,
       registry: this.#blocks,
       reactor: this.#reactor,
       banSeconds: (address) => banDurationSec(banDuration, this.#blocks.offence(address)),
-      maxBlocksPerMinute: config.maxBlocksPerMinute,
       wallClockMs: () => this.#clockMs,
     });
+    this.#trigger = stages.trigger;
+    this.#pipeline = stages.pipeline;
   }
 
   frame(frame: CapturedFrame): void {
@@ -394,7 +374,7 @@ class ReplayEngine {
     this.#firstTsUs ??= tsUs;
     this.#lastTsUs = tsUs;
     if (tsUs > this.#nowUs) this.#nowUs = tsUs;
-    this.#expirePending();
+    this.#probes.expire(this.#nowUs / 1000);
     const f = this.#facts;
     const status = decodeFrame(frame.data, frame.linkType, f, frame.wireLength);
     if (status !== "ok") {
@@ -406,25 +386,23 @@ class ReplayEngine {
     switch (sifted) {
       case "probe":
         this.#c.probes++;
-        this.#addPending(f, tsUs);
+        this.#probes.add(0, f, tsUs, this.#nowUs / 1000);
         break;
       case "reply":
-        this.#reply(f, replyMeansListening(f) ? "listening" : "closed");
+        this.#reply(f, replyMeansListening(f) ? Verdict.Listening : Verdict.Closed);
         break;
       case "own-source":
         // A datagram back from a probed UDP port: a service answered.
-        if (f.protocol === 17) this.#reply(f, "listening");
+        if (f.protocol === 17) this.#reply(f, Verdict.Listening);
         else this.#drop("own-source");
         break;
       default:
         this.#drop(sifted);
     }
-    this.#emitReady();
   }
 
   finish(localFrom: "option" | "inferred"): ReplaySummary {
-    for (let i = this.#head; i < this.#queue.length; i++) this.#queue[i]!.verdict ??= "unanswered";
-    this.#emitReady();
+    this.#probes.expire(Number.POSITIVE_INFINITY);
     const c = this.#c;
     return {
       modes: this.#o.modes,
@@ -438,7 +416,7 @@ class ReplayEngine {
         // A "respond" decision that made no block: the table was full (the pipeline's check).
         blocksRefused: this.#responds - c.wouldBlock,
         offences: this.#blocks.offencesForgotten,
-        pendingProbes: this.#pendingEvicted,
+        pendingProbes: this.#probes.evicted,
       },
       drops: Object.fromEntries(Object.entries(this.#drops).filter(([, n]) => n > 0)),
       firstTsUs: this.#firstTsUs,
@@ -450,106 +428,32 @@ class ReplayEngine {
     this.#drops[reason] = (this.#drops[reason] ?? 0) + 1;
   }
 
-  #addPending(f: PacketFacts, tsUs: number): void {
-    if (this.#queue.length - this.#head >= this.#maxPending) {
-      // Full: the oldest goes on unanswered (the live capture engine does the same).
-      this.#pendingEvicted++;
-      this.#queue[this.#head]!.verdict ??= "unanswered";
-      this.#emitReady();
-    }
-    const source = formatSource(f);
-    const local = formatDestination(f);
-    const key = `${f.protocol} ${source} ${f.srcPort} ${local} ${f.dstPort}`;
-    const p: Pending = {
-      key,
-      tsUs,
-      family: f.family,
-      source,
-      local,
-      protocol: f.protocol,
-      port: f.dstPort,
-      flags: f.tcpFlags,
-      ipOptions: f.ipOptions,
-      verdict: undefined,
-    };
-    this.#queue.push(p);
-    const same = this.#byKey.get(key);
-    if (same === undefined) this.#byKey.set(key, [p]);
-    else same.push(p);
-  }
-
   /** This host's packet `f` answers the oldest waiting probe of its conversation, if any. */
-  #reply(f: PacketFacts, verdict: "closed" | "listening"): void {
-    const local = formatSource(f);
-    const key = `${f.protocol} ${formatDestination(f)} ${f.dstPort} ${local} ${f.srcPort}`;
-    const waiting = this.#byKey.get(key);
-    const p = waiting?.shift();
-    if (waiting !== undefined && waiting.length === 0) this.#byKey.delete(key);
-    if (p === undefined) {
-      this.#drop("own-unpaired");
-      return;
-    }
-    p.verdict = verdict;
-    this.#c.answered++;
-    this.#setPortState(`${f.protocol} ${local} ${f.srcPort}`, verdict);
+  #reply(f: PacketFacts, verdict: Verdict): void {
+    if (this.#probes.reply(f, verdict)) this.#c.answered++;
+    else this.#drop("own-unpaired");
   }
 
-  #setPortState(key: string, state: "closed" | "listening"): void {
-    const states = this.#portState;
-    states.delete(key);
-    if (states.size >= 262_144) {
-      const oldest = states.keys().next().value;
-      if (oldest !== undefined) states.delete(oldest);
-    }
-    states.set(key, state);
-  }
-
-  /** Probes older than the reply window (capture time) go on unanswered. */
-  #expirePending(): void {
-    for (let i = this.#head; i < this.#queue.length; i++) {
-      const p = this.#queue[i]!;
-      if (this.#nowUs - p.tsUs <= this.#replyWindowUs) break;
-      if (p.verdict === undefined) this.#unwait(p);
-    }
-  }
-
-  #unwait(p: Pending): void {
-    p.verdict = "unanswered";
-    const waiting = this.#byKey.get(p.key);
-    if (waiting === undefined) return;
-    const at = waiting.indexOf(p);
-    if (at >= 0) waiting.splice(at, 1);
-    if (waiting.length === 0) this.#byKey.delete(p.key);
-  }
-
-  /** Sends resolved probes from the head of the queue into the pipeline, in capture order. */
-  #emitReady(): void {
-    const q = this.#queue;
-    while (this.#head < q.length) {
-      const p = q[this.#head]!;
-      if (p.verdict === undefined) break;
-      if (p.verdict === "unanswered") this.#unwait(p);
-      this.#head++;
-      this.#emit(p);
-    }
-    if (this.#head > 4096 && this.#head * 2 > q.length) {
-      this.#queue = q.slice(this.#head);
-      this.#head = 0;
-    }
-  }
-
-  #emit(p: Pending): void {
-    if (p.verdict === "listening") {
+  /** A probe the engine resolved, in capture order: a listener's is dropped, any other is a hit. */
+  #emit(slot: number, verdict: Verdict, listenerRemembered: boolean): void {
+    if (verdict === Verdict.Listening) {
       this.#drop("answered-by-listener");
       return;
     }
-    if (
-      p.verdict === "unanswered" &&
-      this.#portState.get(`${p.protocol} ${p.local} ${p.port}`) === "listening"
-    ) {
+    if (listenerRemembered) {
       this.#drop("listener-inferred");
       return;
     }
+    const t = this.#probes;
+    const p = {
+      tsUs: t.tsUs(slot),
+      family: t.family(slot),
+      source: t.sourceText(slot),
+      protocol: t.protocol(slot),
+      port: t.dstPort(slot),
+      flags: t.tcpFlags(slot),
+      ipOptions: t.ipOptions(slot),
+    };
     const mode = p.protocol === 6 ? this.#tcpMode : this.#udpMode;
     if (mode === undefined) return; // the sieve watched no port of this protocol
     const ms = p.tsUs / 1000;
@@ -574,7 +478,8 @@ class ReplayEngine {
       return;
     }
     this.#c.detections++;
-    const answer: Answer = p.verdict !== "closed" ? "none" : p.protocol === 6 ? "rst" : "icmp-unreachable";
+    const answer: Answer =
+      verdict !== Verdict.Closed ? "none" : p.protocol === 6 ? "rst" : "icmp-unreachable";
     if (answer === "none") this.#c.unverified++;
     if (decision.kind === "held-back") this.#c.heldBack++;
     if (decision.kind === "respond") this.#responds++;
