@@ -23,7 +23,7 @@ import { DEFAULT_RATE_LIMIT } from "../log/ratelimit.js";
 import type { Pipeline } from "../pipeline.js";
 import { ResourceStack } from "../resources.js";
 import { describeMissing, neededCapabilities, readUnprivilegedPortStart } from "../sensors/capabilities.js";
-import { warmUpCapturePath } from "../sensors/capture-sensor.js";
+import { warmUpCapturePath } from "../sensors/capture-offline.js";
 import { type DaemonSignal, SignalInbox } from "../signals.js";
 import { StartError } from "../start-error.js";
 import type { BlockRegistry } from "../state/blocks.js";

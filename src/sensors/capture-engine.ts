@@ -187,13 +187,23 @@ export class CaptureEngine {
       frames.push(syntheticFrame(family, 6, 0x01, false)); // FIN, left unanswered
       frames.push(syntheticFrame(family, 17, 0, false));
     }
-    const slots = new BatchSlots(WARM_UP_PLAN.snapLength, frames.length);
-    for (const [i, frame] of frames.entries()) slots.write(i, frame, i);
-    const onFrame = engine.#frameHandler(0);
-    for (let round = 0; round < WARM_UP_ROUNDS; round++) {
-      slots.deliver(frames.length, 1, onFrame, () => engine.#flush());
-    }
+    const read = frames.map((data, i) => ({ data, timestampUs: i }));
+    for (let round = 0; round < WARM_UP_ROUNDS; round++) engine.readFrames(read);
     engine.stop();
+  }
+
+  /**
+   * One read of `frames` (Ethernet unless `linkType` says otherwise) through the real per-frame
+   * and end-of-read path, as if the first interface's capture had delivered them: the warm-up's
+   * way in, and the tests' that run the live path without a capture.
+   */
+  readFrames(
+    frames: readonly { readonly data: Uint8Array; readonly timestampUs: number }[],
+    linkType = 1,
+  ): void {
+    const slots = new BatchSlots(this.#plan.snapLength, Math.max(1, frames.length));
+    for (const [i, frame] of frames.entries()) slots.write(i, frame.data, frame.timestampUs);
+    slots.deliver(frames.length, linkType, this.#frameHandler(0), () => this.#flush());
   }
 
   /** Opens a capture on every interface of the plan; says which opened and which failed. */

@@ -13,15 +13,9 @@ import { performance } from "node:perf_hooks";
 import type { Config } from "../config/types.js";
 import { probeHit } from "../detect/probe-rules.js";
 import type { Log } from "../log/logger.js";
-import { candidatePorts, emptyPorts, isCaptureMode, type StealthMode } from "../port-set.js";
+import { candidatePorts, isCaptureMode, type StealthMode } from "../port-set.js";
 import type { Hit, Mode, PortBitmap } from "../vocabulary.js";
-import { CaptureEngine } from "./capture-engine.js";
-import {
-  CaptureGenerations,
-  type Generation,
-  type GenerationOptions,
-  warmUpGeneration,
-} from "./capture-generations.js";
+import { CaptureGenerations, type Generation, type GenerationOptions } from "./capture-generations.js";
 import { type CaptureModes, logStartupLines, logWatchChanges } from "./capture-lines.js";
 import type { InterfaceStats } from "./capture-plan.js";
 import { ListenerGate, type WaitingBatch } from "./listener-gate.js";
@@ -111,7 +105,9 @@ const MAX_PENDING_RECORDS = 262_144;
 const LATENCY_SAMPLES = 4096;
 
 /** Split `modes` into the one TCP and the one UDP capture mode, or undefined if that is not possible. */
-function captureModes(modes: readonly Mode[]): { all: StealthMode[]; modes: CaptureModes } | undefined {
+export function captureModes(
+  modes: readonly Mode[],
+): { all: StealthMode[]; modes: CaptureModes } | undefined {
   const all = modes.filter(isCaptureMode);
   const tcp = all.filter((m) => m === "stcp" || m === "atcp");
   const udp = all.filter((m) => m === "sudp" || m === "audp");
@@ -151,51 +147,14 @@ export async function openCaptureSensor(
   return started.ok ? { ok: true, sensor } : started;
 }
 
-/**
- * The warm-up step for the capture path: synthetic frames through a throwaway engine, then
- * synthetic records through a throwaway sensor (record → Hit: field reads, address formatting,
- * classification), so that a fresh daemon's first probe meets compiled code. Run once, before
- * the first capture opens: the object shapes V8 settles on here are the ones the real engine
- * and sensor are made with. Its hits go nowhere; nothing else is touched.
- */
-export function warmUpCapturePath(modes: readonly Mode[], config: Config, log: Log): void {
-  const split = captureModes(modes);
-  if (split === undefined) return;
-  CaptureEngine.warmUp();
-  const scratch = new LiveCaptureSensor(
-    split.all,
-    { tcp: split.modes.tcp ?? "stcp", udp: split.modes.udp },
-    config,
-    [],
-    () => {},
-    log,
-    DEFAULT_CLOCKS,
-    { readListeners: () => emptyPorts() },
-  );
-  const gen = warmUpGeneration();
-  const n = 16;
-  const b = Buffer.alloc(n * RECORD_BYTES);
-  for (let i = 0; i < n; i++) {
-    const at = i * RECORD_BYTES;
-    b[at + 1] = i % 2 === 0 ? 4 : 6;
-    b[at + 2] = 6;
-    b[at + 3] = [0x02, 0x01, 0x00, 0x29][i % 4]!;
-    b[at + 5] = 1; // answered by the kernel: emitted at once, no listener snapshot
-    b.writeUInt16LE(1 + i, at + 6);
-    b[at + 16] = i % 2 === 0 ? 192 : 0x20;
-  }
-  for (let round = 0; round < 10; round++) scratch.onRecords(gen, b, n);
-  gen.engine.stop();
-  void scratch.close();
-}
-
 /** Both clocks, read once per batch: its records are handled within microseconds. */
 interface BatchClock {
   readonly monoMs: number;
   readonly wallUs: number;
 }
 
-class LiveCaptureSensor implements CaptureSensor {
+/** The live sensor; capture-offline.ts runs it without a capture (warm-up, tests). */
+export class LiveCaptureSensor implements CaptureSensor {
   readonly modes: readonly StealthMode[];
   readonly #modes: CaptureModes;
   readonly #config: Config;
