@@ -50,10 +50,12 @@ async function main(): Promise<void> {
       maxBlocksPerMinute: 60,
       repeatLogWindowMs: 60_000,
       maxRepeatEntries: 4096,
+      priorOffences: () => 0,
+      banDuration: { baseSec: 0, growth: 1, maxSec: 0 },
     }),
     registry,
     reactor: undefined as unknown as Reactor, // BLOCK_TCP=0: never called
-    banSeconds: () => 0,
+    recordOffence: () => {},
     maxBlocksPerMinute: 60,
     wallClockMs: Date.now,
   });

@@ -78,6 +78,8 @@ async function main(): Promise<void> {
         maxBlocksPerMinute: 0,
         repeatLogWindowMs: 60_000,
         maxRepeatEntries: 100,
+        priorOffences: () => 0,
+        banDuration: { baseSec: 0, growth: 1, maxSec: 0 },
       }),
       registry,
       reactor: new Reactor({
@@ -89,7 +91,7 @@ async function main(): Promise<void> {
         firewall,
         wallClockMs: Date.now,
       }),
-      banSeconds: () => 0,
+      recordOffence: () => {},
       maxBlocksPerMinute: 0,
       wallClockMs: Date.now,
     });

@@ -44,8 +44,8 @@ export interface PipelineDeps {
   readonly policy: Policy;
   readonly registry: BlockClaims;
   readonly reactor: Reactions;
-  /** How long a new block of this host lasts, in seconds (0 = forever); counts the offence. */
-  readonly banSeconds: (address: string) => number;
+  /** Counts a new block of `address` (after the decision: the state's write). */
+  readonly recordOffence: (address: string) => void;
   readonly maxBlocksPerMinute: number;
   readonly wallClockMs: () => number;
   /** RESOLVE_HOST: the host's display name, at once or later; absent: the address. */
@@ -104,7 +104,7 @@ export class Pipeline {
     );
     // RESOLVE_HOST never delays the decision or the block: only the log lines wait for a name.
     const name = d.nameOf?.(hit.address) ?? hit.address;
-    if (decision.kind === "respond") this.#respond(hit, decision.level, name);
+    if (decision.kind === "respond") this.#respond(hit, decision, name);
     else if (hit.kernelBlocked) d.onKernelBlock?.(hit, decision);
     if (typeof name === "string") this.#log(hit, decision, name);
     else void name.then((resolved) => this.#log(hit, decision, resolved));
@@ -149,11 +149,12 @@ export class Pipeline {
     while (this.#pending.size > 0) await Promise.all(this.#pending);
   }
 
-  #respond(hit: Hit, level: 1 | 2, name: string | Promise<string>): void {
+  /** Carries out policy's decision (its ban length included); the offence is counted once claimed. */
+  #respond(hit: Hit, decision: Extract<Decision, { kind: "respond" }>, name: string | Promise<string>): void {
     const d = this.#d;
     const sinceMs = d.wallClockMs();
     if (d.registry.full) return;
-    const banSec = d.banSeconds(hit.address);
+    const { level, banSec } = decision;
     const record: BlockRecord = {
       address: hit.address,
       family: hit.family,
@@ -164,6 +165,7 @@ export class Pipeline {
       level,
     };
     if (!d.registry.claim(record)) return;
+    d.recordOffence(hit.address);
     this.counters.detections++;
     const origin = hit.kernelBlocked ? "kernel-trap" : "detection";
     const reaction = d.reactor.respond(record, name, origin).catch((err: unknown) => {

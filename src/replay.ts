@@ -43,7 +43,6 @@ import type { TriggerTable } from "./detect/trigger.js";
 import type { Log, LogEvent, LogLevelName } from "./log/logger.js";
 import * as msg from "./log/messages.js";
 import type { BlockClaims, Pipeline, Reactions } from "./pipeline.js";
-import { banDurationSec } from "./policy/ban-duration.js";
 import type { Decision } from "./policy/policy.js";
 import { candidatePorts, type StealthMode } from "./port-set.js";
 import { HostsDenyResponder } from "./respond/hosts-deny.js";
@@ -344,11 +343,6 @@ class ReplayEngine {
     const isIgnored = (a: string) => own.has(a) || o.isIgnored(a);
     this.#blocks = new DryRunBlocks(o.limits.maxBlocks);
     this.#reactor = new DryRunReactor(config, (e) => this.#blockEvent(e));
-    const banDuration = {
-      baseSec: config.blockTimeoutSec,
-      growth: config.blockTimeoutGrowth,
-      maxSec: config.blockTimeoutMaxSec,
-    };
     const stages = buildStages({
       config,
       limits: o.limits,
@@ -357,11 +351,12 @@ class ReplayEngine {
         // Gateways and name servers are facts of the host at run time, not of the capture.
         neverBlockReason: () => undefined,
         isBlocked: (a) => this.#blocks.has(a),
+        priorOffences: (a) => this.#blocks.offences(a),
       },
       log: this.#log,
       registry: this.#blocks,
       reactor: this.#reactor,
-      banSeconds: (address) => banDurationSec(banDuration, this.#blocks.offence(address)),
+      recordOffence: (address) => this.#blocks.recordOffence(address),
       wallClockMs: () => this.#clockMs,
     });
     this.#trigger = stages.trigger;
@@ -576,8 +571,13 @@ class DryRunBlocks implements BlockClaims {
     return true;
   }
 
-  /** Counts one more block of `address`; returns its number (1 = first). */
-  offence(address: string): number {
+  /** Blocks of `address` so far. */
+  offences(address: string): number {
+    return this.#offences.get(address) ?? 0;
+  }
+
+  /** Counts one more block of `address`. */
+  recordOffence(address: string): void {
     const n = (this.#offences.get(address) ?? 0) + 1;
     this.#offences.delete(address);
     if (this.#offences.size >= this.#maxBlocks) {
@@ -586,7 +586,6 @@ class DryRunBlocks implements BlockClaims {
       this.offencesForgotten++;
     }
     this.#offences.set(address, n);
-    return n;
   }
 
   /** Removes and returns the blocks expired at `nowMs`. */

@@ -18,11 +18,20 @@ export interface StageQueries {
   /** Why a source must never be blocked though its probes are logged (gateway, name server). */
   readonly neverBlockReason: (address: string) => string | undefined;
   readonly isBlocked: (address: string) => boolean;
+  /** Blocks the host had before (read only; the pipeline counts a new one once it is made). */
+  readonly priorOffences: (address: string) => number;
 }
 
 export type StageConfig = Pick<
   Config,
-  "scanTrigger" | "triggerWindowSec" | "blockTcp" | "blockUdp" | "maxBlocksPerMinute"
+  | "scanTrigger"
+  | "triggerWindowSec"
+  | "blockTcp"
+  | "blockUdp"
+  | "maxBlocksPerMinute"
+  | "blockTimeoutSec"
+  | "blockTimeoutGrowth"
+  | "blockTimeoutMaxSec"
 >;
 
 export interface StageOptions extends Omit<PipelineDeps, "trigger" | "policy" | "maxBlocksPerMinute"> {
@@ -51,6 +60,12 @@ export function buildStages(o: StageOptions): Stages {
     isIgnored: queries.isIgnored,
     neverBlockReason: queries.neverBlockReason,
     isBlocked: queries.isBlocked,
+    priorOffences: queries.priorOffences,
+    banDuration: {
+      baseSec: config.blockTimeoutSec,
+      growth: config.blockTimeoutGrowth,
+      maxSec: config.blockTimeoutMaxSec,
+    },
     maxBlocksPerMinute: config.maxBlocksPerMinute,
     repeatLogWindowMs: limits.repeatLogWindowMs,
     maxRepeatEntries: limits.maxRepeatEntries,

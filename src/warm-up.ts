@@ -35,7 +35,14 @@ export function warmUpPipeline(o: WarmUpOptions, rounds = 3): number {
   };
   const log = new Logger({ syslog, stderr: nowhere, events: nowhere });
   const { pipeline } = buildStages({
-    config: { ...o, triggerWindowSec: 60, maxBlocksPerMinute: 0 },
+    config: {
+      ...o,
+      triggerWindowSec: 60,
+      maxBlocksPerMinute: 0,
+      blockTimeoutSec: 3600,
+      blockTimeoutGrowth: 2,
+      blockTimeoutMaxSec: 0,
+    },
     limits: { maxSources: 64, repeatLogWindowMs: 60_000, maxRepeatEntries: 64 },
     // Asked, but never allowed to change the scratch run's course.
     queries: {
@@ -51,11 +58,15 @@ export function warmUpPipeline(o: WarmUpOptions, rounds = 3): number {
         o.queries?.isBlocked(a);
         return false;
       },
+      priorOffences: (a) => {
+        o.queries?.priorOffences(a);
+        return 0;
+      },
     },
     log,
     registry: { full: false, claim: () => false },
     reactor: { respond: async () => {} },
-    banSeconds: () => 0,
+    recordOffence: () => {},
     wallClockMs: Date.now,
   });
   let n = 0;

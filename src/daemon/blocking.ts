@@ -12,7 +12,6 @@ import { LIMITS } from "../limits.js";
 import type { Log } from "../log/logger.js";
 import * as msg from "../log/messages.js";
 import { DEFAULT_RESOLVER, NameResolver } from "../log/resolver.js";
-import { banDurationSec } from "../policy/ban-duration.js";
 import type { Decision } from "../policy/policy.js";
 import type { ResourceStack } from "../resources.js";
 import { Reactor } from "../respond/reactor.js";
@@ -46,7 +45,6 @@ export class BlockKeeper {
   readonly #d: BlockKeeperDeps;
   readonly #history: HistoryFile;
   readonly #expiry: ExpiryTimer;
-  readonly #banDuration: { baseSec: number; growth: number; maxSec: number };
 
   constructor(d: BlockKeeperDeps) {
     this.#d = d;
@@ -69,22 +67,21 @@ export class BlockKeeper {
       state.catchUp.stop();
       await state.catchUp.drain();
     });
-    this.#banDuration = {
-      baseSec: config.blockTimeoutSec,
-      growth: config.blockTimeoutGrowth,
-      maxSec: config.blockTimeoutMaxSec,
-    };
     const resolver = config.resolveHost
       ? new NameResolver({ ...DEFAULT_RESOLVER, monoClockMs: d.monoClockMs })
       : undefined;
     this.stages = buildStages({
       config,
       limits: LIMITS,
-      queries: { ...this.#queries(), isBlocked: (a) => this.registry.has(a) },
+      queries: {
+        ...this.#queries(),
+        isBlocked: (a) => this.registry.has(a),
+        priorOffences: (a) => state.store.offences(a),
+      },
       log,
       registry: this.registry,
       reactor: this.reactor,
-      banSeconds: (address) => this.#banSeconds(address, wallClockMs()),
+      recordOffence: (address) => void state.store.recordOffence(address, wallClockMs()),
       wallClockMs,
       nameOf: resolver && ((address) => resolver.nameOf(address)),
       // -d: every decision, on stderr only (never to syslog).
@@ -103,11 +100,6 @@ export class BlockKeeper {
 
   #queries() {
     return { isIgnored: this.#d.protect.isIgnored, neverBlockReason: this.#d.protect.neverBlockReason };
-  }
-
-  /** How long a new block of `address` lasts (0 = forever); counts the offence. */
-  #banSeconds(address: string, nowMs: number): number {
-    return banDurationSec(this.#banDuration, this.#d.state.store.recordOffence(address, nowMs));
   }
 
   /**
@@ -179,7 +171,8 @@ export class BlockKeeper {
     if (this.registry.has(address)) return { ok: true, changed: false, message: "already blocked" };
     const mode: Mode = this.#d.options.modes[0] ?? "tcp";
     const sinceMs = this.#d.wallClockMs();
-    const banSec = this.#banSeconds(address, sinceMs);
+    // The ban length is policy's, as for a sensor's block; the offence counts once claimed.
+    const banSec = this.stages.policy.banSecondsFor(address);
     const record: BlockRecord = {
       address,
       family: ip.family,
@@ -191,6 +184,7 @@ export class BlockKeeper {
     };
     if (!this.registry.claim(record))
       return { ok: false, code: "limit", message: "the table of blocks is full" };
+    this.#d.state.store.recordOffence(address, sinceMs);
     await this.reactor.respond(record, address, "command");
     this.#expiry.schedule();
     return { ok: true, changed: true, message: "blocked" };

@@ -11,7 +11,7 @@ import type { ResourceStack } from "../resources.js";
 import { ProtectedHosts } from "../sensors/local-addresses.js";
 import type { StageQueries } from "../stages.js";
 
-export class ProtectedSources implements Omit<StageQueries, "isBlocked"> {
+export class ProtectedSources implements Pick<StageQueries, "isIgnored" | "neverBlockReason"> {
   #ignore: IgnoreList;
   readonly #hosts: ProtectedHosts;
 

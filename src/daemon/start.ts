@@ -170,7 +170,12 @@ async function arm(a: Arming): Promise<RunningDaemon> {
     scanTrigger: config.scanTrigger,
     blockTcp: config.blockTcp,
     blockUdp: config.blockUdp,
-    queries: { ...protect, isIgnored: protect.isIgnored, isBlocked: (x) => keeper.registry.has(x) },
+    queries: {
+      isIgnored: protect.isIgnored,
+      neverBlockReason: protect.neverBlockReason,
+      isBlocked: (x) => keeper.registry.has(x),
+      priorOffences: () => 0,
+    },
   });
   warmUpCapturePath(options.modes, config, log);
 

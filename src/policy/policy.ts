@@ -7,6 +7,7 @@
 import { LRUCache } from "lru-cache";
 import { neverBlockable } from "../decode/address.js";
 import { type BlockLevel, type Hit, protocolOf } from "../vocabulary.js";
+import { type BanDurationOptions, banDurationSec } from "./ban-duration.js";
 import { BlockBudget } from "./block-budget.js";
 
 export type Decision =
@@ -22,8 +23,11 @@ export type Decision =
   | { readonly kind: "already-blocked"; readonly log: boolean }
   /** Trigger reached, new block refused by the rate limit; `log` once per window. */
   | { readonly kind: "held-back"; readonly log: boolean }
-  /** React: level 1 = full block chain, level 2 = KILL_RUN_CMD only. */
-  | { readonly kind: "respond"; readonly level: 1 | 2 };
+  /**
+   * React: level 1 = full block chain, level 2 = KILL_RUN_CMD only; the ban lasts `banSec`
+   * (0 = forever), grown for a repeat offender.
+   */
+  | { readonly kind: "respond"; readonly level: 1 | 2; readonly banSec: number };
 
 export interface PolicyOptions {
   readonly blockTcp: BlockLevel;
@@ -34,6 +38,10 @@ export interface PolicyOptions {
   readonly neverBlockReason: (address: string) => string | undefined;
   /** Hosts currently blocked by us. */
   readonly isBlocked: (address: string) => boolean;
+  /** Blocks this host had before (the offence count kept by the state; read only). */
+  readonly priorOffences: (address: string) => number;
+  /** BLOCK_TIMEOUT, BLOCK_TIMEOUT_GROWTH, BLOCK_TIMEOUT_MAX. */
+  readonly banDuration: BanDurationOptions;
   /** New blocks allowed in any 60 s (0: no limit). */
   readonly maxBlocksPerMinute: number;
   /** Repeated "already blocked" / "held back" lines for one host: at most one per window. */
@@ -81,7 +89,12 @@ export class Policy {
       this.#heldBack++;
       return { kind: "held-back", log: this.#firstInWindow(`h:${hit.address}`, hit.nowMs) };
     }
-    return { kind: "respond", level };
+    return { kind: "respond", level, banSec: this.banSecondsFor(hit.address) };
+  }
+
+  /** How long a new block of `address` lasts (0 = forever): its next offence's ban. */
+  banSecondsFor(address: string): number {
+    return banDurationSec(this.#opts.banDuration, this.#opts.priorOffences(address) + 1);
   }
 
   /** Blocks refused by the rate limit since start. */

@@ -101,11 +101,16 @@ function live(): Promise<Judged[]> {
   const { pipeline } = buildStages({
     config,
     limits: LIMITS,
-    queries: { isIgnored, neverBlockReason: () => undefined, isBlocked: (a) => registry.has(a) },
+    queries: {
+      isIgnored,
+      neverBlockReason: () => undefined,
+      isBlocked: (a) => registry.has(a),
+      priorOffences: () => 0,
+    },
     log: new MemoryLog({ keep: false }),
     registry,
     reactor: { respond: async () => {} },
-    banSeconds: () => 0,
+    recordOffence: () => {},
     wallClockMs: Date.now,
   });
   const onHit = (hit: Hit) => {

@@ -16,6 +16,8 @@ function policy(over: Partial<PolicyOptions> = {}): Policy {
     maxBlocksPerMinute: 60,
     repeatLogWindowMs: 60_000,
     maxRepeatEntries: 100,
+    priorOffences: () => 0,
+    banDuration: { baseSec: 0, growth: 1, maxSec: 0 },
     ...over,
   });
 }
@@ -33,8 +35,8 @@ test("below the trigger a hit is only counted", () => {
 test("BLOCK levels: 0 logs only, 1 blocks, 2 runs the command only; per protocol", () => {
   const p = policy({ blockTcp: 0, blockUdp: 2 });
   assert.deepEqual(p.decide(hit("192.0.2.2", "stcp"), 1, true), { kind: "log-only" });
-  assert.deepEqual(p.decide(hit("192.0.2.2", "audp"), 1, true), { kind: "respond", level: 2 });
-  assert.deepEqual(policy().decide(hit("192.0.2.2"), 1, true), { kind: "respond", level: 1 });
+  assert.deepEqual(p.decide(hit("192.0.2.2", "audp"), 1, true), { kind: "respond", level: 2, banSec: 0 });
+  assert.deepEqual(policy().decide(hit("192.0.2.2"), 1, true), { kind: "respond", level: 1, banSec: 0 });
 });
 
 test("an already blocked host is reported once per window", () => {
@@ -120,4 +122,16 @@ test("broadcast, multicast, unspecified, loopback and IPv4-mapped sources are ne
   assert.equal(p.decide(hit("198.51.100.7", "stcp"), 1, true).kind, "respond");
   assert.equal(p.decide({ ...hit("2001:db8::7", "stcp"), family: 6 }, 1, true).kind, "respond");
   assert.equal(p.decide({ ...hit("fe80::7", "stcp"), family: 6 }, 1, true).kind, "respond");
+});
+
+test("the decision carries the ban length, grown for a repeat offender (its count is an input)", () => {
+  const offences = new Map([["192.0.2.7", 2]]);
+  const p = policy({
+    priorOffences: (a) => offences.get(a) ?? 0,
+    banDuration: { baseSec: 3600, growth: 2, maxSec: 4 * 3600 },
+  });
+  assert.deepEqual(p.decide(hit("192.0.2.6"), 1, true), { kind: "respond", level: 1, banSec: 3600 });
+  assert.deepEqual(p.decide(hit("192.0.2.7"), 1, true), { kind: "respond", level: 1, banSec: 4 * 3600 });
+  offences.set("192.0.2.7", 5);
+  assert.equal(p.banSecondsFor("192.0.2.7"), 4 * 3600, "capped at BLOCK_TIMEOUT_MAX");
 });
