@@ -44,6 +44,7 @@ import type { Log, LogEvent, LogLevelName } from "./log/logger.js";
 import * as msg from "./log/messages.js";
 import type { BlockClaims, Pipeline, Reactions } from "./pipeline.js";
 import type { Decision } from "./policy/policy.js";
+import { reactionPlan } from "./policy/reaction-plan.js";
 import { candidatePorts, type StealthMode } from "./port-set.js";
 import { HostsDenyResponder } from "./respond/hosts-deny.js";
 import { expandMacros } from "./respond/template.js";
@@ -675,7 +676,7 @@ class DryRunReactor implements Reactions {
   }
 }
 
-/** The live Reactor's steps for `record`, in its order (spec §6). */
+/** The live Reactor's steps for `record`: the one reaction plan, with what each step would do. */
 export function planSteps(
   config: Config,
   record: BlockRecord,
@@ -688,21 +689,33 @@ export function planSteps(
       return { method, error: (err as Error).message };
     }
   };
-  const cmd = config.killRunCmd === undefined ? [] : [command("command", config.killRunCmd)];
-  if (record.level === 2) return cmd;
-  const steps: PlannedStep[] = [];
-  if (config.killRunCmdFirst) steps.push(...cmd);
-  if (hostsDeny !== undefined) {
-    try {
-      steps.push({ method: "hosts.deny", file: config.wrapperHostsDeny, line: hostsDeny.lineFor(record) });
-    } catch (err) {
-      steps.push({ method: "hosts.deny", error: (err as Error).message });
+  const setup = {
+    command: config.killRunCmd !== undefined,
+    commandFirst: config.killRunCmdFirst,
+    hostsDeny: hostsDeny !== undefined,
+    firewall: config.killFirewall !== "none",
+    route: config.killRoute !== undefined,
+  };
+  return reactionPlan(setup, record.level).map((step): PlannedStep => {
+    switch (step) {
+      case "command":
+        return command("command", config.killRunCmd ?? "");
+      case "route":
+        return command("route", config.killRoute ?? "");
+      case "firewall":
+        return { method: config.killFirewall === "none" ? "nftables" : config.killFirewall };
+      default:
+        try {
+          return {
+            method: "hosts.deny",
+            file: config.wrapperHostsDeny,
+            line: hostsDeny?.lineFor(record) ?? "",
+          };
+        } catch (err) {
+          return { method: "hosts.deny", error: (err as Error).message };
+        }
     }
-  }
-  if (config.killFirewall !== "none") steps.push({ method: config.killFirewall });
-  if (config.killRoute !== undefined) steps.push(command("route", config.killRoute));
-  if (!config.killRunCmdFirst) steps.push(...cmd);
-  return steps;
+  });
 }
 
 /** `would block 192.0.2.2 (stcp, port 143) for 24h via hosts.deny "ALL: 192.0.2.2", nftables` */

@@ -11,6 +11,7 @@
 import type { Config } from "../config/types.js";
 import type { Log } from "../log/logger.js";
 import * as msg from "../log/messages.js";
+import { type ReactionSetup, type ReactionStep, reactionPlan } from "../policy/reaction-plan.js";
 import type { BlockRegistry } from "../state/blocks.js";
 import type { CatchUp } from "../state/catch-up.js";
 import { type HistoryFile, historyLineOf } from "../state/history.js";
@@ -62,20 +63,22 @@ export class Reactor {
     name: string | Promise<string>,
     origin: BlockOrigin = "detection",
   ): Promise<void> {
-    const { config } = this.#d;
-    const target: BlockTarget = record;
-    const runCmd = () => this.#runCommand(target, origin);
-    if (record.level === 2) {
-      if (config.killRunCmd !== undefined) (await runCmd())();
-    } else {
-      const hasCmd = config.killRunCmd !== undefined;
-      if (hasCmd && config.killRunCmdFirst) (await runCmd())();
-      // Started together (the firewall first: it is what stops traffic), logged in 1.2 order.
-      const firewall = this.#firewall(record, origin);
-      const wrappers = this.#wrappers(record, origin);
-      const route = this.#route(target, origin);
-      for (const logStep of [await wrappers, await firewall, await route]) logStep();
-      if (hasCmd && !config.killRunCmdFirst) (await runCmd())();
+    const plan = reactionPlan(this.#setup(), record.level);
+    // The command runs alone; the steps between are started together (the firewall first: it
+    // is what stops traffic) and logged in the plan's order.
+    const group = plan.filter((s) => s !== "command");
+    let groupDone = false;
+    for (const step of plan) {
+      if (step === "command") {
+        (await this.#runCommand(record, origin))();
+      } else if (!groupDone) {
+        groupDone = true;
+        const started = new Map<ReactionStep, Promise<Step>>();
+        for (const s of ["firewall", "hosts.deny", "route"] as const) {
+          if (group.includes(s)) started.set(s, this.#start(s, record, origin));
+        }
+        for (const s of group) (await started.get(s)!)();
+      }
     }
     this.stats.blocks++;
     this.blocksByOrigin[origin]++;
@@ -155,6 +158,24 @@ export class Reactor {
       }
     }
     this.stats.lifted++;
+  }
+
+  /** The reaction setup of this config (which responders exist), for the plan. */
+  #setup(): ReactionSetup {
+    const { config, hostsDeny, firewall } = this.#d;
+    return {
+      command: config.killRunCmd !== undefined,
+      commandFirst: config.killRunCmdFirst,
+      hostsDeny: hostsDeny !== undefined,
+      firewall: firewall !== undefined,
+      route: config.killRoute !== undefined,
+    };
+  }
+
+  #start(step: Exclude<ReactionStep, "command">, record: BlockRecord, origin: BlockOrigin): Promise<Step> {
+    if (step === "firewall") return this.#firewall(record, origin);
+    if (step === "hosts.deny") return this.#wrappers(record, origin);
+    return this.#route(record, origin);
   }
 
   async #wrappersQuiet(target: BlockRecord): Promise<Step> {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Policy, type PolicyOptions } from "../../../src/policy/policy.js";
+import { reactionPlan } from "../../../src/policy/reaction-plan.js";
 import type { Hit } from "../../../src/vocabulary.js";
 
 function hit(address: string, mode: Hit["mode"] = "tcp", nowMs = 0): Hit {
@@ -134,4 +135,18 @@ test("the decision carries the ban length, grown for a repeat offender (its coun
   assert.deepEqual(p.decide(hit("192.0.2.7"), 1, true), { kind: "respond", level: 1, banSec: 4 * 3600 });
   offences.set("192.0.2.7", 5);
   assert.equal(p.banSecondsFor("192.0.2.7"), 4 * 3600, "capped at BLOCK_TIMEOUT_MAX");
+});
+
+test("the reaction plan: 1.2's order, the command first or last, the command alone at level 2", () => {
+  const all = { command: true, commandFirst: false, hostsDeny: true, firewall: true, route: true };
+  assert.deepEqual(reactionPlan(all, 1), ["hosts.deny", "firewall", "route", "command"]);
+  assert.deepEqual(reactionPlan({ ...all, commandFirst: true }, 1), [
+    "command",
+    "hosts.deny",
+    "firewall",
+    "route",
+  ]);
+  assert.deepEqual(reactionPlan(all, 2), ["command"]);
+  assert.deepEqual(reactionPlan({ ...all, command: false, route: false }, 1), ["hosts.deny", "firewall"]);
+  assert.deepEqual(reactionPlan({ ...all, command: false }, 2), []);
 });
