@@ -1,6 +1,6 @@
 /**
  * The per-packet rules of the stealth and advanced modes, shared by the live capture
- * (capture-engine.ts, capture-sensor.ts) and by `portsentry replay` (replay.ts), so that a capture
+ * (capture-engine.ts, capture-sensor.ts) and by `portsentry replay` (src/replay/), so that a capture
  * replayed offline is judged exactly as it was live. Pure and allocation-free per packet.
  *
  * After decoding, a packet is one of:

@@ -29,7 +29,7 @@ import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { decodeFrame, PacketFacts } from "../../src/decode/packet.js";
-import type { ReplayEvent } from "../../src/replay.js";
+import type { ReplayEvent } from "../../src/replay/events.js";
 import { bytesSource, openCapture } from "../../src/sensors/pcap-file.js";
 import {
   type DaemonFiles,

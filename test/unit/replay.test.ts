@@ -2,13 +2,9 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { Config } from "../../src/config/types.js";
 import type { StealthMode } from "../../src/port-set.js";
-import {
-  inferLocalAddresses,
-  type ReplayEvent,
-  type ReplayOptions,
-  type ReplaySummary,
-  replayCapture,
-} from "../../src/replay.js";
+import type { ReplayEvent, ReplayOptions, ReplaySummary } from "../../src/replay/events.js";
+import { inferLocalAddresses } from "../../src/replay/local-addresses.js";
+import { replayCapture } from "../../src/replay/replay.js";
 import type { CapturedFrame } from "../../src/sensors/pcap-file.js";
 import { testConfig } from "../helpers/config.js";
 import {

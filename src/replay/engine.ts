@@ -1,0 +1,274 @@
+/** The replay engine: one frame at a time through the live path's parts (see replay.ts). */
+
+import { DECODE_STATUSES, type DecodeStatus, decodeFrame, PacketFacts } from "../decode/packet.js";
+import { ProbeSieve, probeClass, probeHit, replyMeansListening } from "../detect/probe-rules.js";
+import { ProbeTracker, Verdict } from "../detect/probe-tracker.js";
+import type { TriggerTable } from "../detect/trigger.js";
+import * as msg from "../log/messages.js";
+import type { Pipeline } from "../pipeline.js";
+import { candidatePorts, type StealthMode } from "../port-set.js";
+import type { CapturedFrame } from "../sensors/pcap-file.js";
+import { buildStages } from "../stages.js";
+import { type Hit, protocolOf } from "../vocabulary.js";
+import { CollectingLog, DryRunBlocks, DryRunReactor } from "./dry-run.js";
+import type {
+  Answer,
+  BlockEventBody,
+  ReplayDrop,
+  ReplayEvent,
+  ReplayOptions,
+  ReplaySummary,
+} from "./events.js";
+
+// maxPendingProbes: the live capture engine's PENDING_PROBES (each waiting probe costs about 1 KiB).
+const DEFAULTS = { replyWindowMs: 1000, maxPendingProbes: 16_384 } as const;
+
+/** Local ports whose last answer is remembered (replay has no /proc to ask). */
+const PORT_MEMORY = 262_144;
+
+/** Addresses listed in the summary's `blocked`: a sweep may leave 100 000 blocked. */
+export const MAX_LISTED_BLOCKS = 1000;
+
+export class ReplayEngine {
+  readonly #o: ReplayOptions;
+  readonly #onEvent: (event: ReplayEvent) => void;
+  readonly #locals: readonly string[];
+  readonly #sieve: ProbeSieve;
+  readonly #tcpMode: StealthMode | undefined;
+  readonly #udpMode: StealthMode | undefined;
+  readonly #facts = new PacketFacts();
+  /** The live path's probe engine, in capture order and capture time, with a memory of ports. */
+  readonly #probes: ProbeTracker;
+  readonly #blocks: DryRunBlocks;
+  readonly #trigger: TriggerTable;
+  #responds = 0;
+  readonly #pipeline: Pipeline;
+  readonly #log = new CollectingLog();
+  readonly #reactor: DryRunReactor;
+  /** Blocks the reactor recorded during the current hit, sent after its detection line. */
+  readonly #pendingBlocks: BlockEventBody[] = [];
+  /** Capture time now (max seen), and the pipeline's clock (monotonic). */
+  #nowUs = Number.NEGATIVE_INFINITY;
+  #clockMs = Number.NEGATIVE_INFINITY;
+  #firstTsUs: number | undefined;
+  #lastTsUs: number | undefined;
+  readonly #c = {
+    frames: 0,
+    decoded: 0,
+    probes: 0,
+    answered: 0,
+    hits: 0,
+    ignored: 0,
+    detections: 0,
+    unverified: 0,
+    wouldBlock: 0,
+    heldBack: 0,
+    expiries: 0,
+  };
+  readonly #drops: Record<string, number>;
+
+  constructor(o: ReplayOptions, locals: readonly string[], onEvent: (event: ReplayEvent) => void) {
+    this.#o = o;
+    this.#onEvent = onEvent;
+    this.#locals = locals;
+    this.#tcpMode = o.modes.find((m) => m === "stcp" || m === "atcp");
+    this.#udpMode = o.modes.find((m) => m === "sudp" || m === "audp");
+    this.#sieve = new ProbeSieve({
+      tcp: this.#tcpMode && candidatePorts(this.#tcpMode, o.config),
+      udp: this.#udpMode && candidatePorts(this.#udpMode, o.config),
+      ownAddresses: locals,
+      checkDestination: true,
+    });
+    this.#probes = new ProbeTracker(
+      {
+        capacity: Math.max(1, o.maxPendingProbes ?? DEFAULTS.maxPendingProbes),
+        replyWaitMs: o.replyWindowMs ?? DEFAULTS.replyWindowMs,
+        inOrder: true,
+        portMemory: PORT_MEMORY,
+      },
+      (slot, verdict, remembered) => this.#emit(slot, verdict, remembered),
+    );
+    const byStatus = Object.fromEntries(DECODE_STATUSES.filter((s) => s !== "ok").map((s) => [s, 0]));
+    this.#drops = byStatus;
+
+    const config = o.config;
+    const own = new Set(locals);
+    const isIgnored = (a: string) => own.has(a) || o.isIgnored(a);
+    this.#blocks = new DryRunBlocks(o.limits.maxBlocks);
+    this.#reactor = new DryRunReactor(config, (e) => this.#blockEvent(e));
+    const stages = buildStages({
+      config,
+      limits: o.limits,
+      queries: {
+        isIgnored,
+        // Gateways and name servers are facts of the host at run time, not of the capture.
+        neverBlockReason: () => undefined,
+        isBlocked: (a) => this.#blocks.has(a),
+        priorOffences: (a) => this.#blocks.offences(a),
+      },
+      log: this.#log,
+      registry: this.#blocks,
+      reactor: this.#reactor,
+      recordOffence: (address) => this.#blocks.recordOffence(address),
+      wallClockMs: () => this.#clockMs,
+    });
+    this.#trigger = stages.trigger;
+    this.#pipeline = stages.pipeline;
+  }
+
+  frame(frame: CapturedFrame): void {
+    this.#c.frames++;
+    const tsUs = frame.timestampUs;
+    this.#firstTsUs ??= tsUs;
+    this.#lastTsUs = tsUs;
+    if (tsUs > this.#nowUs) this.#nowUs = tsUs;
+    this.#probes.expire(this.#nowUs / 1000);
+    const f = this.#facts;
+    const status = decodeFrame(frame.data, frame.linkType, f, frame.wireLength);
+    if (status !== "ok") {
+      this.#drop(status);
+      return;
+    }
+    this.#c.decoded++;
+    const sifted = this.#sieve.sift(f);
+    switch (sifted) {
+      case "probe":
+        this.#c.probes++;
+        this.#probes.add(0, f, tsUs, this.#nowUs / 1000);
+        break;
+      case "reply":
+        this.#reply(f, replyMeansListening(f) ? Verdict.Listening : Verdict.Closed);
+        break;
+      case "own-source":
+        // A datagram back from a probed UDP port: a service answered.
+        if (f.protocol === 17) this.#reply(f, Verdict.Listening);
+        else this.#drop("own-source");
+        break;
+      default:
+        this.#drop(sifted);
+    }
+  }
+
+  finish(localFrom: "option" | "inferred"): ReplaySummary {
+    this.#probes.expire(Number.POSITIVE_INFINITY);
+    const c = this.#c;
+    return {
+      modes: this.#o.modes,
+      localAddresses: this.#locals,
+      localFrom,
+      ...c,
+      blocked: this.#blocks.addresses(MAX_LISTED_BLOCKS),
+      blockedCount: this.#blocks.size,
+      evictions: {
+        sources: this.#trigger.stats().evictions,
+        // A "respond" decision that made no block: the table was full (the pipeline's check).
+        blocksRefused: this.#responds - c.wouldBlock,
+        offences: this.#blocks.offencesForgotten,
+        pendingProbes: this.#probes.evicted,
+      },
+      drops: Object.fromEntries(Object.entries(this.#drops).filter(([, n]) => n > 0)),
+      firstTsUs: this.#firstTsUs,
+      lastTsUs: this.#lastTsUs,
+    };
+  }
+
+  #drop(reason: DecodeStatus | ReplayDrop): void {
+    this.#drops[reason] = (this.#drops[reason] ?? 0) + 1;
+  }
+
+  /** This host's packet `f` answers the oldest waiting probe of its conversation, if any. */
+  #reply(f: PacketFacts, verdict: Verdict): void {
+    if (this.#probes.reply(f, verdict)) this.#c.answered++;
+    else this.#drop("own-unpaired");
+  }
+
+  /** A probe the engine resolved, in capture order: a listener's is dropped, any other is a hit. */
+  #emit(slot: number, verdict: Verdict, listenerRemembered: boolean): void {
+    if (verdict === Verdict.Listening) {
+      this.#drop("answered-by-listener");
+      return;
+    }
+    if (listenerRemembered) {
+      this.#drop("listener-inferred");
+      return;
+    }
+    const t = this.#probes;
+    const p = {
+      tsUs: t.tsUs(slot),
+      family: t.family(slot),
+      source: t.sourceText(slot),
+      protocol: t.protocol(slot),
+      port: t.dstPort(slot),
+      flags: t.tcpFlags(slot),
+      ipOptions: t.ipOptions(slot),
+    };
+    const mode = p.protocol === 6 ? this.#tcpMode : this.#udpMode;
+    if (mode === undefined) return; // the sieve watched no port of this protocol
+    const ms = p.tsUs / 1000;
+    if (ms > this.#clockMs) this.#clockMs = ms;
+    this.#expireBlocks();
+    const hit: Hit = probeHit(
+      mode,
+      p.family,
+      p.source,
+      p.port,
+      p.protocol,
+      p.flags,
+      p.ipOptions,
+      this.#clockMs,
+    );
+    this.#c.hits++;
+    this.#log.lines.length = 0;
+    this.#pendingBlocks.length = 0;
+    const decision = this.#pipeline.onHit(hit);
+    if (decision.kind === "ignored") {
+      this.#c.ignored++;
+      return;
+    }
+    this.#c.detections++;
+    const answer: Answer =
+      verdict !== Verdict.Closed ? "none" : p.protocol === 6 ? "rst" : "icmp-unreachable";
+    if (answer === "none") this.#c.unverified++;
+    if (decision.kind === "held-back") this.#c.heldBack++;
+    if (decision.kind === "respond") this.#responds++;
+    const [first, ...rest] = this.#log.lines;
+    const cls = probeClass(p.protocol, p.flags);
+    this.#onEvent({
+      type: "detection",
+      tsUs: p.tsUs,
+      address: p.source,
+      family: p.family,
+      mode,
+      proto: protocolOf(mode),
+      port: p.port,
+      classification: cls.name,
+      scan: cls.kind,
+      ipOptions: p.ipOptions,
+      answer,
+      verified: answer !== "none",
+      decision: decision.kind,
+      message: first?.message ?? msg.scanFrom(cls.name, p.source, p.source, protocolOf(mode), p.port),
+    });
+    for (const line of rest)
+      this.#onEvent({ type: "log", tsUs: p.tsUs, level: line.level, message: line.message });
+    for (const b of this.#pendingBlocks) this.#onEvent({ ...b, tsUs: p.tsUs });
+  }
+
+  #blockEvent(e: BlockEventBody): void {
+    this.#c.wouldBlock++;
+    this.#pendingBlocks.push(e);
+  }
+
+  /** Lifts the blocks BLOCK_TIMEOUT ends before now, as the daemon's expiry timer would. */
+  #expireBlocks(): void {
+    for (const record of this.#blocks.expire(this.#clockMs)) {
+      this.#c.expiries++;
+      this.#onEvent({
+        type: "expiry",
+        tsUs: record.expiresAtMs * 1000,
+        address: record.address,
+        message: msg.blockExpired(record.address),
+      });
+    }
+  }
+}
