@@ -8,7 +8,6 @@
 
 import { performance } from "node:perf_hooks";
 import type { RunOptions } from "../cli/args.js";
-import { changedConfigKeys } from "../config/diff.js";
 import type { IgnoreList } from "../config/ignore.js";
 import { loadConfigOrThrow } from "../config/load.js";
 import type { Config } from "../config/types.js";
@@ -24,7 +23,7 @@ import type { Pipeline } from "../pipeline.js";
 import { ResourceStack } from "../resources.js";
 import { describeMissing, neededCapabilities, readUnprivilegedPortStart } from "../sensors/capabilities.js";
 import { warmUpCapturePath } from "../sensors/capture-offline.js";
-import { type DaemonSignal, SignalInbox } from "../signals.js";
+import { SignalInbox } from "../signals.js";
 import { StartError } from "../start-error.js";
 import type { BlockRegistry } from "../state/blocks.js";
 import { VERSION } from "../version.js";
@@ -36,6 +35,7 @@ import { startMetrics } from "./metrics.js";
 import { ProtectedSources } from "./protected-sources.js";
 import { startResponders } from "./responders.js";
 import { openSensors } from "./sensors.js";
+import { handleSignals } from "./signals-step.js";
 import { statusReport } from "./status.js";
 
 export interface RunningDaemon {
@@ -221,38 +221,7 @@ async function arm(a: Arming): Promise<RunningDaemon> {
   });
   resources.add("the service status line", reportReady(service, figures, monoClockMs));
 
-  // 14. Signals: SIGTERM/SIGINT stop (blocks stay in force); SIGHUP re-reads the ignore file.
-  //     One that arrived during start-up is applied now.
-  let stopping: Promise<void> | undefined;
-  let resolveStopped: () => void = () => {};
-  const stopped = new Promise<void>((r) => {
-    resolveStopped = r;
-  });
-  const reload = async (): Promise<void> => {
-    service.reloading();
-    try {
-      const next = await loadConfigOrThrow(options.configPath);
-      protect.replaceIgnore(next.ignore);
-      await kernel.refreshIgnored();
-      log.notice(msg.reloaded(options.configPath));
-      const changed = changedConfigKeys(config, next.config);
-      if (changed.length > 0) log.warn(msg.changedAtRestart(changed));
-    } catch (err) {
-      log.error(msg.reloadFailed(options.configPath, (err as Error).message.replaceAll("\n", "; ")));
-    } finally {
-      service.ready();
-    }
-  };
-  const stop = (): Promise<void> => {
-    stopping ??= (async () => {
-      signals.close();
-      service.stopping();
-      for (const line of msg.shuttingDown()) log.notice(line);
-      await a.closeAll();
-      resolveStopped();
-    })();
-    return stopping;
-  };
-  signals.deliver((signal: DaemonSignal) => void (signal === "SIGHUP" ? reload() : stop()));
+  // 14. Signals: stop, reload; one that arrived during start-up is applied now.
+  const { stopped, stop } = handleSignals({ ...a, protect, kernel });
   return { pipeline, registry: keeper.registry, stopped, unblock: keeper.unblock, block: keeper.block, stop };
 }
