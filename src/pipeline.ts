@@ -170,7 +170,7 @@ export class Pipeline {
     const origin = hit.kernelBlocked ? "kernel-trap" : "detection";
     const reaction = d.reactor.respond(record, name, origin).catch((err: unknown) => {
       this.counters.reactionErrors++;
-      d.log.error(`adminalert: ERROR: reaction to ${hit.address} failed: ${(err as Error).message}`);
+      d.log.error(msg.reactionFailed(hit.address, (err as Error).message));
     });
     this.#pending.add(reaction);
     void reaction.finally(() => this.#pending.delete(reaction));

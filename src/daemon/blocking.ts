@@ -118,8 +118,7 @@ export class BlockKeeper {
       if (!b.recorded) await this.reactor.writeHistory(b, historyLineOf(b), true);
     }
     await this.registry.writeFiles(this.#d.options.modes, (r) => historyLineOf(r));
-    if (this.registry.size > 0)
-      log.notice(`adminalert: ${this.registry.size} blocks restored from ${config.stateDir}`);
+    if (this.registry.size > 0) log.notice(msg.blocksRestored(this.registry.size, config.stateDir));
     this.#expiry.schedule();
   }
 

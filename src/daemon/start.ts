@@ -96,7 +96,7 @@ export async function startDaemon(
   } catch (err) {
     signals.close();
     if (err instanceof StartError && err.exitCode === 0) log.notice(err.message);
-    else log.error(`adminalert: ERROR: ${(err as Error).message ?? String(err)}`);
+    else log.error(msg.error((err as Error).message ?? String(err)));
     await closeAll();
     throw err;
   }
@@ -129,7 +129,7 @@ async function arm(a: Arming): Promise<RunningDaemon> {
     neededCapabilities(options.modes, config, readUnprivilegedPortStart()),
   )) {
     if (need.certain) throw new StartError(message, 1);
-    log.warn(`adminalert: WARNING: ${message}`);
+    log.warn(msg.warning(message));
   }
 
   // 4. Files and state (files.ts).

@@ -74,6 +74,23 @@ export function reloadFailed(file: string, reason: string): string {
   return `adminalert: ERROR: could not reload configuration from ${file}, keeping the old one: ${reason}`;
 }
 
+/** Any failure, named with what failed (a start-up step, a responder, the kernel trap). */
+export function error(what: string): string {
+  return `adminalert: ERROR: ${what}`;
+}
+
+export function warning(what: string): string {
+  return `adminalert: WARNING: ${what}`;
+}
+
+export function blocksRestored(count: number, stateDir: string): string {
+  return `adminalert: ${count} blocks restored from ${stateDir}`;
+}
+
+export function reactionFailed(ip: string, reason: string): string {
+  return `adminalert: ERROR: reaction to ${ip} failed: ${reason}`;
+}
+
 /** A SIGTERM or SIGINT before the daemon was armed: what was set up is undone, exit 0. */
 export function startInterrupted(signal: string): string {
   return `adminalert: ${signal} during start-up: stopped before arming, blocks stay in force`;
