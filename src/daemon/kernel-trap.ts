@@ -13,9 +13,11 @@ import { reconciledHit, unrecordedBlocks } from "../kernel-trap-reconcile.js";
 import { LIMITS } from "../limits.js";
 import type { Log } from "../log/logger.js";
 import * as msg from "../log/messages.js";
+import { type KernelTrapPlan, kernelTrapPlan } from "../policy/kernel-trap-plan.js";
 import type { Decision } from "../policy/policy.js";
+import { candidatePorts } from "../port-set.js";
 import type { ResourceStack } from "../resources.js";
-import { KernelTrap, type KernelTrapPlan, kernelTrapPlan } from "../respond/kernel-trap.js";
+import { KernelTrap } from "../respond/kernel-trap.js";
 import { NftablesResponder } from "../respond/nftables.js";
 import { type KernelTrapSensor, openKernelTrapSensor } from "../sensors/kernel-trap-sensor.js";
 import { defaultGateways, nameServers, ownAddresses, subnetBroadcasts } from "../sensors/local-addresses.js";
@@ -43,7 +45,7 @@ export class KernelTrapWiring {
 
   constructor(d: KernelTrapDeps) {
     this.#d = d;
-    this.plan = kernelTrapPlan(d.config, d.options.modes);
+    this.plan = kernelTrapPlan(d.config, d.options.modes, (mode) => candidatePorts(mode, d.config));
   }
 
   /**
