@@ -110,7 +110,7 @@ export class KernelTrapWiring {
   /** Never trapped: the ignore list with loopback (at start and at SIGHUP). */
   async refreshIgnored(): Promise<void> {
     const r = await this.#trap?.setProtected(this.#d.protect.ignore.prefixes());
-    if (r !== undefined && !r.ok) this.#d.log.error(`adminalert: ERROR: ${r.error}`);
+    if (r !== undefined && !r.ok) this.#d.log.error(msg.kernelTrapError(r.error));
   }
 
   /**
@@ -144,7 +144,7 @@ export class KernelTrapWiring {
       ...defaultGateways(),
       ...nameServers(),
     ]);
-    if (r !== undefined && !r.ok) this.#d.log.error(`adminalert: ERROR: ${r.error}`);
+    if (r !== undefined && !r.ok) this.#d.log.error(msg.kernelTrapError(r.error));
   }
 
   /** Records the kernel's blocks that the daemon did not hear of (NFLOG gap, kill -9). */
@@ -156,7 +156,7 @@ export class KernelTrapWiring {
       return;
     const listed = await responders.firewall.listBlocked();
     if (!listed.ok) {
-      log.error(`adminalert: ERROR: kernel trap: ${listed.error}`);
+      log.error(msg.kernelTrapListFailed(listed.error));
       return;
     }
     for (const entry of unrecordedBlocks(listed.entries, (a) => keeper.registry.has(a))) {
@@ -169,6 +169,6 @@ export class KernelTrapWiring {
     if (trap === undefined || (await trap.present()) !== false) return;
     this.#d.log.warn(msg.kernelTrapRemoved());
     const r = await trap.start();
-    if (!r.ok) this.#d.log.error(`adminalert: ERROR: ${r.error}`);
+    if (!r.ok) this.#d.log.error(msg.kernelTrapError(r.error));
   }
 }
