@@ -1,5 +1,6 @@
 /**
- * KERNEL_TRAP: how the daemon learns of the blocks the kernel made (respond/kernel-trap.ts).
+ * KERNEL_TRAP: how the daemon learns of the blocks the kernel made (its rules:
+ * respond/kernel-trap-script.ts).
  * Each trap rule logs the probe it dropped to an NFLOG group; the NFLOG reader
  * (nflog-reader.ts) reads the group through libpcap and gives one event per probe; here each
  * becomes a `Hit` flagged `kernelBlocked`, which the daemon records through its usual path
