@@ -1,7 +1,7 @@
 /**
  * KERNEL_TRAP: the NFLOG `log prefix` that names the mode of the trap rule that dropped a
- * probe. The responder writes it into its nft rules (respond/kernel-trap.ts) and the sensor
- * reads it back from each NFLOG message (sensors/kernel-trap-sensor.ts); kept here so that
+ * probe. The responder writes it into its nft rules (respond/kernel-trap-script.ts) and the
+ * sensor reads it back from each NFLOG message (sensors/kernel-trap-sensor.ts); kept here so that
  * neither stage imports the other.
  */
 

@@ -3,12 +3,12 @@
 import { spawn } from "node:child_process";
 import { formatEffectiveConfig, loadConfigOrThrow } from "../config/load.js";
 import { startDaemon } from "../daemon/start.js";
-import { flushAll } from "../flush.js";
 import type { SignalInbox } from "../signals.js";
 import { StartError } from "../start-error.js";
 import { VERSION } from "../version.js";
 import { type Command, parseArgs, usage } from "./args.js";
 import { runControlCommand } from "./control-commands.js";
+import { runFlush } from "./flush.js";
 import { runReplay } from "./replay.js";
 
 const EXIT_OK = 0;
@@ -58,13 +58,8 @@ async function execute(command: Command, signals: SignalInbox | undefined): Prom
     }
     case "replay":
       return runReplay(command);
-    case "flush": {
-      const report = await flushAll(command.configPath);
-      for (const e of report.errors) process.stderr.write(`portsentry: ${e}\n`);
-      const removed = report.firewall ? `; the ${report.firewall} table, chain or sets removed` : "";
-      process.stdout.write(`portsentry: ${report.lifted} blocks lifted${removed}\n`);
-      return report.errors.length === 0 ? EXIT_OK : EXIT_FAILURE;
-    }
+    case "flush":
+      return runFlush(command);
     case "status":
     case "blocked":
     case "unblock":

@@ -20,6 +20,7 @@ import { chmod, link, lstat, mkdtemp, rm, stat, unlink } from "node:fs/promises"
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { dirname, join } from "node:path";
 import type { Log } from "../log/logger.js";
+import * as msg from "../log/messages.js";
 import { formatMetrics } from "./metrics.js";
 import {
   type AddressResult,
@@ -157,7 +158,7 @@ export async function startControlServer(
     const tmpSocket = join(tmpDir, "s");
     await listen(server, tmpSocket);
     // From now on an error (say EMFILE on accept) is logged; unhandled it would end the daemon.
-    server.on("error", (err: Error) => log?.error(`adminalert: ERROR: control socket: ${err.message}`));
+    server.on("error", (err: Error) => log?.error(msg.controlSocketError(err.message)));
     await chmod(tmpSocket, 0o600);
     try {
       await link(tmpSocket, socketPath);
@@ -302,7 +303,7 @@ class ServerContext {
     if (!isAddressResults(result)) return;
     for (const r of result) {
       const outcome = r.ok ? r.message : `refused (${r.code}): ${r.message}`;
-      this.#log?.notice(`adminalert: control request: ${cmd} ${r.address}: ${outcome}`);
+      this.#log?.notice(msg.controlRequest(cmd, r.address, outcome));
     }
   }
 
@@ -331,15 +332,13 @@ class ServerContext {
       const result = await Promise.race([work, timedOut]);
       if (result === TIMED_OUT) {
         this.#timeouts++;
-        this.#log?.warn(
-          `adminalert: control command ${cmd} did not finish within ${this.handlerTimeoutMs} ms`,
-        );
+        this.#log?.warn(msg.controlTimedOut(cmd, this.handlerTimeoutMs));
         return errorLine(id, "timeout", `${cmd} did not finish in time; it may still complete`);
       }
       if (controlCommand(cmd)?.mutates === true) this.#audit(cmd, result);
       return okLine(id, result);
     } catch (err) {
-      this.#log?.error(`adminalert: ERROR: control command ${cmd} failed: ${(err as Error).message}`);
+      this.#log?.error(msg.controlCommandFailed(cmd, (err as Error).message));
       return errorLine(id, "internal", `${cmd} failed inside the daemon; see its log`);
     } finally {
       clearTimeout(timer);
@@ -492,7 +491,7 @@ async function clearStaleSocket(
     case "refused":
       // Nobody listens: a daemon crashed without removing its socket.
       await unlink(path).catch(() => {});
-      log?.notice(`adminalert: removed the stale control socket ${path}`);
+      log?.notice(msg.staleSocketRemoved(path));
       return undefined;
     case "answering":
       return `another portsentry is running (its control socket ${path} answers); stop it first`;

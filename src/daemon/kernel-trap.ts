@@ -13,9 +13,11 @@ import { reconciledHit, unrecordedBlocks } from "../kernel-trap-reconcile.js";
 import { LIMITS } from "../limits.js";
 import type { Log } from "../log/logger.js";
 import * as msg from "../log/messages.js";
+import { type KernelTrapPlan, kernelTrapPlan } from "../policy/kernel-trap-plan.js";
 import type { Decision } from "../policy/policy.js";
+import { candidatePorts } from "../port-set.js";
 import type { ResourceStack } from "../resources.js";
-import { KernelTrap, type KernelTrapPlan, kernelTrapPlan } from "../respond/kernel-trap.js";
+import { KernelTrap } from "../respond/kernel-trap.js";
 import { NftablesResponder } from "../respond/nftables.js";
 import { type KernelTrapSensor, openKernelTrapSensor } from "../sensors/kernel-trap-sensor.js";
 import { defaultGateways, nameServers, ownAddresses, subnetBroadcasts } from "../sensors/local-addresses.js";
@@ -43,7 +45,7 @@ export class KernelTrapWiring {
 
   constructor(d: KernelTrapDeps) {
     this.#d = d;
-    this.plan = kernelTrapPlan(d.config, d.options.modes);
+    this.plan = kernelTrapPlan(d.config, d.options.modes, (mode) => candidatePorts(mode, d.config));
   }
 
   /**
@@ -108,7 +110,7 @@ export class KernelTrapWiring {
   /** Never trapped: the ignore list with loopback (at start and at SIGHUP). */
   async refreshIgnored(): Promise<void> {
     const r = await this.#trap?.setProtected(this.#d.protect.ignore.prefixes());
-    if (r !== undefined && !r.ok) this.#d.log.error(msg.error(r.error));
+    if (r !== undefined && !r.ok) this.#d.log.error(msg.kernelTrapError(r.error));
   }
 
   /**
@@ -142,7 +144,7 @@ export class KernelTrapWiring {
       ...defaultGateways(),
       ...nameServers(),
     ]);
-    if (r !== undefined && !r.ok) this.#d.log.error(msg.error(r.error));
+    if (r !== undefined && !r.ok) this.#d.log.error(msg.kernelTrapError(r.error));
   }
 
   /** Records the kernel's blocks that the daemon did not hear of (NFLOG gap, kill -9). */
@@ -154,7 +156,7 @@ export class KernelTrapWiring {
       return;
     const listed = await responders.firewall.listBlocked();
     if (!listed.ok) {
-      log.error(msg.error(`kernel trap: ${listed.error}`));
+      log.error(msg.kernelTrapListFailed(listed.error));
       return;
     }
     for (const entry of unrecordedBlocks(listed.entries, (a) => keeper.registry.has(a))) {
@@ -167,6 +169,6 @@ export class KernelTrapWiring {
     if (trap === undefined || (await trap.present()) !== false) return;
     this.#d.log.warn(msg.kernelTrapRemoved());
     const r = await trap.start();
-    if (!r.ok) this.#d.log.error(msg.error(r.error));
+    if (!r.ok) this.#d.log.error(msg.kernelTrapError(r.error));
   }
 }

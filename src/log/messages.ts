@@ -115,6 +115,43 @@ export function kernelTrapRemoved(): string {
   return "adminalert: kernel trap rules were removed from nftables; putting them back";
 }
 
+/** A failed step of the kernel trap's wiring; `error` comes from it and names the trap. */
+export function kernelTrapError(error: string): string {
+  return `adminalert: ERROR: ${error}`;
+}
+
+/** The kernel's blocked sets could not be listed to record the blocks nobody heard of. */
+export function kernelTrapListFailed(error: string): string {
+  return `adminalert: ERROR: kernel trap: ${error}`;
+}
+
+/** The kernel trap sensor's `onHit` or `onGap` threw; the sensor goes on. */
+export function kernelTrapHandlerFailed(handler: "hit" | "gap", reason: string): string {
+  return `adminalert: ERROR: kernel trap ${handler} handler failed: ${reason}`;
+}
+
+/** NFLOG messages were lost: the daemon compares the kernel's blocks with its own. */
+export function kernelTrapGap(reason: string): string {
+  return `adminalert: WARNING: kernel trap: ${reason}; checking the kernel's blocks`;
+}
+
+export function nflogReadFailed(error: string): string {
+  return `adminalert: ERROR: kernel trap: NFLOG read failed (${error}); re-opening`;
+}
+
+export function nflogReopenFailed(error: string): string {
+  return `adminalert: ERROR: kernel trap: ${error}; retrying`;
+}
+
+/** A basic-mode port bound on one address family but not the other. */
+export function boundInPart(proto: Proto, port: number, errors: readonly string[]): string {
+  return `adminalert: WARNING: ${proto} port ${port} bound only in part (${errors.join(", ")})`;
+}
+
+export function outOfFileDescriptors(): string {
+  return "adminalert: ERROR: out of file descriptors: raise the open-file limit (LimitNOFILE=, ulimit -n)";
+}
+
 /** Both lines, in 1.2's order. */
 export function shuttingDown(): readonly [string, string] {
   return ["securityalert: PortSentry is shutting down", "adminalert: PortSentry is shutting down"];
@@ -196,6 +233,16 @@ export function unblocked(ip: string): string {
   return `attackalert: Host ${ip} has been unblocked on request`;
 }
 
+/** The block is in force, but its history line or blocked file could not be written. */
+export function recordFailed(ip: string, reason: string): string {
+  return `adminalert: ERROR: could not record block of ${ip}: ${reason}`;
+}
+
+/** A lifted block whose KILL_ROUTE has no inverse command: the route stays. */
+export function routeNotUndone(ip: string): string {
+  return `adminalert: KILL_ROUTE for ${ip} not undone: set KILL_ROUTE_UNDO`;
+}
+
 export function unblockFailed(ip: string, method: string, reason: string): string {
   return `attackalert: ERROR: unblocking host ${ip} via ${method} failed: ${reason}`;
 }
@@ -224,6 +271,30 @@ export function writeFailed(what: string, error: string): string {
 /** WRAPPER_HOSTS_DENY is a mount point (bind mount): rename cannot replace it (EBUSY). */
 export function hostsDenyInPlace(file: string): string {
   return `adminalert: ${file} is a mount point and cannot be replaced atomically; rewriting it in place from now on`;
+}
+
+// --- adminalert: the control socket ---
+
+export function controlSocketError(reason: string): string {
+  return `adminalert: ERROR: control socket: ${reason}`;
+}
+
+/** The audit line of a command that changes blocks (block, unblock), one per address. */
+export function controlRequest(command: string, ip: string, outcome: string): string {
+  return `adminalert: control request: ${command} ${ip}: ${outcome}`;
+}
+
+export function controlTimedOut(command: string, timeoutMs: number): string {
+  return `adminalert: control command ${command} did not finish within ${timeoutMs} ms`;
+}
+
+export function controlCommandFailed(command: string, reason: string): string {
+  return `adminalert: ERROR: control command ${command} failed: ${reason}`;
+}
+
+/** A daemon crashed without removing its socket; nobody answered on it. */
+export function staleSocketRemoved(path: string): string {
+  return `adminalert: removed the stale control socket ${path}`;
 }
 
 // --- adminalert: the service manager (systemd Type=notify) ---

@@ -87,9 +87,7 @@ export class Reactor {
       await Promise.all([this.writeHistory(record, line), this.#d.registry.recordInFile(record, line)]);
     } catch (err) {
       this.stats.failures++;
-      this.#d.log.error(
-        `adminalert: ERROR: could not record block of ${record.address}: ${(err as Error).message}`,
-      );
+      this.#d.log.error(msg.recordFailed(record.address, (err as Error).message));
     }
   }
 
@@ -147,7 +145,7 @@ export class Reactor {
       if (config.killRoute !== undefined) {
         const undo = routeUndoTemplate(config.killRoute, config.killRouteUndo);
         if (undo === undefined) {
-          log.warn(`adminalert: KILL_ROUTE for ${record.address} not undone: set KILL_ROUTE_UNDO`);
+          log.warn(msg.routeNotUndone(record.address));
         } else {
           const outcome = await runCommandTemplate(undo, record);
           if (!outcome.ok) {

@@ -82,14 +82,12 @@ export async function openBasicSensor(
       bound.push(port);
       log.notice(protocol === "tcp" ? msg.listenTcp(port) : msg.listenUdp(port));
       if (errors.length > 0) {
-        log.warn(`adminalert: WARNING: ${proto} port ${port} bound only in part (${errors.join(", ")})`);
+        log.warn(msg.boundInPart(proto, port, errors));
       }
     } else {
       log.error(msg.bindError(proto, port), { port, reason: errors.join(", ") });
       if (errors.some((e) => e.includes("EMFILE"))) {
-        log.error(
-          "adminalert: ERROR: out of file descriptors: raise the open-file limit (LimitNOFILE=, ulimit -n)",
-        );
+        log.error(msg.outOfFileDescriptors());
       }
     }
   }

@@ -1,5 +1,6 @@
 /**
- * KERNEL_TRAP: how the daemon learns of the blocks the kernel made (respond/kernel-trap.ts).
+ * KERNEL_TRAP: how the daemon learns of the blocks the kernel made (its rules:
+ * respond/kernel-trap-script.ts).
  * Each trap rule logs the probe it dropped to an NFLOG group; the NFLOG reader
  * (nflog-reader.ts) reads the group through libpcap and gives one event per probe; here each
  * becomes a `Hit` flagged `kernelBlocked`, which the daemon records through its usual path
@@ -17,6 +18,7 @@ import { performance } from "node:perf_hooks";
 import { classifyTcp, UDP_SCAN } from "../detect/classify.js";
 import { modeOfPrefix } from "../kernel-trap-names.js";
 import type { Log } from "../log/logger.js";
+import * as msg from "../log/messages.js";
 import type { Hit } from "../vocabulary.js";
 import { type NflogCounters, type NflogEvent, type NflogPlan, NflogReader } from "./nflog-reader.js";
 
@@ -222,7 +224,7 @@ class NflogSensor implements KernelTrapSensor {
     try {
       this.#p.onHit(hit);
     } catch (err) {
-      this.#p.log.error(`adminalert: ERROR: kernel trap hit handler failed: ${(err as Error).message}`);
+      this.#p.log.error(msg.kernelTrapHandlerFailed("hit", (err as Error).message));
     }
   }
 
@@ -235,18 +237,18 @@ class NflogSensor implements KernelTrapSensor {
 
   #gap(reason: string): void {
     this.#gaps++;
-    this.#p.log.warn(`adminalert: WARNING: kernel trap: ${reason}; checking the kernel's blocks`);
+    this.#p.log.warn(msg.kernelTrapGap(reason));
     try {
       this.#p.onGap?.(reason);
     } catch (err) {
-      this.#p.log.error(`adminalert: ERROR: kernel trap gap handler failed: ${(err as Error).message}`);
+      this.#p.log.error(msg.kernelTrapHandlerFailed("gap", (err as Error).message));
     }
   }
 
   /** The read failed (the reader delivers nothing more): re-open it, with back-off. */
   #onFailed(reader: NflogReader, error: string): void {
     if (this.#closed || reader !== this.#reader) return;
-    this.#p.log.error(`adminalert: ERROR: kernel trap: NFLOG read failed (${error}); re-opening`);
+    this.#p.log.error(msg.nflogReadFailed(error));
     this.#closeReader();
     this.#scheduleRestart();
   }
@@ -261,7 +263,7 @@ class NflogSensor implements KernelTrapSensor {
       this.#restarts++;
       const r = this.openReader();
       if (!r.ok) {
-        this.#p.log.error(`adminalert: ERROR: kernel trap: ${r.error}; retrying`);
+        this.#p.log.error(msg.nflogReopenFailed(r.error));
         this.#scheduleRestart();
         return;
       }

@@ -15,7 +15,9 @@
 import { readFile } from "node:fs/promises";
 import { type IpPrefix, parsePrefix } from "../../src/config/ignore.js";
 import type { Config } from "../../src/config/types.js";
-import { KernelTrap, kernelTrapPlan } from "../../src/respond/kernel-trap.js";
+import { kernelTrapPlan } from "../../src/policy/kernel-trap-plan.js";
+import { candidatePorts } from "../../src/port-set.js";
+import { KernelTrap } from "../../src/respond/kernel-trap.js";
 import { openKernelTrapSensor } from "../../src/sensors/kernel-trap-sensor.js";
 import { defaultGateways, ownAddresses } from "../../src/sensors/local-addresses.js";
 import type { Hit, Mode } from "../../src/vocabulary.js";
@@ -59,7 +61,7 @@ async function main(): Promise<void> {
     ...spec.config,
   });
   const log = new MemoryLog({ stderr: true, keep: false });
-  const plan = kernelTrapPlan(config, spec.modes);
+  const plan = kernelTrapPlan(config, spec.modes, (mode) => candidatePorts(mode, config));
   for (const line of plan.lines) log.notice(line);
   const trap = new KernelTrap({
     modes: plan.kernel,

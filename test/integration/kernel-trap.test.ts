@@ -14,13 +14,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, before, describe, test } from "node:test";
 import type { Config } from "../../src/config/types.js";
+import { kernelTrapPlan } from "../../src/policy/kernel-trap-plan.js";
 import { candidatePorts, type StealthMode } from "../../src/port-set.js";
-import {
-  DEFAULT_NFLOG_GROUP,
-  KernelTrap,
-  kernelTrapPlan,
-  TRAP_CHAIN,
-} from "../../src/respond/kernel-trap.js";
+import { KernelTrap } from "../../src/respond/kernel-trap.js";
+import { DEFAULT_NFLOG_GROUP, TRAP_CHAIN } from "../../src/respond/kernel-trap-script.js";
 import { NftablesResponder } from "../../src/respond/nftables.js";
 import type { Hit } from "../../src/vocabulary.js";
 import { testConfig } from "../helpers/config.js";
@@ -307,7 +304,7 @@ describe("kernel trap", { skip: rootSkip() }, () => {
       killFirewall: "nftables",
       blockTimeoutSec: 3600,
     });
-    const plan = kernelTrapPlan(config, ["stcp", "sudp"]);
+    const plan = kernelTrapPlan(config, ["stcp", "sudp"], (mode) => candidatePorts(mode, config));
     const trap = new KernelTrap({ modes: plan.kernel, timeoutSec: 3600, maxBlocksPerMinute: 60, command });
     const responder = new NftablesResponder({ command, interactive: false });
     try {

@@ -107,3 +107,46 @@ test("lines added beyond 1.2 keep its shape: tag first, ERROR: for failures", ()
     "attackalert: Host 192.0.2.1 not blocked: limit of 60 new blocks per minute reached",
   );
 });
+
+// Moved here from the reactor, the sensors, the kernel trap's wiring and the control server:
+// the texts as they were written inline, byte for byte.
+test("responder, sensor, kernel trap and control lines keep their texts", () => {
+  const cases: [string, string][] = [
+    [m.recordFailed("192.0.2.1", "EIO"), "adminalert: ERROR: could not record block of 192.0.2.1: EIO"],
+    [m.routeNotUndone("192.0.2.1"), "adminalert: KILL_ROUTE for 192.0.2.1 not undone: set KILL_ROUTE_UNDO"],
+    [m.kernelTrapError("kernel trap: cannot arm: x"), "adminalert: ERROR: kernel trap: cannot arm: x"],
+    [m.kernelTrapListFailed("nft gone"), "adminalert: ERROR: kernel trap: nft gone"],
+    [m.kernelTrapHandlerFailed("hit", "boom"), "adminalert: ERROR: kernel trap hit handler failed: boom"],
+    [m.kernelTrapHandlerFailed("gap", "boom"), "adminalert: ERROR: kernel trap gap handler failed: boom"],
+    [
+      m.kernelTrapGap("the kernel dropped 3 NFLOG messages"),
+      "adminalert: WARNING: kernel trap: the kernel dropped 3 NFLOG messages; checking the kernel's blocks",
+    ],
+    [m.nflogReadFailed("ENOBUFS"), "adminalert: ERROR: kernel trap: NFLOG read failed (ENOBUFS); re-opening"],
+    [m.nflogReopenFailed("EPERM"), "adminalert: ERROR: kernel trap: EPERM; retrying"],
+    [
+      m.boundInPart("TCP", 143, ["IPv6: EADDRINUSE"]),
+      "adminalert: WARNING: TCP port 143 bound only in part (IPv6: EADDRINUSE)",
+    ],
+    [
+      m.boundInPart("UDP", 69, ["IPv4: EACCES", "IPv6: EACCES"]),
+      "adminalert: WARNING: UDP port 69 bound only in part (IPv4: EACCES, IPv6: EACCES)",
+    ],
+    [
+      m.outOfFileDescriptors(),
+      "adminalert: ERROR: out of file descriptors: raise the open-file limit (LimitNOFILE=, ulimit -n)",
+    ],
+    [m.controlSocketError("EMFILE"), "adminalert: ERROR: control socket: EMFILE"],
+    [
+      m.controlRequest("block", "192.0.2.1", "blocked"),
+      "adminalert: control request: block 192.0.2.1: blocked",
+    ],
+    [m.controlTimedOut("unblock", 5000), "adminalert: control command unblock did not finish within 5000 ms"],
+    [m.controlCommandFailed("status", "bug"), "adminalert: ERROR: control command status failed: bug"],
+    [
+      m.staleSocketRemoved("/run/portsentry/control.sock"),
+      "adminalert: removed the stale control socket /run/portsentry/control.sock",
+    ],
+  ];
+  for (const [actual, expected] of cases) assert.equal(actual, expected);
+});

@@ -1,335 +1,73 @@
 import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
-import fc from "fast-check";
-import { type IpPrefix, parsePrefix } from "../../../src/config/ignore.js";
-import type { Config } from "../../../src/config/types.js";
-import { parseIp } from "../../../src/decode/address.js";
-import { modeOfPrefix, trapPrefix } from "../../../src/kernel-trap-names.js";
-import {
-  reconciledHit,
-  UNREPORTED_KERNEL_BLOCK,
-  unrecordedBlocks,
-} from "../../../src/kernel-trap-reconcile.js";
+import { parsePrefix } from "../../../src/config/ignore.js";
 import { candidatePorts } from "../../../src/port-set.js";
-import {
-  checkSpec,
-  DEFAULT_LOG_SNAPLEN,
-  disarmScript,
-  hostPrefixes,
-  KernelTrap,
-  type KernelTrapSpec,
-  kernelTrapPlan,
-  kernelTrapScript,
-  mergePrefixes,
-  replaceSetsScript,
-  TRAP_PRIORITY,
-} from "../../../src/respond/kernel-trap.js";
+import { KernelTrap } from "../../../src/respond/kernel-trap.js";
 import { testConfig } from "../../helpers/config.js";
 
-const trapConfig = (overrides: Partial<Config> = {}): Config =>
-  testConfig("/t", { kernelTrap: true, killFirewall: "nftables", blockTimeoutSec: 86400, ...overrides });
-
-const prefixes = (...texts: string[]): IpPrefix[] =>
-  texts.map((t) => {
-    const r = parsePrefix(t);
-    assert.ok(r.ok, t);
-    return r.prefix;
-  });
-
-function spec(overrides: Partial<KernelTrapSpec> = {}): KernelTrapSpec {
-  const config = trapConfig();
-  return {
-    table: "portsentry",
-    group: 42,
-    modes: [
-      { mode: "stcp", ports: candidatePorts("stcp", config) },
-      { mode: "audp", ports: candidatePorts("audp", config) },
-    ],
-    timeoutSec: 86400,
-    maxBlocksPerMinute: 60,
-    interfaces: [],
-    maxSetElements: 65536,
-    logSnapLength: DEFAULT_LOG_SNAPLEN,
-    ...overrides,
-  };
-}
-
-// ---- plan -------------------------------------------------------------------------------
-
-test("plan: stealth and advanced modes go to the kernel when it can express the config", () => {
-  const plan = kernelTrapPlan(trapConfig(), ["stcp", "audp"]);
-  assert.deepEqual(
-    plan.kernel.map((k) => k.mode),
-    ["stcp", "audp"],
-  );
-  assert.deepEqual(plan.userspace, []);
-  assert.equal(plan.kernel[0]?.ports[143], 1);
-  assert.equal(plan.kernel[1]?.ports[137], 0); // ADVANCED_EXCLUDE_UDP
-  assert.equal(plan.kernel[1]?.ports[1023], 1);
-  assert.equal(plan.kernel[1]?.ports[1024], 0);
-  assert.equal(plan.lines.length, 2);
-  assert.match(
-    plan.lines[0] ?? "",
-    /^adminalert: Kernel trap for stcp: .* 3 TCP ports .*60 new blocks a minute.*86400 s/,
-  );
-  assert.match(plan.lines[1] ?? "", /Kernel trap for audp: .* 1020 UDP ports/);
-});
-
-test("plan: what the kernel cannot express stays in userspace, with the reason", () => {
-  const cases: [Partial<Config>, readonly ("stcp" | "sudp" | "tcp" | "atcp")[], RegExp][] = [
-    [{ scanTrigger: 3 }, ["stcp"], /SCAN_TRIGGER="3".*cannot count/],
-    [{ blockTcp: 0 }, ["atcp"], /BLOCK_TCP="0" only logs/],
-    [{ blockUdp: 2 }, ["sudp"], /BLOCK_UDP="2" runs KILL_RUN_CMD only/],
-    [{}, ["tcp"], /basic mode/],
-    [{ kernelTrap: false }, ["stcp"], /KERNEL_TRAP is "0"/],
-    [{ killFirewall: "iptables" }, ["stcp"], /KILL_FIREWALL is "iptables"/],
-  ];
-  for (const [overrides, modes, reason] of cases) {
-    const plan = kernelTrapPlan(trapConfig(overrides), modes);
-    assert.deepEqual(plan.kernel, [], JSON.stringify(overrides));
-    assert.equal(plan.userspace.length, 1);
-    assert.match(plan.userspace[0]?.reason ?? "", reason);
-    assert.ok(plan.lines.length >= 1);
-  }
-  // Mixed: TCP blocks in the kernel, UDP only logs.
-  const mixed = kernelTrapPlan(trapConfig({ blockUdp: 0 }), ["atcp", "audp"]);
-  assert.deepEqual(
-    mixed.kernel.map((k) => k.mode),
-    ["atcp"],
-  );
-  assert.deepEqual(
-    mixed.userspace.map((u) => u.mode),
-    ["audp"],
-  );
-  assert.ok(
-    mixed.lines.some(
-      (l) =>
-        l === 'adminalert: Kernel trap not used for audp: BLOCK_UDP="0" only logs: there is nothing to block',
-    ),
-  );
-  // SCAN_TRIGGER 0 and 1 both react on the first hit (spec §4): both in the kernel.
-  for (const scanTrigger of [0, 1])
-    assert.equal(kernelTrapPlan(trapConfig({ scanTrigger }), ["stcp"]).kernel.length, 1);
-});
-
-test("plan: a mode with no port says so", () => {
-  const plan = kernelTrapPlan(trapConfig({ udpPorts: [] }), ["sudp"]);
-  assert.deepEqual(plan.lines, ["adminalert: Kernel trap for sudp: no UDP port to watch"]);
-  assert.ok(!/jump trap_udp/.test(kernelTrapScript(spec({ modes: plan.kernel }), mergePrefixes([]))));
-});
-
-test("plan: repeat-offender growth is the daemon's to apply, and says so", () => {
-  const plan = kernelTrapPlan(trapConfig({ blockTimeoutGrowth: 2 }), ["stcp"]);
-  assert.ok(plan.lines.some((l) => /repeat offender/.test(l)));
-  assert.ok(!kernelTrapPlan(trapConfig(), ["stcp"]).lines.some((l) => /repeat offender/.test(l)));
-});
-
-// ---- nft text ---------------------------------------------------------------------------
-
-test("script: rules in a chain of their own after the blocked-set drop, flushed and refilled", () => {
-  const text = kernelTrapScript(
-    spec(),
-    mergePrefixes(prefixes("127.0.0.0/8", "::1", "198.51.100.0/24")),
-    mergePrefixes(hostPrefixes(["192.0.2.1", "2001:db8::1"])),
-  );
-  const lines = text.trim().split("\n");
-  assert.ok(
-    lines.includes(
-      `add chain inet portsentry trap { type filter hook prerouting priority ${TRAP_PRIORITY}; policy accept; }`,
-    ),
-  );
-  assert.equal(TRAP_PRIORITY, -290);
-  // Never re-declares the responder's sets (see kernelTrapScript), never touches its chain.
-  assert.ok(!/add set inet portsentry blocked[46]/.test(text));
-  assert.ok(!/prerouting (?!priority)/.test(text.replaceAll("hook prerouting", "")));
-  // Flushes come before any rule: running the script twice gives the same rules.
-  const firstRule = lines.findIndex((l) => l.startsWith("add rule"));
-  for (const chain of ["trap", "trap_tcp", "trap_udp"]) {
-    const flush = lines.indexOf(`flush chain inet portsentry ${chain}`);
-    assert.ok(flush >= 0 && flush < firstRule, chain);
-  }
-  assert.ok(lines.includes("add element inet portsentry trap_tcp_ports { 1, 11, 143 }"));
-  assert.ok(lines.includes("add element inet portsentry trap_udp_ports { 0-66, 68-136, 139-519, 521-1023 }"));
-  assert.ok(
-    lines.includes(
-      "add rule inet portsentry trap tcp flags & (ack | rst) == 0 tcp dport @trap_tcp_ports jump trap_tcp",
-    ),
-  );
-  assert.ok(
-    lines.includes("add rule inet portsentry trap meta l4proto udp udp dport @trap_udp_ports jump trap_udp"),
-  );
-  assert.ok(lines.includes("add limit inet portsentry trap_limit { rate 60/minute burst 60 packets }"));
-  for (const [chain, mode] of [
-    ["trap_tcp", "stcp"],
-    ["trap_udp", "audp"],
-  ] as const) {
-    const rules = lines
-      .filter((l) => l.startsWith(`add rule inet portsentry ${chain} `))
-      .map((l) => l.slice(`add rule inet portsentry ${chain} `.length));
-    assert.deepEqual(rules, [
-      "meta iiftype loopback return",
-      "fib daddr type != local return",
-      "socket transparent { 0, 1 } return",
-      // Never a scanner's, whatever the host: these never reach the blocked sets.
-      "ip saddr { 0.0.0.0/8, 127.0.0.0/8, 224.0.0.0/4, 240.0.0.0/4 } return",
-      "ip6 saddr { ::, ::1, ::ffff:0:0/96, ff00::/8 } return",
-      "ip saddr @protect4 return",
-      "ip6 saddr @protect6 return",
-      "ip saddr @hosts4 return",
-      "ip6 saddr @hosts6 return",
-      `meta nfproto ipv4 limit name "trap_limit" add @blocked4 { ip saddr timeout 1d } log prefix "portsentry:${mode}" group 42 snaplen 256 queue-threshold 1 drop`,
-      `meta nfproto ipv6 limit name "trap_limit" add @blocked6 { ip6 saddr timeout 1d } log prefix "portsentry:${mode}" group 42 snaplen 256 queue-threshold 1 drop`,
-      'counter name "trap_over_limit"',
-    ]);
-  }
-  assert.ok(
-    lines.includes(
-      "add element inet portsentry protect4 { 127.0.0.0-127.255.255.255, 198.51.100.0-198.51.100.255 }",
-    ),
-  );
-  assert.ok(lines.includes("add element inet portsentry protect6 { ::1 }"));
-  assert.ok(lines.includes("add element inet portsentry hosts4 { 192.0.2.1 }"));
-  assert.ok(lines.includes("add element inet portsentry hosts6 { 2001:db8::1 }"));
-});
-
-test("script: no limit at 0, no timeout at 0 or past the kernel's range, -i interfaces, one mode", () => {
-  const text = kernelTrapScript(
-    spec({
-      maxBlocksPerMinute: 0,
-      timeoutSec: 0,
-      interfaces: ["eth0", "wg0"],
-      modes: [{ mode: "atcp", ports: candidatePorts("atcp", trapConfig()) }],
-    }),
-    mergePrefixes([]),
-  );
-  assert.ok(!/limit name/.test(text));
-  assert.ok(!/add limit .* \{ rate \d+\/minute burst \d+ packets \}\n(?!delete)/.test(text));
-  assert.ok(/add @blocked4 \{ ip saddr \} log prefix "portsentry:atcp"/.test(text));
-  assert.ok(/iifname != \{ "eth0", "wg0" \} return/.test(text));
-  assert.ok(!/jump trap_udp/.test(text));
-  assert.ok(/flush set inet portsentry trap_udp_ports/.test(text)); // emptied, not left behind
-  assert.ok(!/add element inet portsentry protect/.test(text));
-  const far = kernelTrapScript(spec({ timeoutSec: 3650 * 86400 + 1 }), mergePrefixes([]));
-  assert.ok(/add @blocked4 \{ ip saddr \} log/.test(far));
-});
-
-test("protect and disarm scripts", () => {
-  const p = replaceSetsScript(
-    "portsentry",
-    "protect4",
-    "protect6",
-    mergePrefixes(prefixes("203.0.113.53", "2001:db8::/32")),
-  );
-  assert.equal(
-    p,
-    [
-      "flush set inet portsentry protect4",
-      "add element inet portsentry protect4 { 203.0.113.53 }",
-      "flush set inet portsentry protect6",
-      "add element inet portsentry protect6 { 2001:db8::-2001:db8:ffff:ffff:ffff:ffff:ffff:ffff }",
-      "",
-    ].join("\n"),
-  );
-  const d = disarmScript("portsentry");
-  assert.ok(/delete chain inet portsentry trap\n/.test(d));
-  assert.ok(/delete set inet portsentry protect4/.test(d));
-  assert.ok(/delete set inet portsentry hosts6/.test(d));
-  // Leaves the responder's sets and chain.
-  assert.ok(!/blocked|prerouting (?!priority)/.test(d.replaceAll("hook prerouting", "")));
-});
-
-test("checkSpec refuses what could break out of the nft text", () => {
-  assert.deepEqual(checkSpec(spec()), { ok: true });
-  assert.equal(checkSpec(spec({ interfaces: ['eth0" accept; #'] })).ok, false);
-  assert.equal(checkSpec(spec({ table: "x y" })).ok, false);
-  assert.equal(checkSpec(spec({ group: 70000 })).ok, false);
-  const config = trapConfig();
-  const twoTcp = spec({
-    modes: [
-      { mode: "stcp", ports: candidatePorts("stcp", config) },
-      { mode: "atcp", ports: candidatePorts("atcp", config) },
-    ],
-  });
-  assert.equal(checkSpec(twoTcp).ok, false);
+test("a bad spec is the caller's bug: the constructor throws", () => {
   assert.throws(() => new KernelTrap({ modes: [], timeoutSec: -1, maxBlocksPerMinute: 1 }));
+  assert.throws(() => new KernelTrap({ modes: [], timeoutSec: 0, maxBlocksPerMinute: 1, command: [] }));
 });
 
-test("prefixes and modes", () => {
-  for (const mode of ["stcp", "sudp", "atcp", "audp"] as const)
-    assert.equal(modeOfPrefix(trapPrefix(mode)), mode);
-  assert.equal(modeOfPrefix("portsentry:tcp"), undefined);
-  assert.equal(modeOfPrefix("ulogd"), undefined);
-  assert.deepEqual(
-    hostPrefixes(["192.0.2.1", "nonsense", "2001:db8::1"]).map((p) => p.bits),
-    [32, 128],
-  );
-  assert.deepEqual(
-    unrecordedBlocks([{ address: "192.0.2.2" }, { address: "192.0.2.3" }], (a) => a === "192.0.2.2"),
-    [{ address: "192.0.2.3" }],
-  );
-  assert.deepEqual(reconciledHit({ address: "2001:db8::9", family: 6 }, "atcp", 5), {
-    mode: "atcp",
-    address: "2001:db8::9",
-    family: 6,
-    port: 0,
-    classification: UNREPORTED_KERNEL_BLOCK,
-    ipOptions: false,
-    nowMs: 5,
-    kernelBlocked: true,
-  });
+test("runtime: sets before arming cost no nft run; unchanged sets cost none after", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "ktrap-"));
+  const logFile = join(dir, "nft.log");
+  try {
+    // A stand-in for nft: appends each transaction it is given on stdin (`-f -`) to a file.
+    const command = ["sh", "-c", 'cat >> "$0"; echo ---- >> "$0"', logFile];
+    const config = testConfig("/t");
+    const trap = new KernelTrap({
+      modes: [{ mode: "stcp", ports: candidatePorts("stcp", config) }],
+      timeoutSec: 3600,
+      maxBlocksPerMinute: 60,
+      command,
+    });
+    const transactions = async () =>
+      (await readFile(logFile, "utf8").catch(() => "")).split("----\n").filter((t) => t !== "");
+    const loopback = parsePrefix("127.0.0.0/8");
+    assert.ok(loopback.ok);
+    assert.deepEqual(await trap.setProtected([loopback.prefix]), { ok: true, changed: true });
+    assert.deepEqual(await trap.setHostAddresses(["192.0.2.1"]), { ok: true, changed: true });
+    assert.equal(trap.armed, false);
+    assert.deepEqual(await transactions(), []);
+
+    assert.deepEqual(await trap.start(), { ok: true });
+    assert.equal(trap.armed, true);
+    const armed = await transactions();
+    // The responder's table and sets, then the trap: two transactions, never one.
+    assert.equal(armed.length, 2);
+    assert.match(
+      armed[1] ?? "",
+      /add element inet portsentry protect4 \{ 127\.0\.0\.0-127\.255\.255\.255 \}/,
+    );
+    assert.match(armed[1] ?? "", /add element inet portsentry hosts4 \{ 192\.0\.2\.1 \}/);
+
+    assert.deepEqual(await trap.setHostAddresses(["192.0.2.1"]), { ok: true, changed: false });
+    assert.equal((await transactions()).length, 2);
+    assert.deepEqual(await trap.setHostAddresses(["192.0.2.2"]), { ok: true, changed: true });
+    const after = await transactions();
+    assert.equal(after.length, 3);
+    assert.equal(
+      after[2],
+      "flush set inet portsentry hosts4\nadd element inet portsentry hosts4 { 192.0.2.2 }\nflush set inet portsentry hosts6\n",
+    );
+
+    assert.deepEqual(await trap.disarm(), { ok: true });
+    assert.equal(trap.armed, false);
+    assert.match((await transactions())[3] ?? "", /delete chain inet portsentry trap\n/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
-// ---- merging ----------------------------------------------------------------------------
-
-test("merge: overlapping and adjacent networks become one range", () => {
-  const m = mergePrefixes(
-    prefixes(
-      "10.0.0.0/8",
-      "10.1.2.3",
-      "192.0.2.0/25",
-      "192.0.2.128/25",
-      "192.0.2.255",
-      "198.51.100.7",
-      "::1",
-      "::2",
-    ),
-  );
-  assert.deepEqual(m.v4, ["10.0.0.0-10.255.255.255", "192.0.2.0-192.0.2.255", "198.51.100.7"]);
-  assert.deepEqual(m.v6, ["::1-::2"]);
-  assert.deepEqual(mergePrefixes(prefixes("0.0.0.0/0")).v4, ["0.0.0.0-255.255.255.255"]);
-});
-
-test("property: merged IPv4 ranges cover exactly the addresses of the prefixes", () => {
-  const toNum = (text: string) => {
-    const b = parseIp(text)?.bytes;
-    assert.ok(b);
-    return ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
-  };
-  // Small universe (one /24) so that coverage can be checked address by address.
-  const prefixArb = fc.record({
-    last: fc.integer({ min: 0, max: 255 }),
-    bits: fc.integer({ min: 24, max: 32 }),
-  });
-  fc.assert(
-    fc.property(fc.array(prefixArb, { maxLength: 12 }), (list) => {
-      const ps = prefixes(...list.map((p) => `192.0.2.${p.last}/${p.bits}`));
-      const merged = mergePrefixes(ps).v4.map((r) => {
-        const [a = "", b = a] = r.split("-");
-        return [toNum(a), toNum(b)] as const;
-      });
-      for (let i = 1; i < merged.length; i++)
-        assert.ok(merged[i]![0] > merged[i - 1]![1] + 1, "disjoint, not adjacent");
-      const base = toNum("192.0.2.0");
-      for (let last = 0; last < 256; last++) {
-        const a = base + last;
-        const expected = ps.some((p) => {
-          const hostBits = 32 - p.bits;
-          return last >>> hostBits === p.bytes[3]! >>> hostBits;
-        });
-        const covered = merged.some(([s, e]) => a >= s && a <= e);
-        assert.equal(covered, expected, `192.0.2.${last}`);
-      }
-    }),
-    { numRuns: 500 },
-  );
+test("runtime: a failing nft is a result, not a throw, and leaves the trap unarmed", async () => {
+  const trap = new KernelTrap({ modes: [], timeoutSec: 0, maxBlocksPerMinute: 0, command: ["false"] });
+  const r = await trap.start();
+  assert.equal(r.ok, false);
+  assert.match(r.ok ? "" : r.error, /^kernel trap: cannot create the table: /);
+  assert.equal(trap.armed, false);
 });

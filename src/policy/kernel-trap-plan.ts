@@ -1,0 +1,126 @@
+/**
+ * KERNEL_TRAP: which modes the kernel trap runs, why the others stay in userspace, and the
+ * start-up lines that say so. A decision, hence policy and pure: the caller hands in the few
+ * settings it reads and the candidate ports of each mode (port-set.ts, which the core cannot
+ * import). The nft text is respond/kernel-trap-script.ts; running it, respond/kernel-trap.ts.
+ */
+
+import type { BlockLevel, Mode } from "../vocabulary.js";
+
+/**
+ * A mode the kernel can trap: stealth and advanced. The same words as port-set.ts's
+ * `StealthMode`, spelled out here because the core imports only the core.
+ */
+export type TrapMode = "stcp" | "sudp" | "atcp" | "audp";
+
+/** The settings the plan reads; a `Config` is one. */
+export interface KernelTrapSettings {
+  readonly kernelTrap: boolean;
+  readonly killFirewall: string;
+  readonly blockTcp: BlockLevel;
+  readonly blockUdp: BlockLevel;
+  readonly scanTrigger: number;
+  readonly maxBlocksPerMinute: number;
+  readonly blockTimeoutSec: number;
+  readonly blockTimeoutGrowth: number;
+}
+
+export interface KernelMode {
+  readonly mode: TrapMode;
+  /**
+   * Candidate ports, one byte per port (port-set.ts's `PortBitmap`); listeners are left to the
+   * socket check, per packet.
+   */
+  readonly ports: Uint8Array;
+}
+
+export interface UserspaceMode {
+  readonly mode: Mode;
+  readonly reason: string;
+}
+
+export interface KernelTrapPlan {
+  readonly kernel: readonly KernelMode[];
+  readonly userspace: readonly UserspaceMode[];
+  /** Start-up log lines that say which is which and why. */
+  readonly lines: readonly string[];
+}
+
+/**
+ * Which of `modes` the kernel trap runs, and why the others stay in userspace. Pure.
+ * The kernel blocks on the first probe, always: SCAN_TRIGGER above 1 (count first), BLOCK_*
+ * 0 (log only) and 2 (command only) cannot be expressed there. `candidatePorts` is asked only
+ * for the modes the kernel runs.
+ */
+export function kernelTrapPlan(
+  settings: KernelTrapSettings,
+  modes: readonly Mode[],
+  candidatePorts: (mode: TrapMode) => Uint8Array,
+): KernelTrapPlan {
+  const kernel: KernelMode[] = [];
+  const userspace: UserspaceMode[] = [];
+  for (const mode of modes) {
+    const reason = whyUserspace(settings, mode);
+    if (reason !== undefined || !isTrapMode(mode)) {
+      userspace.push({ mode, reason: reason ?? "not a stealth or advanced mode" });
+      continue;
+    }
+    kernel.push({ mode, ports: candidatePorts(mode) });
+  }
+  return { kernel, userspace, lines: planLines(settings, kernel, userspace) };
+}
+
+function planLines(
+  settings: KernelTrapSettings,
+  kernel: readonly KernelMode[],
+  userspace: readonly UserspaceMode[],
+): string[] {
+  const lines: string[] = [];
+  if (!settings.kernelTrap) {
+    lines.push('adminalert: Kernel trap is off (KERNEL_TRAP="0"): every probe goes through the daemon');
+    return lines;
+  }
+  const limit =
+    settings.maxBlocksPerMinute > 0
+      ? `at most ${settings.maxBlocksPerMinute} new blocks a minute, the rest through the daemon`
+      : "no limit on new blocks";
+  const ban = settings.blockTimeoutSec > 0 ? `ban ${settings.blockTimeoutSec} s` : "ban without end";
+  for (const k of kernel) {
+    const proto = k.mode === "stcp" || k.mode === "atcp" ? "TCP" : "UDP";
+    const count = k.ports.reduce((n, v) => n + v, 0);
+    if (count === 0) {
+      lines.push(`adminalert: Kernel trap for ${k.mode}: no ${proto} port to watch`);
+      continue;
+    }
+    lines.push(
+      `adminalert: Kernel trap for ${k.mode}: the first probe to any of ${count} ${proto} ports without a local listener is dropped and its source blocked by the kernel (${limit}; ${ban})`,
+    );
+  }
+  if (kernel.length > 0 && settings.blockTimeoutGrowth > 1 && settings.blockTimeoutSec > 0) {
+    lines.push(
+      `adminalert: Kernel trap: a kernel block starts with BLOCK_TIMEOUT (${settings.blockTimeoutSec} s); the daemon sets a repeat offender's longer ban when it records the block`,
+    );
+  }
+  for (const u of userspace) lines.push(`adminalert: Kernel trap not used for ${u.mode}: ${u.reason}`);
+  return lines;
+}
+
+function isTrapMode(mode: Mode): mode is TrapMode {
+  return mode === "stcp" || mode === "sudp" || mode === "atcp" || mode === "audp";
+}
+
+function whyUserspace(settings: KernelTrapSettings, mode: Mode): string | undefined {
+  if (!settings.kernelTrap) return 'KERNEL_TRAP is "0"';
+  if (settings.killFirewall !== "nftables")
+    return `KILL_FIREWALL is "${settings.killFirewall}": the kernel trap needs "nftables"`;
+  if (!isTrapMode(mode))
+    return "a basic mode's hit is a completed connection to a bound port, which only the daemon sees";
+  const tcp = mode === "stcp" || mode === "atcp";
+  const key = tcp ? "BLOCK_TCP" : "BLOCK_UDP";
+  const level = tcp ? settings.blockTcp : settings.blockUdp;
+  if (level === 0) return `${key}="0" only logs: there is nothing to block`;
+  if (level === 2) return `${key}="2" runs KILL_RUN_CMD only: a kernel block would go further`;
+  if (settings.scanTrigger > 1)
+    return `SCAN_TRIGGER="${settings.scanTrigger}": the kernel blocks on the first probe and cannot count probes per source first`;
+  return undefined;
+}

@@ -1,0 +1,357 @@
+/**
+ * KERNEL_TRAP="1" (spec §2, with KILL_FIREWALL="nftables"): the kernel itself drops the first
+ * probe of a scanner to a trap port and puts its source into the blocked set, so that not one
+ * answer leaves the host after that probe, however fast the scan. The daemon learns of each
+ * kernel block through NFLOG (sensors/kernel-trap-sensor.ts) and records it like its own.
+ *
+ * The trap lives in the nftables responder's table (nftables.ts), beside its `prerouting`
+ * chain, which it never touches but re-declares identically (the same transaction text) so
+ * that either may come first:
+ *
+ *   table inet portsentry {
+ *     set blocked4/blocked6            the responder's sets; the trap adds to them
+ *     set protect4/protect6 { type ipv4_addr; flags interval; }   never trapped: the ignore
+ *                                  list with loopback (set at start and on SIGHUP)
+ *     set hosts4/hosts6 { ... flags interval; }   never trapped: this host's addresses, its
+ *                                  networks' broadcast addresses, default gateways, name servers
+ *                                  (followed every few seconds)
+ *     set trap_tcp_ports / trap_udp_ports { type inet_service; flags interval; }
+ *     limit trap_limit { rate N/minute burst N packets }  one bucket for every trap rule
+ *     counter trap_over_limit                              probes the limit let through
+ *     chain prerouting  (priority -300, the responder's): ip saddr @blocked4 drop ...
+ *     chain trap {      (priority -290: after the blocked-set drop, before conntrack at -200)
+ *       type filter hook prerouting priority -290; policy accept;
+ *       tcp flags & (ack | rst) == 0 tcp dport @trap_tcp_ports jump trap_tcp
+ *       meta l4proto udp udp dport @trap_udp_ports jump trap_udp
+ *     }
+ *     chain trap_tcp {
+ *       meta iiftype loopback return
+ *       fib daddr type != local return           only probes to this host's addresses
+ *       socket transparent { 0, 1 } return      a local socket owns the port: a real service
+ *       ip saddr { 0.0.0.0/8, 127.0.0.0/8, 224.0.0.0/4, 240.0.0.0/4 } return   never a scanner's
+ *       ip6 saddr { ::, ::1, ::ffff:0:0/96, ff00::/8 } return                  (NEVER_TRAPPED_*)
+ *       ip saddr @protect4 return                ip6 saddr @protect6 return
+ *       ip saddr @hosts4 return                  ip6 saddr @hosts6 return
+ *       meta nfproto ipv4 limit name "trap_limit" add @blocked4 { ip saddr timeout 1d }
+ *           log prefix "portsentry:stcp" group G snaplen 256 queue-threshold 1 drop
+ *       meta nfproto ipv6 ... add @blocked6 { ip6 saddr timeout 1d } log ... drop
+ *       counter name "trap_over_limit"          past the limit: on to the daemon's own path
+ *     }
+ *     chain trap_udp { the same for UDP }
+ *   }
+ *
+ * Why a base chain of its own at -290 and not a jump from `prerouting`: the responder flushes
+ * and refills its chain at every start, which would drop a jump; a second base chain needs no
+ * cooperation, and a drop at -300 is final, so a blocked host never reaches the trap.
+ *
+ * The socket check: nft's `socket` expression looks the packet up in the host's socket tables
+ * (established, then listening; for UDP the bound sockets) and does not match when none owns
+ * it. Any socket, transparent or not, means a real service: the probe goes on to it. This is
+ * per packet, so a service started after the trap is never a trap (spec §3, "inverse binding").
+ *
+ * NFLOG volume: only the first probe of a source reaches the `log` (later ones die at -300),
+ * and only while the limit has tokens: at most `burst` messages at once and N a minute after.
+ * Past the limit, probes fall through to the host's stack and the capture sensor, whose
+ * policy applies MAX_BLOCKS_PER_MINUTE again and logs what it holds back.
+ *
+ * What the kernel cannot express is left to userspace, mode by mode: see `kernelTrapPlan`
+ * (policy/kernel-trap-plan.ts). This file builds the `nft -f` transactions, pure text; running
+ * them is respond/kernel-trap.ts.
+ */
+
+import type { IpPrefix } from "../config/ignore.js";
+import { formatIpv4, formatIpv6, type IpFamily, parseIp } from "../decode/address.js";
+import { trapPrefix } from "../kernel-trap-names.js";
+import type { KernelMode } from "../policy/kernel-trap-plan.js";
+import { portRanges } from "../port-set.js";
+import {
+  isValidNftTableName,
+  NFT_MAX_TIMEOUT_SEC,
+  NFT_PRIORITY,
+  NFT_SET4,
+  NFT_SET6,
+  nftDuration,
+} from "./nftables.js";
+
+/** After the responder's blocked-set drop (-300), before defrag-free conntrack (-200). */
+export const TRAP_PRIORITY = NFT_PRIORITY + 10;
+export const TRAP_CHAIN = "trap";
+export const TRAP_TCP_CHAIN = "trap_tcp";
+export const TRAP_UDP_CHAIN = "trap_udp";
+export const PROTECT_SET4 = "protect4";
+export const PROTECT_SET6 = "protect6";
+export const HOSTS_SET4 = "hosts4";
+export const HOSTS_SET6 = "hosts6";
+export const TRAP_TCP_PORTS = "trap_tcp_ports";
+export const TRAP_UDP_PORTS = "trap_udp_ports";
+export const TRAP_LIMIT = "trap_limit";
+export const TRAP_OVER_LIMIT = "trap_over_limit";
+/**
+ * Sources never trapped whatever the host (decode/address.ts `neverBlockable`): unspecified,
+ * loopback, multicast, 240/4 with the broadcast address; for IPv6 also IPv4-mapped. A probe
+ * "from" one is forged, and blocking `::` would drop other hosts' duplicate-address detection.
+ * The host's own networks' broadcast addresses come with its addresses (`hosts4`).
+ */
+export const NEVER_TRAPPED_V4 = ["0.0.0.0/8", "127.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4"] as const;
+export const NEVER_TRAPPED_V6 = ["::", "::1", "::ffff:0:0/96", "ff00::/8"] as const;
+/** Default NFLOG group; groups are per network namespace. */
+export const DEFAULT_NFLOG_GROUP = 31337;
+/** Bytes of each trapped packet copied to NFLOG: IPv6 + extension headers + TCP header. */
+export const DEFAULT_LOG_SNAPLEN = 256;
+
+// ---------------------------------------------------------------------------------------------
+// The nft transactions (pure text)
+
+export interface KernelTrapSpec {
+  /** The nftables responder's table (family inet). */
+  readonly table: string;
+  readonly group: number;
+  /** At most one TCP and one UDP mode. */
+  readonly modes: readonly KernelMode[];
+  /** Element timeout of a kernel block; 0 = none (also used past the kernel's range). */
+  readonly timeoutSec: number;
+  /** New kernel blocks a minute (and the burst); 0 = unlimited. */
+  readonly maxBlocksPerMinute: number;
+  /** `-i` interfaces; empty: every interface but loopback. */
+  readonly interfaces: readonly string[];
+  /** `size` of the responder's sets: must equal the responder's (nftables.ts) to stay compatible. */
+  readonly maxSetElements: number;
+  readonly logSnapLength: number;
+}
+
+export type SpecCheck = { readonly ok: true } | { readonly ok: false; readonly error: string };
+
+export function checkSpec(spec: KernelTrapSpec): SpecCheck {
+  if (!isValidNftTableName(spec.table)) return { ok: false, error: `bad table name ${spec.table}` };
+  if (!Number.isInteger(spec.group) || spec.group < 0 || spec.group > 65535)
+    return { ok: false, error: `NFLOG group ${spec.group} is not 0-65535` };
+  const tcp = spec.modes.filter((m) => m.mode === "stcp" || m.mode === "atcp");
+  const udp = spec.modes.filter((m) => m.mode === "sudp" || m.mode === "audp");
+  if (tcp.length > 1 || udp.length > 1) return { ok: false, error: "at most one TCP and one UDP mode" };
+  if (!Number.isInteger(spec.timeoutSec) || spec.timeoutSec < 0)
+    return { ok: false, error: `bad timeout ${spec.timeoutSec}` };
+  if (!Number.isInteger(spec.maxBlocksPerMinute) || spec.maxBlocksPerMinute < 0)
+    return { ok: false, error: `bad block rate ${spec.maxBlocksPerMinute}` };
+  for (const name of spec.interfaces)
+    if (!isSafeInterfaceName(name))
+      return { ok: false, error: `interface name ${JSON.stringify(name)} refused` };
+  if (!Number.isInteger(spec.logSnapLength) || spec.logSnapLength < 64 || spec.logSnapLength > 65535)
+    return { ok: false, error: `bad NFLOG snap length ${spec.logSnapLength}` };
+  return { ok: true };
+}
+
+/** Interface names that can go between nft's double quotes as they are. */
+export function isSafeInterfaceName(name: string): boolean {
+  return /^[A-Za-z0-9_.@+-]{1,15}$/.test(name);
+}
+
+/**
+ * One `nft -f` transaction that creates or replaces the whole trap: its sets, limit, counter
+ * and chains, flushed and refilled. Running it twice leaves the same ruleset (restart,
+ * SIGHUP); a mode dropped from the spec loses its rules in the same transaction.
+ *
+ * It must run after the responder's own transaction (`nftSetupLine`), never together with it:
+ * nft marks a set created in the same transaction as a rule that adds to it `dynamic`, and
+ * the responder's next `add set ... { flags timeout; }` then fails with "File exists". A set
+ * that already exists is used as it is.
+ */
+export function kernelTrapScript(
+  spec: KernelTrapSpec,
+  protect: ProtectedRanges,
+  hosts: ProtectedRanges = { v4: [], v6: [] },
+): string {
+  const t = `inet ${spec.table}`;
+  const out: string[] = [`add table ${t}`];
+  out.push(
+    `add set ${t} ${PROTECT_SET4} { type ipv4_addr; flags interval; }`,
+    `add set ${t} ${PROTECT_SET6} { type ipv6_addr; flags interval; }`,
+    `add set ${t} ${HOSTS_SET4} { type ipv4_addr; flags interval; }`,
+    `add set ${t} ${HOSTS_SET6} { type ipv6_addr; flags interval; }`,
+    `add set ${t} ${TRAP_TCP_PORTS} { type inet_service; flags interval; }`,
+    `add set ${t} ${TRAP_UDP_PORTS} { type inet_service; flags interval; }`,
+    `add counter ${t} ${TRAP_OVER_LIMIT}`,
+    // Emptied first: the rules below are the only ones (idempotent), and nothing refers to
+    // the limit while it is replaced (a changed rate takes effect).
+    ...emptyTrapChains(t),
+    `add limit ${t} ${TRAP_LIMIT} { rate 1/minute burst 1 packets }`,
+    `delete limit ${t} ${TRAP_LIMIT}`,
+  );
+  const limited = spec.maxBlocksPerMinute > 0;
+  if (limited) {
+    const n = spec.maxBlocksPerMinute;
+    out.push(`add limit ${t} ${TRAP_LIMIT} { rate ${n}/minute burst ${n} packets }`);
+  }
+  out.push(...replaceLines(spec.table, PROTECT_SET4, PROTECT_SET6, protect));
+  out.push(...replaceLines(spec.table, HOSTS_SET4, HOSTS_SET6, hosts));
+  for (const [proto, setName, chain] of [
+    ["tcp", TRAP_TCP_PORTS, TRAP_TCP_CHAIN],
+    ["udp", TRAP_UDP_PORTS, TRAP_UDP_CHAIN],
+  ] as const) {
+    const mode = spec.modes.find((m) => (proto === "tcp") === (m.mode === "stcp" || m.mode === "atcp"));
+    out.push(`flush set ${t} ${setName}`);
+    const ranges = mode ? portRanges(mode.ports) : [];
+    if (mode === undefined || ranges.length === 0) continue;
+    const elements = ranges.map((r) => (r.from === r.to ? `${r.from}` : `${r.from}-${r.to}`));
+    out.push(`add element ${t} ${setName} { ${elements.join(", ")} }`);
+    // The stealth modes' definition of a probe (spec §3): no ACK, no RST.
+    const match =
+      proto === "tcp"
+        ? `tcp flags & (ack | rst) == 0 tcp dport @${setName}`
+        : `meta l4proto udp udp dport @${setName}`;
+    out.push(`add rule ${t} ${TRAP_CHAIN} ${match} jump ${chain}`);
+    const rule = (r: string) => out.push(`add rule ${t} ${chain} ${r}`);
+    rule("meta iiftype loopback return");
+    if (spec.interfaces.length > 0)
+      rule(`iifname != { ${spec.interfaces.map((i) => `"${i}"`).join(", ")} } return`);
+    rule("fib daddr type != local return");
+    rule("socket transparent { 0, 1 } return");
+    rule(`ip saddr { ${NEVER_TRAPPED_V4.join(", ")} } return`);
+    rule(`ip6 saddr { ${NEVER_TRAPPED_V6.join(", ")} } return`);
+    rule(`ip saddr @${PROTECT_SET4} return`);
+    rule(`ip6 saddr @${PROTECT_SET6} return`);
+    rule(`ip saddr @${HOSTS_SET4} return`);
+    rule(`ip6 saddr @${HOSTS_SET6} return`);
+    const limit = limited ? `limit name "${TRAP_LIMIT}" ` : "";
+    const timeout = elementTimeout(spec.timeoutSec);
+    // queue-threshold 1: each message goes to the reader at once (the kernel's default batches
+    // up to 100 of them for up to a second).
+    const log = `log prefix "${trapPrefix(mode.mode)}" group ${spec.group} snaplen ${spec.logSnapLength} queue-threshold 1`;
+    rule(`meta nfproto ipv4 ${limit}add @${NFT_SET4} { ip saddr${timeout} } ${log} drop`);
+    rule(`meta nfproto ipv6 ${limit}add @${NFT_SET6} { ip6 saddr${timeout} } ${log} drop`);
+    rule(`counter name "${TRAP_OVER_LIMIT}"`);
+  }
+  return `${out.join("\n")}\n`;
+}
+
+function elementTimeout(timeoutSec: number): string {
+  return timeoutSec > 0 && timeoutSec <= NFT_MAX_TIMEOUT_SEC ? ` timeout ${nftDuration(timeoutSec)}` : "";
+}
+
+/**
+ * Replaces the content of a pair of never-trapped sets (`protect4/6` or `hosts4/6`) in one
+ * transaction: there is no moment with an empty set.
+ */
+export function replaceSetsScript(
+  table: string,
+  set4: string,
+  set6: string,
+  ranges: ProtectedRanges,
+): string {
+  return `${replaceLines(table, set4, set6, ranges).join("\n")}\n`;
+}
+
+function replaceLines(table: string, set4: string, set6: string, protect: ProtectedRanges): string[] {
+  const t = `inet ${table}`;
+  const out: string[] = [];
+  for (const [set, ranges] of [
+    [set4, protect.v4],
+    [set6, protect.v6],
+  ] as const) {
+    out.push(`flush set ${t} ${set}`);
+    // Long lists go in chunks: one huge command line is slow to parse.
+    for (let i = 0; i < ranges.length; i += 4096) {
+      out.push(`add element ${t} ${set} { ${ranges.slice(i, i + 4096).join(", ")} }`);
+    }
+  }
+  return out;
+}
+
+/** The trap's three chains, created if missing and emptied (`t` is "inet TABLE"). */
+function emptyTrapChains(t: string): string[] {
+  return [
+    `add chain ${t} ${TRAP_CHAIN} { type filter hook prerouting priority ${TRAP_PRIORITY}; policy accept; }`,
+    `add chain ${t} ${TRAP_TCP_CHAIN}`,
+    `add chain ${t} ${TRAP_UDP_CHAIN}`,
+    `flush chain ${t} ${TRAP_CHAIN}`,
+    `flush chain ${t} ${TRAP_TCP_CHAIN}`,
+    `flush chain ${t} ${TRAP_UDP_CHAIN}`,
+  ];
+}
+
+/**
+ * Removes the trap (chains, its sets, limit and counter) and leaves the table, the blocked
+ * sets and their blocks: the daemon's stop, so that no block happens while nobody records it.
+ */
+export function disarmScript(table: string): string {
+  const t = `inet ${table}`;
+  const lines = [
+    `add table ${t}`,
+    // Created if missing and emptied, so that the deletes below cannot fail.
+    ...emptyTrapChains(t),
+    `delete chain ${t} ${TRAP_CHAIN}`,
+    `delete chain ${t} ${TRAP_TCP_CHAIN}`,
+    `delete chain ${t} ${TRAP_UDP_CHAIN}`,
+    `add limit ${t} ${TRAP_LIMIT} { rate 1/minute burst 1 packets }`,
+    `delete limit ${t} ${TRAP_LIMIT}`,
+    `add counter ${t} ${TRAP_OVER_LIMIT}`,
+    `delete counter ${t} ${TRAP_OVER_LIMIT}`,
+  ];
+  for (const [set, type] of [
+    [PROTECT_SET4, "ipv4_addr"],
+    [PROTECT_SET6, "ipv6_addr"],
+    [HOSTS_SET4, "ipv4_addr"],
+    [HOSTS_SET6, "ipv6_addr"],
+    [TRAP_TCP_PORTS, "inet_service"],
+    [TRAP_UDP_PORTS, "inet_service"],
+  ] as const) {
+    lines.push(`add set ${t} ${set} { type ${type}; flags interval; }`, `delete set ${t} ${set}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Protected prefixes → disjoint ranges (pure)
+
+/** nft element texts (`a`, `a-b`), sorted, disjoint, non-adjacent: what an interval set takes. */
+export interface ProtectedRanges {
+  readonly v4: readonly string[];
+  readonly v6: readonly string[];
+}
+
+/** The host addresses `addresses` (own, gateways, name servers) as /32 and /128 prefixes. */
+export function hostPrefixes(addresses: Iterable<string>): IpPrefix[] {
+  const out: IpPrefix[] = [];
+  for (const text of addresses) {
+    const ip = parseIp(text);
+    if (ip !== undefined) out.push({ family: ip.family, bytes: ip.bytes, bits: ip.family === 4 ? 32 : 128 });
+  }
+  return out;
+}
+
+/**
+ * Merges prefixes into the element list of an interval set: overlapping or adjacent networks
+ * become one range (nft refuses overlapping elements without auto-merge).
+ */
+export function mergePrefixes(prefixes: readonly IpPrefix[]): ProtectedRanges {
+  return { v4: mergeFamily(prefixes, 4), v6: mergeFamily(prefixes, 6) };
+}
+
+function mergeFamily(prefixes: readonly IpPrefix[], family: IpFamily): string[] {
+  const width = family === 4 ? 32 : 128;
+  const ranges: [bigint, bigint][] = [];
+  for (const p of prefixes) {
+    if (p.family !== family || p.bytes.length !== width / 8 || p.bits < 0 || p.bits > width) continue;
+    let start = 0n;
+    for (const b of p.bytes) start = (start << 8n) | BigInt(b);
+    const hostBits = BigInt(width - p.bits);
+    start = (start >> hostBits) << hostBits;
+    ranges.push([start, start + (1n << hostBits) - 1n]);
+  }
+  ranges.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const merged: [bigint, bigint][] = [];
+  for (const r of ranges) {
+    const last = merged.at(-1);
+    if (last !== undefined && r[0] <= last[1] + 1n) {
+      if (r[1] > last[1]) last[1] = r[1];
+    } else merged.push([r[0], r[1]]);
+  }
+  const text = (n: bigint) => {
+    const bytes = new Uint8Array(width / 8);
+    for (let i = bytes.length - 1; i >= 0; i--) {
+      bytes[i] = Number(n & 0xffn);
+      n >>= 8n;
+    }
+    return family === 4 ? formatIpv4(bytes) : formatIpv6(bytes);
+  };
+  return merged.map(([a, b]) => (a === b ? text(a) : `${text(a)}-${text(b)}`));
+}
