@@ -11,7 +11,7 @@ import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import type { ListenAddress } from "../config/types.js";
 import type { TopEntry } from "../state/top-sources.js";
 import { COUNTER_HELP, counterHelp, dropReason, metricName } from "./metrics.js";
-import type { StatusReport } from "./protocol.js";
+import type { StatusReport } from "./responses.js";
 
 /** What the registry reads at scrape time; all of it is owned by the daemon. */
 export interface MetricsSources {

@@ -22,23 +22,25 @@ import { dirname, join } from "node:path";
 import type { Log } from "../log/logger.js";
 import { formatMetrics } from "./metrics.js";
 import {
-  type AddressResult,
-  type BlockedEntry,
   type ControlCommandName,
-  type ControlResult,
-  type ControlResults,
   controlCommand,
   EVICT_IDLE_AFTER_MS,
-  errorLine,
   HANDLER_TIMEOUT_MS,
   IDLE_TIMEOUT_MS,
   MAX_CONNECTIONS,
   MAX_REQUEST_BYTES,
   MAX_SOCKET_PATH_BYTES,
-  okLine,
   parseRequest,
-  type StatusReport,
 } from "./protocol.js";
+import {
+  type AddressResult,
+  type BlockedEntry,
+  type ControlResult,
+  type ControlResults,
+  errorLine,
+  okLine,
+  type StatusReport,
+} from "./responses.js";
 
 /** What the daemon offers the control channel. Addresses arrive validated and canonical. */
 export interface ControlHandler {

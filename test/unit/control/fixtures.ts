@@ -4,7 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createConnection, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { BlockedEntry, ControlResult, StatusReport } from "../../../src/control/protocol.js";
+import type { BlockedEntry, ControlResult, StatusReport } from "../../../src/control/responses.js";
 import type { ControlHandler } from "../../../src/control/server.js";
 
 /** A fresh 0700 directory under /tmp (prefix psctl-); `cleanup` removes it. */
