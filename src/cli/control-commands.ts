@@ -7,17 +7,14 @@ import { loadConfig } from "../config/load.js";
 import { formatConfigError } from "../config/types.js";
 import { request } from "../control/client.js";
 import {
-  type AddressResult,
-  type BlockedEntry,
   CLIENT_TIMEOUT_MS,
   type ControlCommandName,
   type ControlError,
-  type ControlResults,
   controlAddress,
   PROTOCOL_VERSION,
-  type StatusReport,
   socketPathFor,
 } from "../control/protocol.js";
+import type { AddressResult, BlockedEntry, ControlResults, StatusReport } from "../control/responses.js";
 import { safeLine } from "../log/sanitize.js";
 import type { Command } from "./args.js";
 

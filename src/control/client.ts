@@ -7,12 +7,11 @@ import {
   CLIENT_TIMEOUT_MS,
   type ControlCommandName,
   type ControlError,
-  type ControlResults,
   MAX_RESPONSE_BYTES,
   MAX_SOCKET_PATH_BYTES,
-  parseResponse,
   requestLine,
 } from "./protocol.js";
+import { type ControlResults, parseResponse } from "./responses.js";
 
 export type RequestOutcome<T> =
   | { readonly ok: true; readonly id: number; readonly result: T }

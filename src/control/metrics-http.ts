@@ -11,7 +11,7 @@ import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import type { ListenAddress } from "../config/types.js";
 import type { TopEntry } from "../state/top-sources.js";
 import { COUNTER_HELP, counterHelp, dropReason, metricName } from "./metrics.js";
-import type { StatusReport } from "./protocol.js";
+import type { StatusReport } from "./responses.js";
 
 /** What the registry reads at scrape time; all of it is owned by the daemon. */
 export interface MetricsSources {
@@ -32,19 +32,40 @@ export const TOP_SHOWN = 10;
 
 /**
  * The registry behind /metrics. `prefix` of process figures: prom-client's standard
- * `process_*` and `nodejs_*` names, so that stock Node.js dashboards work too.
+ * `process_*` and `nodejs_*` names, so that stock Node.js dashboards work too. The families are
+ * registered in the order of the exposition.
  */
 export function metricsRegistry(sources: MetricsSources): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   // One status report per scrape: the collect callbacks below all read this snapshot.
   let snapshot: StatusReport | undefined;
-  const status = (): StatusReport => {
+  const status: StatusRead = () => {
     snapshot ??= sources.status();
     return snapshot;
   };
   const registers = [registry];
+  registerDaemonGauges(registers, status);
+  registerStateGauges(registers, status);
+  const addFlat = flatCounterFamilies(registers, status);
+  registerLabelledCounters(registers, sources, status);
+  registerTopGauges(registers, sources);
 
+  // Before each scrape: a fresh snapshot, and families for counters that appeared since.
+  const metrics = registry.metrics.bind(registry);
+  registry.metrics = async () => {
+    snapshot = undefined;
+    for (const counter of Object.keys(status().counters)) addFlat(counter);
+    return metrics();
+  };
+  return registry;
+}
+
+/** The scrape's status report (read once per scrape). */
+type StatusRead = () => StatusReport;
+
+/** Which daemon runs, since when. */
+function registerDaemonGauges(registers: Registry[], status: StatusRead): void {
   new Gauge({
     name: "portsentry_info",
     help: "Version of the running daemon (always 1).",
@@ -71,6 +92,10 @@ export function metricsRegistry(sources: MetricsSources): Registry {
       this.set(status().uptimeSec);
     },
   });
+}
+
+/** What the daemon watches and holds now: its sensors, their ports, the blocked hosts. */
+function registerStateGauges(registers: Registry[], status: StatusRead): void {
   new Gauge({
     name: "portsentry_sensor_armed",
     help: "1 when every port of the mode's sensor is bound or its capture is open.",
@@ -99,10 +124,14 @@ export function metricsRegistry(sources: MetricsSources): Registry {
       this.set(status().blockedHosts);
     },
   });
+}
 
-  // The status report's flat counters under `portsentry metrics`' names. The known ones are
-  // always there (0 until counted) so that dashboards and alerts find them; others (capture
-  // drop reasons) as they appear.
+/**
+ * The status report's flat counters under `portsentry metrics`' names. The known ones are
+ * always there (0 until counted) so that dashboards and alerts find them; others (capture
+ * drop reasons) as they appear: the function returned adds the family of a counter not seen yet.
+ */
+function flatCounterFamilies(registers: Registry[], status: StatusRead): (counter: string) => void {
   const flat = new Set<string>();
   const addFlat = (counter: string): void => {
     if (flat.has(counter) || !/^[a-z][A-Za-z0-9]*$/.test(counter)) return;
@@ -118,7 +147,11 @@ export function metricsRegistry(sources: MetricsSources): Registry {
     });
   };
   for (const counter of Object.keys(COUNTER_HELP)) addFlat(counter);
+  return addFlat;
+}
 
+/** The labelled counter families, which exist only here (not in `portsentry metrics`). */
+function registerLabelledCounters(registers: Registry[], sources: MetricsSources, status: StatusRead): void {
   new Counter({
     name: "portsentry_probes_by_kind_total",
     help: "Probes to a watched port by mode and scan classification (Connect, TCP SYN/Normal scan, UDP scan, ...).",
@@ -166,6 +199,10 @@ export function metricsRegistry(sources: MetricsSources): Registry {
       }
     },
   });
+}
+
+/** The sources and ports probed most since start. */
+function registerTopGauges(registers: Registry[], sources: MetricsSources): void {
   new Gauge({
     name: "portsentry_top_source_probes",
     help: `Probes from each of the ${TOP_SHOWN} sources with the most since start (ignored sources left out; an upper bound: space-saving count over 32 slots).`,
@@ -189,15 +226,6 @@ export function metricsRegistry(sources: MetricsSources): Registry {
       }
     },
   });
-
-  // Before each scrape: a fresh snapshot, and families for counters that appeared since.
-  const metrics = registry.metrics.bind(registry);
-  registry.metrics = async () => {
-    snapshot = undefined;
-    for (const counter of Object.keys(status().counters)) addFlat(counter);
-    return metrics();
-  };
-  return registry;
 }
 
 export interface MetricsServer {

@@ -4,7 +4,7 @@
  * Pure.
  */
 
-import type { StatusReport } from "./protocol.js";
+import type { StatusReport } from "./responses.js";
 
 /** HELP texts of the counters the daemon reports; docs/control.md lists the same names. */
 export const COUNTER_HELP: Readonly<Record<string, string>> = {

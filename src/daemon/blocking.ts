@@ -6,7 +6,7 @@
 
 import type { RunOptions } from "../cli/args.js";
 import type { Config } from "../config/types.js";
-import type { ControlResult } from "../control/protocol.js";
+import type { ControlResult } from "../control/responses.js";
 import { canonicalIp, neverBlockable, parseIp } from "../decode/address.js";
 import { LIMITS } from "../limits.js";
 import type { Log } from "../log/logger.js";

@@ -56,7 +56,7 @@ export class KernelTrapWiring {
   async arm(keeper: BlockKeeper, resources: ResourceStack): Promise<void> {
     const { config, options, log } = this.#d;
     this.#keeper = keeper;
-    for (const line of this.plan.lines) log.notice(line);
+    for (const line of msg.kernelTrapPlanLines(config, this.plan)) log.notice(line);
     if (this.plan.kernel.length === 0) return;
     const trap = new KernelTrap({
       modes: this.plan.kernel,

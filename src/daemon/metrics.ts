@@ -4,7 +4,7 @@
  */
 
 import type { Config } from "../config/types.js";
-import type { StatusReport } from "../control/protocol.js";
+import type { StatusReport } from "../control/responses.js";
 import type { Log } from "../log/logger.js";
 import * as msg from "../log/messages.js";
 import type { ResourceStack } from "../resources.js";

@@ -1,7 +1,7 @@
 /** `portsentry status`: the daemon's modes, armed sensors, watched ports and counters. */
 
 import type { Config } from "../config/types.js";
-import { compactPorts, type StatusReport } from "../control/protocol.js";
+import { compactPorts, type StatusReport } from "../control/responses.js";
 import type { Logger } from "../log/logger.js";
 import type { CaptureSensor } from "../sensors/capture-sensor.js";
 import type { CatchUp } from "../state/catch-up.js";

@@ -5,6 +5,8 @@
  * sinks (sanitize.ts), not here, so that the texts stay literal.
  */
 
+import type { KernelTrapPlan, KernelTrapSettings } from "../policy/kernel-trap-plan.js";
+
 export type Proto = "TCP" | "UDP";
 
 /** `<name>/<ip>`: the resolved name, or the address again when unresolved (spec §5). */
@@ -310,4 +312,37 @@ export function notifyFailed(path: string, reason: string): string {
 /** METRICS_LISTEN is set: where Prometheus scrapes. */
 export function metricsListening(url: string): string {
   return `adminalert: Serving Prometheus metrics on ${url}`;
+}
+
+/** KERNEL_TRAP at start: which modes the kernel runs and why the others stay in userspace. */
+export function kernelTrapPlanLines(settings: KernelTrapSettings, plan: KernelTrapPlan): string[] {
+  const { kernel, userspace } = plan;
+  const lines: string[] = [];
+  if (!settings.kernelTrap) {
+    lines.push('adminalert: Kernel trap is off (KERNEL_TRAP="0"): every probe goes through the daemon');
+    return lines;
+  }
+  const limit =
+    settings.maxBlocksPerMinute > 0
+      ? `at most ${settings.maxBlocksPerMinute} new blocks a minute, the rest through the daemon`
+      : "no limit on new blocks";
+  const ban = settings.blockTimeoutSec > 0 ? `ban ${settings.blockTimeoutSec} s` : "ban without end";
+  for (const k of kernel) {
+    const proto = k.mode === "stcp" || k.mode === "atcp" ? "TCP" : "UDP";
+    const count = k.ports.reduce((n, v) => n + v, 0);
+    if (count === 0) {
+      lines.push(`adminalert: Kernel trap for ${k.mode}: no ${proto} port to watch`);
+      continue;
+    }
+    lines.push(
+      `adminalert: Kernel trap for ${k.mode}: the first probe to any of ${count} ${proto} ports without a local listener is dropped and its source blocked by the kernel (${limit}; ${ban})`,
+    );
+  }
+  if (kernel.length > 0 && settings.blockTimeoutGrowth > 1 && settings.blockTimeoutSec > 0) {
+    lines.push(
+      `adminalert: Kernel trap: a kernel block starts with BLOCK_TIMEOUT (${settings.blockTimeoutSec} s); the daemon sets a repeat offender's longer ban when it records the block`,
+    );
+  }
+  for (const u of userspace) lines.push(`adminalert: Kernel trap not used for ${u.mode}: ${u.reason}`);
+  return lines;
 }

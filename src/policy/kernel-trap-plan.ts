@@ -1,6 +1,6 @@
 /**
- * KERNEL_TRAP: which modes the kernel trap runs, why the others stay in userspace, and the
- * start-up lines that say so. A decision, hence policy and pure: the caller hands in the few
+ * KERNEL_TRAP: which modes the kernel trap runs, and why the others stay in userspace (the
+ * start-up lines that say so are log/messages.ts's kernelTrapPlanLines). A decision, hence policy and pure: the caller hands in the few
  * settings it reads and the candidate ports of each mode (port-set.ts, which the core cannot
  * import). The nft text is respond/kernel-trap-script.ts; running it, respond/kernel-trap.ts.
  */
@@ -42,8 +42,6 @@ export interface UserspaceMode {
 export interface KernelTrapPlan {
   readonly kernel: readonly KernelMode[];
   readonly userspace: readonly UserspaceMode[];
-  /** Start-up log lines that say which is which and why. */
-  readonly lines: readonly string[];
 }
 
 /**
@@ -67,42 +65,7 @@ export function kernelTrapPlan(
     }
     kernel.push({ mode, ports: candidatePorts(mode) });
   }
-  return { kernel, userspace, lines: planLines(settings, kernel, userspace) };
-}
-
-function planLines(
-  settings: KernelTrapSettings,
-  kernel: readonly KernelMode[],
-  userspace: readonly UserspaceMode[],
-): string[] {
-  const lines: string[] = [];
-  if (!settings.kernelTrap) {
-    lines.push('adminalert: Kernel trap is off (KERNEL_TRAP="0"): every probe goes through the daemon');
-    return lines;
-  }
-  const limit =
-    settings.maxBlocksPerMinute > 0
-      ? `at most ${settings.maxBlocksPerMinute} new blocks a minute, the rest through the daemon`
-      : "no limit on new blocks";
-  const ban = settings.blockTimeoutSec > 0 ? `ban ${settings.blockTimeoutSec} s` : "ban without end";
-  for (const k of kernel) {
-    const proto = k.mode === "stcp" || k.mode === "atcp" ? "TCP" : "UDP";
-    const count = k.ports.reduce((n, v) => n + v, 0);
-    if (count === 0) {
-      lines.push(`adminalert: Kernel trap for ${k.mode}: no ${proto} port to watch`);
-      continue;
-    }
-    lines.push(
-      `adminalert: Kernel trap for ${k.mode}: the first probe to any of ${count} ${proto} ports without a local listener is dropped and its source blocked by the kernel (${limit}; ${ban})`,
-    );
-  }
-  if (kernel.length > 0 && settings.blockTimeoutGrowth > 1 && settings.blockTimeoutSec > 0) {
-    lines.push(
-      `adminalert: Kernel trap: a kernel block starts with BLOCK_TIMEOUT (${settings.blockTimeoutSec} s); the daemon sets a repeat offender's longer ban when it records the block`,
-    );
-  }
-  for (const u of userspace) lines.push(`adminalert: Kernel trap not used for ${u.mode}: ${u.reason}`);
-  return lines;
+  return { kernel, userspace };
 }
 
 function isTrapMode(mode: Mode): mode is TrapMode {

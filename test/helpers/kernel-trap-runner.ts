@@ -15,6 +15,7 @@
 import { readFile } from "node:fs/promises";
 import { type IpPrefix, parsePrefix } from "../../src/config/ignore.js";
 import type { Config } from "../../src/config/types.js";
+import { kernelTrapPlanLines } from "../../src/log/messages.js";
 import { kernelTrapPlan } from "../../src/policy/kernel-trap-plan.js";
 import { candidatePorts } from "../../src/port-set.js";
 import { KernelTrap } from "../../src/respond/kernel-trap.js";
@@ -62,7 +63,7 @@ async function main(): Promise<void> {
   });
   const log = new MemoryLog({ stderr: true, keep: false });
   const plan = kernelTrapPlan(config, spec.modes, (mode) => candidatePorts(mode, config));
-  for (const line of plan.lines) log.notice(line);
+  for (const line of kernelTrapPlanLines(config, plan)) log.notice(line);
   const trap = new KernelTrap({
     modes: plan.kernel,
     timeoutSec: config.blockTimeoutSec,

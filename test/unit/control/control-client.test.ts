@@ -3,7 +3,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { connectError, request } from "../../../src/control/client.js";
-import { okLine } from "../../../src/control/protocol.js";
+import { okLine } from "../../../src/control/responses.js";
 import { STATUS, tempDir } from "./fixtures.js";
 
 const cleanups: (() => Promise<void> | void)[] = [];

@@ -4,15 +4,12 @@ import fc from "fast-check";
 import { COUNTER_HELP, formatMetrics, metricName } from "../../../src/control/metrics.js";
 import {
   CONTROL_COMMANDS,
-  compactPorts,
   controlAddress,
-  errorLine,
-  okLine,
   parseRequest,
-  parseResponse,
   requestLine,
   socketPathFor,
 } from "../../../src/control/protocol.js";
+import { compactPorts, errorLine, okLine, parseResponse } from "../../../src/control/responses.js";
 import { STATUS } from "./fixtures.js";
 
 test("request lines round-trip through parseRequest", () => {

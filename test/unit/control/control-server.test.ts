@@ -4,10 +4,10 @@ import { chmod, link, lstat, mkdir, stat, unlink, writeFile } from "node:fs/prom
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { request } from "../../../src/control/client.js";
+import type { ControlHandler } from "../../../src/control/dispatch.js";
 import { formatMetrics } from "../../../src/control/metrics.js";
 import { CONTROL_COMMANDS, MAX_CONNECTIONS, SOCKET_NAME } from "../../../src/control/protocol.js";
 import {
-  type ControlHandler,
   type ControlServer,
   type ControlServerOptions,
   startControlServer,

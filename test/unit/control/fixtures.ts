@@ -4,8 +4,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createConnection, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { BlockedEntry, ControlResult, StatusReport } from "../../../src/control/protocol.js";
-import type { ControlHandler } from "../../../src/control/server.js";
+import type { ControlHandler } from "../../../src/control/dispatch.js";
+import type { BlockedEntry, ControlResult, StatusReport } from "../../../src/control/responses.js";
 
 /** A fresh 0700 directory under /tmp (prefix psctl-); `cleanup` removes it. */
 export async function tempDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {

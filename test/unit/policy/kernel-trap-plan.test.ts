@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Config } from "../../../src/config/types.js";
+import { kernelTrapPlanLines } from "../../../src/log/messages.js";
 import { kernelTrapPlan, type TrapMode } from "../../../src/policy/kernel-trap-plan.js";
 import { candidatePorts } from "../../../src/port-set.js";
 import type { Mode } from "../../../src/vocabulary.js";
@@ -9,9 +10,11 @@ import { testConfig } from "../../helpers/config.js";
 const trapConfig = (overrides: Partial<Config> = {}): Config =>
   testConfig("/t", { kernelTrap: true, killFirewall: "nftables", blockTimeoutSec: 86400, ...overrides });
 
-/** The plan as the daemon asks for it: each mode's candidate ports from port-set.ts. */
-const planOf = (config: Config, modes: readonly Mode[]) =>
-  kernelTrapPlan(config, modes, (mode: TrapMode) => candidatePorts(mode, config));
+/** The plan as the daemon asks for it (each mode's candidate ports from port-set.ts), with its lines. */
+const planOf = (config: Config, modes: readonly Mode[]) => {
+  const plan = kernelTrapPlan(config, modes, (mode: TrapMode) => candidatePorts(mode, config));
+  return { ...plan, lines: kernelTrapPlanLines(config, plan) };
+};
 
 test("plan: stealth and advanced modes go to the kernel when it can express the config", () => {
   const plan = planOf(trapConfig(), ["stcp", "audp"]);
