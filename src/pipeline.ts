@@ -83,19 +83,12 @@ export class Pipeline {
   onHit(hit: Hit): Decision {
     const d = this.#d;
     this.counters.hits++;
-    let kinds = this.probeKinds.get(hit.mode);
-    if (kinds === undefined) {
-      kinds = new Map();
-      this.probeKinds.set(hit.mode, kinds);
-    }
-    kinds.set(hit.classification, (kinds.get(hit.classification) ?? 0) + 1);
     if (!d.policy.admits(hit.address)) {
       this.counters.ignored++;
       if (hit.kernelBlocked) d.onKernelBlock?.(hit, { kind: "ignored" });
+      this.#countKind(hit);
       return { kind: "ignored" };
     }
-    this.topSources.add(hit.address);
-    this.topPorts.add((protocolOf(hit.mode) === "TCP" ? 6 : 17) * 65_536 + hit.port);
     const count = d.trigger.record(hit.address, hit.nowMs);
     const decision = d.policy.decide(hit, count, d.trigger.reached(count));
     if (decision.kind === "held-back") this.counters.heldBack++;
@@ -108,7 +101,22 @@ export class Pipeline {
     else if (hit.kernelBlocked) d.onKernelBlock?.(hit, decision);
     if (typeof name === "string") this.#log(hit, decision, name);
     else void name.then((resolved) => this.#log(hit, decision, resolved));
+    // The /metrics tables last: the block and the line do not wait for them (the first probe's
+    // line came 0.04 ms later with these first).
+    this.#countKind(hit);
+    this.topSources.add(hit.address);
+    this.topPorts.add((protocolOf(hit.mode) === "TCP" ? 6 : 17) * 65_536 + hit.port);
     return decision;
+  }
+
+  /** Probes by mode and classification, ignored ones included. */
+  #countKind(hit: Hit): void {
+    let kinds = this.probeKinds.get(hit.mode);
+    if (kinds === undefined) {
+      kinds = new Map();
+      this.probeKinds.set(hit.mode, kinds);
+    }
+    kinds.set(hit.classification, (kinds.get(hit.classification) ?? 0) + 1);
   }
 
   /** The hit's 1.2 line, and the decision's when it has one. */
