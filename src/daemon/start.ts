@@ -174,7 +174,7 @@ async function arm(a: Arming): Promise<RunningDaemon> {
       isIgnored: protect.isIgnored,
       neverBlockReason: protect.neverBlockReason,
       isBlocked: (x) => keeper.registry.has(x),
-      priorOffences: () => 0,
+      priorOffences: (x) => state.store.offences(x),
     },
   });
   warmUpCapturePath(options.modes, config, log);
