@@ -32,3 +32,63 @@ export interface StageLimits {
   readonly repeatLogWindowMs: number;
   readonly maxRepeatEntries: number;
 }
+
+/** The capture sensor (stealth and advanced modes). */
+export const CAPTURE_LIMITS = {
+  /** Records a capture read hands over in one batch: one buffer of 128 KiB. */
+  recordsPerBatch: 4096,
+  /** Probes waiting for the kernel's answer; the oldest is sent on unanswered when full. */
+  pendingProbes: 16_384,
+  /** The kernel answers within microseconds; past this a probe goes on unanswered (to /proc). */
+  replyWaitMs: 5,
+  /**
+   * Rounds of synthetic frames through a throwaway engine at start: enough to compile every
+   * function on the path, too few for V8 to optimize them on synthetic data (optimized code
+   * that real frames then invalidate costs more than it saves).
+   */
+  warmUpRounds: 20,
+  /** Records waiting for a listener snapshot; past it a batch is dropped and counted. */
+  maxPendingRecords: 262_144,
+  /** Capture → hit latencies kept for `status`. */
+  latencySamples: 4096,
+  /** Interfaces and addresses re-read this often (a change opens the next capture generation). */
+  pollIntervalMs: 2000,
+  /** ... and this often while there is nothing to capture (an interface may come up any moment). */
+  idlePollIntervalMs: 250,
+  /** Listeners re-read to rebuild the filter's holes (each probe is checked anyway). */
+  listenerPollIntervalMs: 10_000,
+  /** A capture that failed is re-opened after this, doubling up to the next. */
+  firstRestartDelayMs: 1000,
+  maxRestartDelayMs: 30_000,
+} as const;
+
+/** `portsentry replay`. */
+export const REPLAY_LIMITS = {
+  /** How long (capture time) a probe waits for this host's answer in a capture. */
+  replyWindowMs: 1000,
+  /** Local ports whose last answer is remembered (replay has no /proc to ask). */
+  portMemory: 262_144,
+  /** Addresses listed in the summary's `blocked`: a sweep may leave 100 000 blocked. */
+  maxListedBlocks: 1000,
+  /** Local addresses inferred from a capture: the live filter's cap per family. */
+  maxInferredAddresses: 256,
+  /** Frames between two chances for the output to drain (the cost of a check is nil). */
+  framesPerPauseCheck: 256,
+} as const;
+
+/** `/metrics`' top sources and ports. */
+export const TOP_LIMITS = {
+  /** Slots kept: the dashboard shows 10; 32 keeps the 10th place honest at a 32-compare scan. */
+  capacity: 32,
+  /** Once the table is full, a key not in it is admitted at one miss in this many. */
+  admitEvery: 16,
+} as const;
+
+/** Records (history, blocked file, hosts.deny, state rows) retried after a failed write. */
+export const CATCH_UP_LIMITS = {
+  /** Back-off of the retry loop: short enough to catch up soon, long enough not to spin. */
+  firstMs: 1_000,
+  maxMs: 30_000,
+  /** Four records a block (state row, mark, history line, hosts.deny line) for 100 000 blocks. */
+  maxRecords: 400_000,
+} as const;

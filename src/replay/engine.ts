@@ -4,6 +4,7 @@ import { DECODE_STATUSES, type DecodeStatus, decodeFrame, PacketFacts } from "..
 import { ProbeSieve, probeClass, probeHit, replyMeansListening } from "../detect/probe-rules.js";
 import { ProbeTracker, Verdict } from "../detect/probe-tracker.js";
 import type { TriggerTable } from "../detect/trigger.js";
+import { CAPTURE_LIMITS, REPLAY_LIMITS } from "../limits.js";
 import * as msg from "../log/messages.js";
 import type { Pipeline } from "../pipeline.js";
 import { candidatePorts, type StealthMode } from "../port-set.js";
@@ -20,14 +21,13 @@ import type {
   ReplaySummary,
 } from "./events.js";
 
-// maxPendingProbes: the live capture engine's PENDING_PROBES (each waiting probe costs about 1 KiB).
-const DEFAULTS = { replyWindowMs: 1000, maxPendingProbes: 16_384 } as const;
-
-/** Local ports whose last answer is remembered (replay has no /proc to ask). */
-const PORT_MEMORY = 262_144;
-
-/** Addresses listed in the summary's `blocked`: a sweep may leave 100 000 blocked. */
-export const MAX_LISTED_BLOCKS = 1000;
+// The live capture engine's ring of waiting probes, so that replay drops what live would.
+const DEFAULTS = {
+  replyWindowMs: REPLAY_LIMITS.replyWindowMs,
+  maxPendingProbes: CAPTURE_LIMITS.pendingProbes,
+};
+const PORT_MEMORY = REPLAY_LIMITS.portMemory;
+export const MAX_LISTED_BLOCKS = REPLAY_LIMITS.maxListedBlocks;
 
 export class ReplayEngine {
   readonly #o: ReplayOptions;

@@ -4,10 +4,10 @@ import { LRUCache } from "lru-cache";
 import { decodeFrame, formatDestination, formatSource, PacketFacts } from "../decode/packet.js";
 import { isProbe } from "../detect/classify.js";
 import { isReply } from "../detect/probe-rules.js";
+import { REPLAY_LIMITS } from "../limits.js";
 import type { CapturedFrame } from "../sensors/pcap-file.js";
 
-/** Cap on inferred local addresses: the live filter's cap per family. */
-export const MAX_INFERRED_ADDRESSES = 256;
+export const MAX_INFERRED_ADDRESSES = REPLAY_LIMITS.maxInferredAddresses;
 
 /**
  * This host's addresses as the capture shows them: every address that answered a TCP probe

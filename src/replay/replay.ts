@@ -19,13 +19,13 @@
  * wait for it), at their capture times, kept monotonic as a live clock would be.
  */
 
+import { REPLAY_LIMITS } from "../limits.js";
 import type { CapturedFrame } from "../sensors/pcap-file.js";
 import { ReplayEngine } from "./engine.js";
 import type { ReplayEvent, ReplayOptions, ReplaySummary } from "./events.js";
 import { inferLocalAddresses, MAX_INFERRED_ADDRESSES } from "./local-addresses.js";
 
-/** Frames between two calls of `replayCaptureAsync`'s `pause` (the cost of a check is nil). */
-const FRAMES_PER_PAUSE_CHECK = 256;
+const FRAMES_PER_PAUSE_CHECK = REPLAY_LIMITS.framesPerPauseCheck;
 
 /**
  * Runs the replay: `frames()` is called once, or twice when local addresses are inferred.

@@ -15,6 +15,7 @@
 import { DECODE_STATUSES, type DecodeStatus, decodeFrame, PacketFacts } from "../decode/packet.js";
 import { ProbeSieve, replyMeansListening } from "../detect/probe-rules.js";
 import { ProbeTracker, Verdict } from "../detect/probe-tracker.js";
+import { CAPTURE_LIMITS } from "../limits.js";
 import { emptyPorts } from "../port-set.js";
 import type { PortBitmap } from "../vocabulary.js";
 import { BatchSlots, type FrameHandler, type LiveCapture, openLiveCapture } from "./capture.js";
@@ -29,11 +30,11 @@ export interface EngineSink {
   failed(error: string): void;
 }
 
-const RECORDS_PER_BATCH = 4096;
-/** Probes waiting for the kernel's answer; the oldest is sent unanswered when full. */
-const PENDING_PROBES = 16_384;
-/** The kernel answers within microseconds; past this a probe goes out unanswered. */
-const REPLY_WAIT_MS = 5;
+const {
+  recordsPerBatch: RECORDS_PER_BATCH,
+  pendingProbes: PENDING_PROBES,
+  replyWaitMs: REPLY_WAIT_MS,
+} = CAPTURE_LIMITS;
 
 type DropReason =
   | Exclude<DecodeStatus, "ok">
@@ -43,12 +44,7 @@ type DropReason =
   | "not-probe"
   | "answered-by-listener";
 
-/**
- * Rounds of synthetic frames run through a throwaway engine before the first capture opens:
- * enough to compile every function on the path, too few for V8 to optimize them on synthetic
- * data (optimized code that real frames then invalidate costs more than it saves).
- */
-const WARM_UP_ROUNDS = 20;
+const WARM_UP_ROUNDS = CAPTURE_LIMITS.warmUpRounds;
 let warmedUp = false;
 
 /** A plan for throwaway engines: port 1 watched, documentation addresses its own. */

@@ -12,6 +12,7 @@
  * traffic to real services); a service started later is caught by the listener gate.
  */
 
+import { CAPTURE_LIMITS } from "../limits.js";
 import type { Log } from "../log/logger.js";
 import * as msg from "../log/messages.js";
 import { portRanges, withoutPorts } from "../port-set.js";
@@ -81,11 +82,13 @@ export interface GenerationDeps {
   readonly onWatchChange: (before: WatchedPorts, after: WatchedPorts) => void;
 }
 
-const POLL_INTERVAL_MS = 2000;
-const IDLE_POLL_INTERVAL_MS = 250;
-const LISTENER_POLL_INTERVAL_MS = 10_000;
-const FIRST_RESTART_DELAY_MS = 1000;
-const MAX_RESTART_DELAY_MS = 30_000;
+const {
+  pollIntervalMs: POLL_INTERVAL_MS,
+  idlePollIntervalMs: IDLE_POLL_INTERVAL_MS,
+  listenerPollIntervalMs: LISTENER_POLL_INTERVAL_MS,
+  firstRestartDelayMs: FIRST_RESTART_DELAY_MS,
+  maxRestartDelayMs: MAX_RESTART_DELAY_MS,
+} = CAPTURE_LIMITS;
 
 type Planned =
   | {
@@ -115,7 +118,7 @@ export class CaptureGenerations {
   #current: Generation | undefined;
   #count = 0;
   #restarts = 0;
-  #restartDelayMs = FIRST_RESTART_DELAY_MS;
+  #restartDelayMs: number = FIRST_RESTART_DELAY_MS;
   #restartTimer: NodeJS.Timeout | undefined;
   #pollTimer: NodeJS.Timeout | undefined;
   #polling = false;

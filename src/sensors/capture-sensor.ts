@@ -12,6 +12,7 @@
 import { performance } from "node:perf_hooks";
 import type { Config } from "../config/types.js";
 import { probeHit } from "../detect/probe-rules.js";
+import { CAPTURE_LIMITS } from "../limits.js";
 import type { Log } from "../log/logger.js";
 import { candidatePorts, isCaptureMode, type StealthMode } from "../port-set.js";
 import type { Hit, Mode, PortBitmap } from "../vocabulary.js";
@@ -101,8 +102,7 @@ export type OpenCaptureSensorResult =
   | { readonly ok: true; readonly sensor: CaptureSensor }
   | { readonly ok: false; readonly error: string; readonly permission: boolean };
 
-const MAX_PENDING_RECORDS = 262_144;
-const LATENCY_SAMPLES = 4096;
+const { maxPendingRecords: MAX_PENDING_RECORDS, latencySamples: LATENCY_SAMPLES } = CAPTURE_LIMITS;
 
 /** Split `modes` into the one TCP and the one UDP capture mode, or undefined if that is not possible. */
 export function captureModes(

@@ -10,12 +10,12 @@
  * its end once, with the number of records caught up.
  */
 
+import { CATCH_UP_LIMITS } from "../limits.js";
 import type { Log } from "../log/logger.js";
 import * as msg from "../log/messages.js";
 import { isDiskFull } from "./safe-files.js";
 
-/** Back-off of the retry loop: short enough to catch up soon, long enough not to spin. */
-export const CATCH_UP_DELAYS = { firstMs: 1_000, maxMs: 30_000 } as const;
+export const CATCH_UP_DELAYS = { firstMs: CATCH_UP_LIMITS.firstMs, maxMs: CATCH_UP_LIMITS.maxMs } as const;
 
 export interface CatchUpOptions {
   readonly firstMs: number;
@@ -27,8 +27,10 @@ export interface CatchUpOptions {
   readonly maxRecords: number;
 }
 
-/** Four records a block (state row, mark, history line, hosts.deny line) for 100 000 blocks. */
-export const CATCH_UP_DEFAULTS: CatchUpOptions = { ...CATCH_UP_DELAYS, maxRecords: 400_000 };
+export const CATCH_UP_DEFAULTS: CatchUpOptions = {
+  ...CATCH_UP_DELAYS,
+  maxRecords: CATCH_UP_LIMITS.maxRecords,
+};
 
 export interface CatchUpStats {
   /** Episodes of a full disk (or quota) so far. */

@@ -8,11 +8,10 @@
  * over-count. Pure.
  */
 
-/** Slots kept: the dashboard shows 10; 32 keeps the 10th place honest at a 32-compare scan. */
-export const TOP_CAPACITY = 32;
+import { TOP_LIMITS } from "../limits.js";
 
-/** Once the table is full, a key not in it is admitted at one miss in this many. */
-const ADMIT_EVERY = 16;
+export const TOP_CAPACITY = TOP_LIMITS.capacity;
+const ADMIT_EVERY = TOP_LIMITS.admitEvery;
 
 export interface TopEntry<K> {
   readonly key: K;
