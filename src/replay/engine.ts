@@ -8,10 +8,13 @@ import { CAPTURE_LIMITS, REPLAY_LIMITS } from "../limits.js";
 import * as msg from "../log/messages.js";
 import type { Pipeline } from "../pipeline.js";
 import { candidatePorts, type StealthMode } from "../port-set.js";
+import { DryRunReactor, type PlannedBlock } from "../respond/dry-run.js";
 import type { CapturedFrame } from "../sensors/pcap-file.js";
 import { buildStages } from "../stages.js";
+import { BlockRegistry } from "../state/blocks.js";
+import { MemoryStore } from "../state/memory-store.js";
 import { type Hit, protocolOf } from "../vocabulary.js";
-import { CollectingLog, DryRunBlocks, DryRunReactor } from "./dry-run.js";
+import { CollectingLog } from "./collecting-log.js";
 import type {
   Answer,
   BlockEventBody,
@@ -39,7 +42,8 @@ export class ReplayEngine {
   readonly #facts = new PacketFacts();
   /** The live path's probe engine, in capture order and capture time, with a memory of ports. */
   readonly #probes: ProbeTracker;
-  readonly #blocks: DryRunBlocks;
+  readonly #store: MemoryStore;
+  readonly #blocks: BlockRegistry;
   readonly #trigger: TriggerTable;
   #responds = 0;
   readonly #pipeline: Pipeline;
@@ -94,8 +98,11 @@ export class ReplayEngine {
     const config = o.config;
     const own = new Set(locals);
     const isIgnored = (a: string) => own.has(a) || o.isIgnored(a);
-    this.#blocks = new DryRunBlocks(o.limits.maxBlocks);
-    this.#reactor = new DryRunReactor(config, (e) => this.#blockEvent(e));
+    // The daemon's table of blocks, over a store in memory: no file is ever written (the
+    // blocked files are written by the live reactor only).
+    this.#store = new MemoryStore(o.limits.maxBlocks);
+    this.#blocks = new BlockRegistry(config.blockedFile, o.limits.maxBlocks, this.#store);
+    this.#reactor = new DryRunReactor(config, (planned) => this.#blockEvent(planned));
     const stages = buildStages({
       config,
       limits: o.limits,
@@ -104,12 +111,12 @@ export class ReplayEngine {
         // Gateways and name servers are facts of the host at run time, not of the capture.
         neverBlockReason: () => undefined,
         isBlocked: (a) => this.#blocks.has(a),
-        priorOffences: (a) => this.#blocks.offences(a),
+        priorOffences: (a) => this.#store.offences(a),
       },
       log: this.#log,
       registry: this.#blocks,
       reactor: this.#reactor,
-      recordOffence: (address) => this.#blocks.recordOffence(address),
+      recordOffence: (address) => this.#store.recordOffence(address),
       wallClockMs: () => this.#clockMs,
     });
     this.#trigger = stages.trigger;
@@ -157,13 +164,16 @@ export class ReplayEngine {
       localAddresses: this.#locals,
       localFrom,
       ...c,
-      blocked: this.#blocks.addresses(MAX_LISTED_BLOCKS),
+      blocked: this.#blocks
+        .list()
+        .slice(0, MAX_LISTED_BLOCKS)
+        .map((b) => b.address),
       blockedCount: this.#blocks.size,
       evictions: {
         sources: this.#trigger.stats().evictions,
         // A "respond" decision that made no block: the table was full (the pipeline's check).
         blocksRefused: this.#responds - c.wouldBlock,
-        offences: this.#blocks.offencesForgotten,
+        offences: this.#store.offencesForgotten,
         pendingProbes: this.#probes.evicted,
       },
       drops: Object.fromEntries(Object.entries(this.#drops).filter(([, n]) => n > 0)),
@@ -254,14 +264,17 @@ export class ReplayEngine {
     for (const b of this.#pendingBlocks) this.#onEvent({ ...b, tsUs: p.tsUs });
   }
 
-  #blockEvent(e: BlockEventBody): void {
+  #blockEvent({ record, banSec, steps, message }: PlannedBlock): void {
     this.#c.wouldBlock++;
-    this.#pendingBlocks.push(e);
+    const { address, family, mode, port, level } = record;
+    this.#pendingBlocks.push({ type: "block", address, family, mode, port, level, banSec, steps, message });
   }
 
   /** Lifts the blocks BLOCK_TIMEOUT ends before now, as the daemon's expiry timer would. */
   #expireBlocks(): void {
-    for (const record of this.#blocks.expire(this.#clockMs)) {
+    for (const record of this.#store.expired(this.#clockMs, Number.POSITIVE_INFINITY)) {
+      // Synchronous up to the blocked file, which replay never wrote.
+      void this.#blocks.release(record.address);
       this.#c.expiries++;
       this.#onEvent({
         type: "expiry",

@@ -7,6 +7,7 @@ import type { SiftDrop } from "../detect/probe-rules.js";
 import type { LogLevelName } from "../log/logger.js";
 import type { Decision } from "../policy/policy.js";
 import type { StealthMode } from "../port-set.js";
+import type { PlannedStep } from "../respond/dry-run.js";
 import type { Mode, Protocol } from "../vocabulary.js";
 
 /** The daemon's table sizes and log windows (src/limits.ts), passed in so both agree. */
@@ -78,13 +79,6 @@ export type ReplayEvent =
     }
   /** A block that BLOCK_TIMEOUT would have lifted before a later hit. */
   | { readonly type: "expiry"; readonly tsUs: number; readonly address: string; readonly message: string };
-
-/** One step of the reaction chain, in the order the live reactor would run it. */
-export type PlannedStep =
-  | { readonly method: "hosts.deny"; readonly file: string; readonly line: string }
-  | { readonly method: "nftables" | "iptables" | "ipset" }
-  | { readonly method: "route" | "command"; readonly command: string }
-  | { readonly method: "route" | "command" | "hosts.deny"; readonly error: string };
 
 export type BlockEventBody = Omit<Extract<ReplayEvent, { type: "block" }>, "tsUs">;
 

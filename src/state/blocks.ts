@@ -5,16 +5,16 @@
  */
 
 import type { BlockRecord, Mode } from "../vocabulary.js";
+import type { BlockStore, StoredBlock } from "./block-store.js";
 import { BlockedFile } from "./blocked-file.js";
 import type { CatchUp } from "./catch-up.js";
-import type { StateStore, StoredBlock } from "./store.js";
 
 export class BlockRegistry {
   readonly #records = new Map<string, BlockRecord>();
   readonly #files = new Map<Mode, BlockedFile>();
   readonly #blockedFilePrefix: string;
   readonly #maxBlocks: number;
-  readonly #store: StateStore | undefined;
+  readonly #store: BlockStore | undefined;
   readonly #catchUp: CatchUp | undefined;
   /** Addresses whose history line is written: a state row retried later keeps the mark. */
   readonly #recorded = new Set<string>();
@@ -23,7 +23,7 @@ export class BlockRegistry {
    * With `catchUp`, a write that fails (state row, blocked file) is retried there and the block
    * stays in force; without it, the failure is thrown.
    */
-  constructor(blockedFilePrefix: string, maxBlocks: number, store?: StateStore, catchUp?: CatchUp) {
+  constructor(blockedFilePrefix: string, maxBlocks: number, store?: BlockStore, catchUp?: CatchUp) {
     this.#blockedFilePrefix = blockedFilePrefix;
     this.#maxBlocks = maxBlocks;
     this.#store = store;

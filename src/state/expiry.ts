@@ -3,7 +3,8 @@
  * in the store; it never sleeps longer than a minute, so a wall-clock jump is caught up with.
  */
 
-import type { StateStore, StoredBlock } from "./store.js";
+import type { StoredBlock } from "./block-store.js";
+import type { StateStore } from "./store.js";
 
 const MAX_SLEEP_MS = 60_000;
 const BATCH = 256;

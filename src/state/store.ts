@@ -13,7 +13,8 @@
 
 import { closeSync, constants, fchmodSync, openSync } from "node:fs";
 import Database from "better-sqlite3";
-import type { BlockRecord, Mode } from "../vocabulary.js";
+import type { Mode } from "../vocabulary.js";
+import type { BlockStore, StoredBlock } from "./block-store.js";
 import { isDiskFull } from "./safe-files.js";
 
 /** Pages between WAL checkpoints (SQLite's default is 1000, 4 MB): ~50 blocks' commits. */
@@ -47,12 +48,6 @@ function ownerOnly(path: string): void {
     }
   }
 }
-
-/** A block as stored: the record, and whether its history line was written. */
-export type StoredBlock = BlockRecord & {
-  /** The history line was written. */
-  readonly recorded: boolean;
-};
 
 interface BlockRow {
   address: string;
@@ -102,7 +97,7 @@ function toBlock(r: BlockRow): StoredBlock | undefined {
   };
 }
 
-export class StateStore {
+export class StateStore implements BlockStore {
   readonly #db: Database.Database;
   readonly #insert: Database.Statement;
   readonly #delete: Database.Statement;
