@@ -92,3 +92,56 @@ export const CATCH_UP_LIMITS = {
   /** Four records a block (state row, mark, history line, hosts.deny line) for 100 000 blocks. */
   maxRecords: 400_000,
 } as const;
+
+/** The control socket (its wire protocol is control/protocol.ts). */
+export const CONTROL_LIMITS = {
+  /** Longest request line the server reads (bytes, without the newline). */
+  maxRequestBytes: 64 * 1024,
+  /** Longest response line the client reads: 100 000 blocks of about 120 bytes fit. */
+  maxResponseBytes: 32 * 1024 * 1024,
+  /**
+   * Connections served at once. When all are taken, a new one takes the slot of the connection
+   * idle longest, if that one has waited `evictIdleAfterMs` for a request; else it is answered
+   * `busy` and closed. So clients that connect and say nothing cannot lock `status` out.
+   */
+  maxConnections: 16,
+  /** A connection idle this long gives its slot up to a new one when all slots are taken. */
+  evictIdleAfterMs: 500,
+  /** A connection that sends no complete request for this long is closed. */
+  idleTimeoutMs: 10_000,
+  /** A handler that has not answered by then gets a `timeout` error response. */
+  handlerTimeoutMs: 15_000,
+  /** Addresses one unblock request may carry (a 64 KiB line holds about 1 500 IPv6 addresses). */
+  maxAddresses: 1024,
+} as const;
+
+/**
+ * Log lines: per source at most `perKey` a window, all sources together at most `total` (6 000
+ * a minute: syslog and a disk keep up, a flood cannot fill either); `maxKeys` sources tracked.
+ */
+export const LOG_RATE_LIMITS = { windowMs: 60_000, perKey: 10, total: 6000, maxKeys: 4096 } as const;
+
+/** RESOLVE_HOST: a slow resolver never delays a block, only the line's name. */
+export const RESOLVER_LIMITS = {
+  /** A look-up that takes longer is given up (the address is shown). */
+  timeoutMs: 2000,
+  /** Names cached, and for how long. */
+  maxCached: 4096,
+  ttlMs: 3_600_000,
+  /** Look-ups in flight at once; past it an address is shown as it is. */
+  maxPending: 64,
+} as const;
+
+/** The kernel trap's NFLOG reader. */
+export const NFLOG_LIMITS = {
+  /** A report is at most a packet; the kernel copies `snaplen` bytes of it (the rule's). */
+  snapLength: 65_535,
+  /** The kernel's buffer for reports: thousands of them between two reads. */
+  bufferBytes: 4 << 20,
+  bufferTimeoutMs: 1,
+  /** Kernel drop counters read this often (a gap makes the daemon reconcile with nftables). */
+  statsIntervalMs: 1000,
+  /** A reader that failed is re-opened after this, doubling up to the next. */
+  restartDelayMs: 1000,
+  maxRestartDelayMs: 30_000,
+} as const;

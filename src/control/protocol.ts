@@ -15,29 +15,20 @@
 
 import { formatIp, parseIp, unmapIpv4 } from "../decode/address.js";
 
+import { CONTROL_LIMITS } from "../limits.js";
 export const PROTOCOL_VERSION = 1;
 /** The socket's file name inside STATE_DIR. */
 export const SOCKET_NAME = "portsentry.sock";
-/** Longest request line the server reads (bytes, without the newline). */
-export const MAX_REQUEST_BYTES = 64 * 1024;
-/** Longest response line the client reads: 100 000 blocks of about 120 bytes fit. */
-export const MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
-/**
- * Connections served at once. When all are taken, a new one takes the slot of the connection
- * idle longest, if that one has waited `EVICT_IDLE_AFTER_MS` for a request; else it is answered
- * `busy` and closed. So clients that connect and say nothing cannot lock `status` out.
- */
-export const MAX_CONNECTIONS = 16;
-/** A connection idle this long gives its slot up to a new one when all slots are taken. */
-export const EVICT_IDLE_AFTER_MS = 500;
-/** A connection that sends no complete request for this long is closed. */
-export const IDLE_TIMEOUT_MS = 10_000;
-/** A handler that has not answered by then gets a `timeout` error response. */
-export const HANDLER_TIMEOUT_MS = 15_000;
+// The limits, with their reasons, are in src/limits.ts (CONTROL_LIMITS).
+export const MAX_REQUEST_BYTES = CONTROL_LIMITS.maxRequestBytes;
+export const MAX_RESPONSE_BYTES = CONTROL_LIMITS.maxResponseBytes;
+export const MAX_CONNECTIONS = CONTROL_LIMITS.maxConnections;
+export const EVICT_IDLE_AFTER_MS = CONTROL_LIMITS.evictIdleAfterMs;
+export const IDLE_TIMEOUT_MS = CONTROL_LIMITS.idleTimeoutMs;
+export const HANDLER_TIMEOUT_MS = CONTROL_LIMITS.handlerTimeoutMs;
 /** The CLI waits a little longer than the server's handler timeout. */
 export const CLIENT_TIMEOUT_MS = HANDLER_TIMEOUT_MS + 5_000;
-/** Addresses one unblock request may carry (a 64 KiB line holds about 1 500 IPv6 addresses). */
-export const MAX_ADDRESSES = 1024;
+export const MAX_ADDRESSES = CONTROL_LIMITS.maxAddresses;
 /** `sun_path` is 108 bytes on Linux, including the terminating NUL. */
 export const MAX_SOCKET_PATH_BYTES = 107;
 

@@ -7,6 +7,7 @@
  */
 
 import { LRUCache } from "lru-cache";
+import { LOG_RATE_LIMITS } from "../limits.js";
 
 export interface RateLimitOptions {
   readonly windowMs?: number;
@@ -31,7 +32,7 @@ interface Entry {
   suppressed: number;
 }
 
-export const DEFAULT_RATE_LIMIT = { windowMs: 60_000, perKey: 10, total: 6000, maxKeys: 4096 } as const;
+export const DEFAULT_RATE_LIMIT = LOG_RATE_LIMITS;
 
 export class RateLimiter {
   readonly #windowMs: number;

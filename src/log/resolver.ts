@@ -8,6 +8,7 @@
 
 import { reverse } from "node:dns/promises";
 import { LRUCache } from "lru-cache";
+import { RESOLVER_LIMITS } from "../limits.js";
 
 const HOST_NAME =
   /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.?$/;
@@ -22,12 +23,7 @@ export interface ResolverOptions {
   readonly monoClockMs: () => number;
 }
 
-export const DEFAULT_RESOLVER: Omit<ResolverOptions, "monoClockMs"> = {
-  timeoutMs: 2000,
-  maxCached: 4096,
-  ttlMs: 3_600_000,
-  maxPending: 64,
-};
+export const DEFAULT_RESOLVER: Omit<ResolverOptions, "monoClockMs"> = RESOLVER_LIMITS;
 
 /** A name that is safe to show, or undefined. */
 export function safeHostName(name: string): string | undefined {

@@ -17,6 +17,7 @@
 import { performance } from "node:perf_hooks";
 import { classifyTcp, UDP_SCAN } from "../detect/classify.js";
 import { modeOfPrefix } from "../kernel-trap-names.js";
+import { NFLOG_LIMITS } from "../limits.js";
 import type { Log } from "../log/logger.js";
 import * as msg from "../log/messages.js";
 import type { Hit } from "../vocabulary.js";
@@ -79,14 +80,7 @@ export type OpenKernelTrapSensorResult =
   | { readonly ok: true; readonly sensor: KernelTrapSensor }
   | { readonly ok: false; readonly error: string; readonly permission: boolean };
 
-const DEFAULTS = {
-  snapLength: 65_535,
-  bufferBytes: 4 << 20,
-  bufferTimeoutMs: 1,
-  statsIntervalMs: 1000,
-  restartDelayMs: 1000,
-  maxRestartDelayMs: 30_000,
-} as const;
+const DEFAULTS = NFLOG_LIMITS;
 
 const ZERO: NflogCounters = { frames: 0, events: 0, drops: {}, kernelDropped: 0 };
 
