@@ -82,14 +82,6 @@ export interface GenerationDeps {
   readonly onWatchChange: (before: WatchedPorts, after: WatchedPorts) => void;
 }
 
-const {
-  pollIntervalMs: POLL_INTERVAL_MS,
-  idlePollIntervalMs: IDLE_POLL_INTERVAL_MS,
-  listenerPollIntervalMs: LISTENER_POLL_INTERVAL_MS,
-  firstRestartDelayMs: FIRST_RESTART_DELAY_MS,
-  maxRestartDelayMs: MAX_RESTART_DELAY_MS,
-} = CAPTURE_LIMITS;
-
 type Planned =
   | {
       readonly ok: true;
@@ -118,7 +110,7 @@ export class CaptureGenerations {
   #current: Generation | undefined;
   #count = 0;
   #restarts = 0;
-  #restartDelayMs: number = FIRST_RESTART_DELAY_MS;
+  #restartDelayMs: number = CAPTURE_LIMITS.firstRestartDelayMs;
   #restartTimer: NodeJS.Timeout | undefined;
   #pollTimer: NodeJS.Timeout | undefined;
   #polling = false;
@@ -283,7 +275,7 @@ export class CaptureGenerations {
   #scheduleRestart(): void {
     if (this.#closed || this.#restartTimer !== undefined) return;
     const delayMs = this.#restartDelayMs;
-    this.#restartDelayMs = Math.min(this.#restartDelayMs * 2, MAX_RESTART_DELAY_MS);
+    this.#restartDelayMs = Math.min(this.#restartDelayMs * 2, CAPTURE_LIMITS.maxRestartDelayMs);
     this.#restartTimer = setTimeout(() => {
       this.#restartTimer = undefined;
       this.#restarts++;
@@ -293,14 +285,14 @@ export class CaptureGenerations {
   }
 
   #startPolling(): void {
-    const everyMs = this.#d.options.pollIntervalMs ?? POLL_INTERVAL_MS;
+    const everyMs = this.#d.options.pollIntervalMs ?? CAPTURE_LIMITS.pollIntervalMs;
     const next = (): void => {
       if (this.#closed) return;
       // Nothing to capture (say an interface just came up: the kernel marks it running, which
       // makes its addresses visible, up to a second later): look again soon. A capture that
       // failed to open is retried by the restart timer, with its back-off.
       const idle = this.#current === undefined && this.#restartTimer === undefined;
-      const delayMs = idle ? Math.min(everyMs, IDLE_POLL_INTERVAL_MS) : everyMs;
+      const delayMs = idle ? Math.min(everyMs, CAPTURE_LIMITS.idlePollIntervalMs) : everyMs;
       this.#pollTimer = setTimeout(() => void this.#poll(false).finally(next), delayMs);
     };
     next();
@@ -320,7 +312,7 @@ export class CaptureGenerations {
   async #pollOnce(force: boolean): Promise<void> {
     const { listeners, candidates } = this.#d;
     const now = this.#d.monoMs();
-    const everyMs = this.#d.options.listenerPollIntervalMs ?? LISTENER_POLL_INTERVAL_MS;
+    const everyMs = this.#d.options.listenerPollIntervalMs ?? CAPTURE_LIMITS.listenerPollIntervalMs;
     await Promise.all(
       (["tcp", "udp"] as const)
         .filter((p) => candidates[p] !== undefined)
@@ -352,7 +344,7 @@ export class CaptureGenerations {
       if (current === undefined || force) this.#scheduleRestart();
       return;
     }
-    this.#restartDelayMs = FIRST_RESTART_DELAY_MS;
+    this.#restartDelayMs = CAPTURE_LIMITS.firstRestartDelayMs;
     // The new one is armed; the old one hands over what it has and stops, then the new one's
     // records flow, minus what the old one already delivered.
     if (current !== undefined) this.#stop(current);
