@@ -110,7 +110,7 @@ export class KernelTrapWiring {
   /** Never trapped: the ignore list with loopback (at start and at SIGHUP). */
   async refreshIgnored(): Promise<void> {
     const r = await this.#trap?.setProtected(this.#d.protect.ignore.prefixes());
-    if (r !== undefined && !r.ok) this.#d.log.error(msg.kernelTrapError(r.error));
+    if (r !== undefined && !r.ok) this.#d.log.error(msg.error(r.error));
   }
 
   /**
@@ -144,7 +144,7 @@ export class KernelTrapWiring {
       ...defaultGateways(),
       ...nameServers(),
     ]);
-    if (r !== undefined && !r.ok) this.#d.log.error(msg.kernelTrapError(r.error));
+    if (r !== undefined && !r.ok) this.#d.log.error(msg.error(r.error));
   }
 
   /** Records the kernel's blocks that the daemon did not hear of (NFLOG gap, kill -9). */
@@ -169,6 +169,6 @@ export class KernelTrapWiring {
     if (trap === undefined || (await trap.present()) !== false) return;
     this.#d.log.warn(msg.kernelTrapRemoved());
     const r = await trap.start();
-    if (!r.ok) this.#d.log.error(msg.kernelTrapError(r.error));
+    if (!r.ok) this.#d.log.error(msg.error(r.error));
   }
 }

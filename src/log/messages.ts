@@ -117,11 +117,6 @@ export function kernelTrapRemoved(): string {
   return "adminalert: kernel trap rules were removed from nftables; putting them back";
 }
 
-/** A failed step of the kernel trap's wiring; `error` comes from it and names the trap. */
-export function kernelTrapError(error: string): string {
-  return `adminalert: ERROR: ${error}`;
-}
-
 /** The kernel's blocked sets could not be listed to record the blocks nobody heard of. */
 export function kernelTrapListFailed(error: string): string {
   return `adminalert: ERROR: kernel trap: ${error}`;

@@ -37,14 +37,21 @@ export function replayCapture(
   options: ReplayOptions,
   onEvent: (event: ReplayEvent) => void,
 ): ReplaySummary {
-  const given = options.localAddresses;
-  const locals =
-    given !== undefined && given.length > 0
-      ? given
-      : inferLocalAddresses(frames(), options.maxInferredAddresses ?? MAX_INFERRED_ADDRESSES);
+  const { locals, from } = localAddresses(frames, options);
   const engine = new ReplayEngine(options, locals, onEvent);
   for (const frame of frames()) engine.frame(frame);
-  return engine.finish(given !== undefined && given.length > 0 ? "option" : "inferred");
+  return engine.finish(from);
+}
+
+/** This host's addresses: `--local`'s, or inferred from the capture (a first pass over it). */
+function localAddresses(
+  frames: () => Iterable<CapturedFrame>,
+  options: ReplayOptions,
+): { locals: readonly string[]; from: "option" | "inferred" } {
+  const given = options.localAddresses;
+  if (given !== undefined && given.length > 0) return { locals: given, from: "option" };
+  const max = options.maxInferredAddresses ?? MAX_INFERRED_ADDRESSES;
+  return { locals: inferLocalAddresses(frames(), max), from: "inferred" };
 }
 
 /**
@@ -59,11 +66,7 @@ export async function replayCaptureAsync(
   onEvent: (event: ReplayEvent) => void,
   pause: () => Promise<void> | undefined,
 ): Promise<ReplaySummary> {
-  const given = options.localAddresses;
-  const locals =
-    given !== undefined && given.length > 0
-      ? given
-      : inferLocalAddresses(frames(), options.maxInferredAddresses ?? MAX_INFERRED_ADDRESSES);
+  const { locals, from } = localAddresses(frames, options);
   const engine = new ReplayEngine(options, locals, onEvent);
   let n = 0;
   for (const frame of frames()) {
@@ -72,5 +75,5 @@ export async function replayCaptureAsync(
     // there, and a run that never yields would hold every one of them to the end.
     if (++n % FRAMES_PER_PAUSE_CHECK === 0) await (pause() ?? Promise.resolve());
   }
-  return engine.finish(given !== undefined && given.length > 0 ? "option" : "inferred");
+  return engine.finish(from);
 }

@@ -17,7 +17,7 @@ import {
   LiveCaptureSensor,
   type SensorClocks,
 } from "./capture-sensor.js";
-import { RECORD_BYTES } from "./probe-record.js";
+import { RECORD_BYTES, writeRecord } from "./probe-record.js";
 
 /**
  * The warm-up step for the capture path: synthetic frames through a throwaway engine, then
@@ -43,14 +43,21 @@ export function warmUpCapturePath(modes: readonly Mode[], config: Config, log: L
   const gen = warmUpGeneration();
   const n = 16;
   const b = Buffer.alloc(n * RECORD_BYTES);
+  const v4 = new Uint8Array([192, 0, 2, 1, ...new Array<number>(12).fill(0)]);
+  const v6 = new Uint8Array([0x20, 0x01, 0x0d, 0xb8, ...new Array<number>(11).fill(0), 1]);
   for (let i = 0; i < n; i++) {
-    const at = i * RECORD_BYTES;
-    b[at + 1] = i % 2 === 0 ? 4 : 6;
-    b[at + 2] = 6;
-    b[at + 3] = [0x02, 0x01, 0x00, 0x29][i % 4]!;
-    b[at + 5] = 1; // answered by the kernel: emitted at once, no listener snapshot
-    b.writeUInt16LE(1 + i, at + 6);
-    b[at + 16] = i % 2 === 0 ? 192 : 0x20;
+    const family = i % 2 === 0 ? 4 : 6;
+    const fields = {
+      iface: 0,
+      family,
+      protocol: 6,
+      tcpFlags: [0x02, 0x01, 0x00, 0x29][i % 4]!,
+      ipOptions: false,
+      answered: true, // by the kernel: emitted at once, no listener snapshot
+      dstPort: 1 + i,
+      tsUs: 0,
+    };
+    writeRecord(b, i * RECORD_BYTES, fields, family === 4 ? v4 : v6, 0);
   }
   for (let round = 0; round < 10; round++) scratch.onRecords(gen, b, n);
   gen.engine.stop();

@@ -114,7 +114,7 @@ test("responder, sensor, kernel trap and control lines keep their texts", () => 
   const cases: [string, string][] = [
     [m.recordFailed("192.0.2.1", "EIO"), "adminalert: ERROR: could not record block of 192.0.2.1: EIO"],
     [m.routeNotUndone("192.0.2.1"), "adminalert: KILL_ROUTE for 192.0.2.1 not undone: set KILL_ROUTE_UNDO"],
-    [m.kernelTrapError("kernel trap: cannot arm: x"), "adminalert: ERROR: kernel trap: cannot arm: x"],
+    [m.error("kernel trap: cannot arm: x"), "adminalert: ERROR: kernel trap: cannot arm: x"],
     [m.kernelTrapListFailed("nft gone"), "adminalert: ERROR: kernel trap: nft gone"],
     [m.kernelTrapHandlerFailed("hit", "boom"), "adminalert: ERROR: kernel trap hit handler failed: boom"],
     [m.kernelTrapHandlerFailed("gap", "boom"), "adminalert: ERROR: kernel trap gap handler failed: boom"],
