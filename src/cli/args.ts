@@ -9,17 +9,10 @@ import {
 } from "../control/protocol.js";
 import { canonicalIp } from "../decode/address.js";
 import type { Mode } from "../vocabulary.js";
+import { MODE_FLAGS } from "./mode-flags.js";
 
 export const DEFAULT_CONFIG_PATH = "/etc/portsentry/portsentry.conf";
 
-const MODE_FLAGS: Readonly<Record<string, Mode>> = {
-  "-tcp": "tcp",
-  "-udp": "udp",
-  "-stcp": "stcp",
-  "-sudp": "sudp",
-  "-atcp": "atcp",
-  "-audp": "audp",
-};
 const TCP_MODES: readonly Mode[] = ["tcp", "stcp", "atcp"];
 
 export interface RunOptions {

@@ -5,9 +5,9 @@
  */
 
 import { SignalInbox } from "../signals.js";
+import { MODE_FLAGS } from "./mode-flags.js";
 
-const RUN_MODES: ReadonlySet<string> = new Set(["-tcp", "-udp", "-stcp", "-sudp", "-atcp", "-audp"]);
 const argv = process.argv.slice(2);
-const signals = argv.some((a) => RUN_MODES.has(a)) ? new SignalInbox() : undefined;
+const signals = argv.some((a) => Object.hasOwn(MODE_FLAGS, a)) ? new SignalInbox() : undefined;
 const { main } = await import("./portsentry.js");
 await main(argv, signals);

@@ -16,6 +16,7 @@ import { readFile } from "node:fs/promises";
 import { after, before, describe, test } from "node:test";
 import { parseIp } from "../../src/decode/address.js";
 import { type DaemonFiles, MAIN_JS, READY, writeDaemonFiles } from "../helpers/daemon.js";
+import { blockedSet } from "../helpers/nft-sets.js";
 import { SYN } from "../helpers/pcap-builder.js";
 import { createLab, type Lab, type LabProcess, rootSkip, type ScannerHost } from "../netns/netns.js";
 
@@ -127,23 +128,7 @@ describe("sources no host can own are never blocked", { skip: rootSkip() }, () =
     for (const c of cleanup) await c();
   });
 
-  const nftSet = async (family: 4 | 6): Promise<readonly string[]> => {
-    const r = await lab.exec(lab.target, [
-      "nft",
-      "-j",
-      "list",
-      "set",
-      "inet",
-      "portsentry",
-      `blocked${family}`,
-    ]);
-    if (!r.ok) return [];
-    const doc = JSON.parse(r.stdout) as {
-      nftables: readonly { set?: { elem?: readonly (string | { elem: { val: string } })[] } }[];
-    };
-    const set = doc.nftables.find((o) => o.set !== undefined)?.set;
-    return (set?.elem ?? []).map((e) => (typeof e === "string" ? e : e.elem.val));
-  };
+  const nftSet = (family: 4 | 6) => blockedSet(lab, lab.target, family);
   const send = async (sources: readonly string[]): Promise<void> => {
     const frames = sources.map((src) =>
       hex(synFrame(targetMac, forgerMac, src, src.includes(":") ? lab.target.v6 : lab.target.v4, TRAP_TCP)),

@@ -15,6 +15,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type DaemonFiles, MAIN_JS, READY, TCP_CLIENT_JS, writeDaemonFiles } from "../helpers/daemon.js";
+import { blockedSet } from "../helpers/nft-sets.js";
 import { nmapArgv } from "../helpers/scans.js";
 import { createLab, type Lab, type LabProcess, rootSkip, type ScannerHost } from "../netns/netns.js";
 
@@ -98,23 +99,7 @@ describe("self-protection against forged sources", { skip: rootSkip() }, () => {
     const r = await lab.execOk(lab.target, ["node", MAIN_JS, "-c", files.conf, "status", "--json"]);
     return (JSON.parse(r.stdout) as { result: { counters: StatusCounters } }).result.counters;
   };
-  const nftSet = async (family: 4 | 6): Promise<readonly string[]> => {
-    const r = await lab.exec(lab.target, [
-      "nft",
-      "-j",
-      "list",
-      "set",
-      "inet",
-      "portsentry",
-      `blocked${family}`,
-    ]);
-    if (!r.ok) return [];
-    const doc = JSON.parse(r.stdout) as {
-      nftables: readonly { set?: { elem?: readonly (string | { elem: { val: string } })[] } }[];
-    };
-    const set = doc.nftables.find((o) => o.set !== undefined)?.set;
-    return (set?.elem ?? []).map((e) => (typeof e === "string" ? e : e.elem.val));
-  };
+  const nftSet = (family: 4 | 6) => blockedSet(lab, lab.target, family);
   const blocked = async (address: string): Promise<boolean> =>
     (await nftSet(address.includes(":") ? 6 : 4)).includes(address);
   const canReach = async (host: ScannerHost, address: string): Promise<boolean> =>

@@ -19,22 +19,10 @@ import { BlockRegistry } from "../../src/state/blocks.js";
 import type { Hit } from "../../src/vocabulary.js";
 import { testConfig } from "../helpers/config.js";
 import { MemoryLog } from "../helpers/memory-log.js";
-import {
-  ACK,
-  ethernetFrame,
-  FIN,
-  type PacketSpec,
-  PSH,
-  portUnreachablePacket,
-  RST,
-  SYN,
-  URG,
-} from "../helpers/pcap-builder.js";
+import { FIN, PSH, URG } from "../helpers/pcap-builder.js";
+import { HOST, HOST6, probeFrames } from "../helpers/probe-frames.js";
 
-const HOST = "192.0.2.1";
-const HOST6 = "2001:db8::1";
 const IGNORED = "198.51.100.9";
-const T0_US = 1_700_000_000_000_000;
 
 const config = testConfig("/nonexistent", {
   tcpPorts: [23, 25, 80, 111, 143],
@@ -43,36 +31,15 @@ const config = testConfig("/nonexistent", {
 });
 const isIgnored = (a: string) => a === IGNORED || a === HOST || a === HOST6;
 
-let sport = 40_000;
 /** A probe at `ms`, and this host's answer 20 µs later unless `answer` is "none". */
 function probe(
   ms: number,
   src: string,
   port: number,
-  answer: "rst" | "syn-ack" | "icmp" | "none",
+  answer: "rst" | "syn-ack" | "icmp-unreachable" | "none",
   o: { flags?: number; proto?: "tcp" | "udp" } = {},
 ): CapturedFrame[] {
-  const s = sport++;
-  const dst = src.includes(":") ? HOST6 : HOST;
-  const proto = o.proto ?? "tcp";
-  const spec: PacketSpec = { src, dst, proto, sport: s, dport: port, flags: o.flags ?? SYN };
-  const frame = (atMs: number, p: PacketSpec | Uint8Array): CapturedFrame => {
-    const data = ethernetFrame(p);
-    return {
-      linkType: 1,
-      data,
-      wireLength: data.length,
-      timestampUs: T0_US + atMs * 1000,
-      interfaceIndex: 0,
-    };
-  };
-  const frames = [frame(ms, spec)];
-  if (answer === "icmp") frames.push(frame(ms + 0.02, portUnreachablePacket(spec)));
-  if (answer === "rst" || answer === "syn-ack") {
-    const flags = answer === "rst" ? RST | ACK : SYN | ACK;
-    frames.push(frame(ms + 0.02, { src: dst, dst: src, proto, sport: port, dport: s, flags }));
-  }
-  return frames;
+  return probeFrames(ms, src, port, { ...o, answer });
 }
 
 /** A scan day in miniature: SYN, FIN, XMAS and UDP probes, a listener, an ignored source, IPv6. */
@@ -82,9 +49,9 @@ const FRAMES: readonly CapturedFrame[] = [
   ...probe(20, "192.0.2.2", 23, "rst", { flags: FIN }),
   ...probe(30, "192.0.2.2", 25, "rst"), // already blocked by now
   ...probe(40, "2001:db8::3", 111, "rst", { flags: FIN | PSH | URG }),
-  ...probe(50, "2001:db8::3", 7, "icmp", { proto: "udp" }),
+  ...probe(50, "2001:db8::3", 7, "icmp-unreachable", { proto: "udp" }),
   ...probe(60, IGNORED, 143, "rst"),
-  ...probe(70, "192.0.2.4", 7, "icmp", { proto: "udp" }),
+  ...probe(70, "192.0.2.4", 7, "icmp-unreachable", { proto: "udp" }),
   // Unanswered (a firewall dropped our answer): the live gate asks the listeners, replay its memory.
   ...probe(80, "192.0.2.4", 111, "none"),
 ];

@@ -7,60 +7,17 @@ import { inferLocalAddresses } from "../../src/replay/local-addresses.js";
 import { replayCapture } from "../../src/replay/replay.js";
 import type { CapturedFrame } from "../../src/sensors/pcap-file.js";
 import { testConfig } from "../helpers/config.js";
-import {
-  ACK,
-  ethernetFrame,
-  FIN,
-  type PacketSpec,
-  PSH,
-  portUnreachablePacket,
-  RST,
-  SYN,
-  URG,
-} from "../helpers/pcap-builder.js";
+import { ACK, FIN, PSH, RST, SYN, URG } from "../helpers/pcap-builder.js";
+import { frameAt, HOST, HOST6, probeFrames, T0_US } from "../helpers/probe-frames.js";
 
-const HOST = "192.0.2.1";
-const HOST6 = "2001:db8::1";
 const SCANNER = "192.0.2.2";
 const OTHER = "192.0.2.3";
 const SECOND_MS = 1000;
-const T0_US = 1_700_000_000_000_000;
 
 const LIMITS = { maxSources: 1000, maxBlocks: 1000, repeatLogWindowMs: 60_000, maxRepeatEntries: 100 };
 
-/** A frame at `ms` milliseconds into the capture. */
-function at(ms: number, p: PacketSpec | Uint8Array): CapturedFrame {
-  const data = ethernetFrame(p);
-  return { linkType: 1, data, wireLength: data.length, timestampUs: T0_US + ms * 1000, interfaceIndex: 0 };
-}
-
-let sport = 40_000;
-/** A probe from `src` and, unless `answer` is "none", this host's answer a few µs later. */
-function probe(
-  ms: number,
-  src: string,
-  port: number,
-  o: {
-    flags?: number;
-    answer?: "rst" | "syn-ack" | "icmp-unreachable" | "none";
-    proto?: "tcp" | "udp";
-    dst?: string;
-  } = {},
-): CapturedFrame[] {
-  const s = sport++;
-  const dst = o.dst ?? (src.includes(":") ? HOST6 : HOST);
-  const proto = o.proto ?? "tcp";
-  const spec: PacketSpec = { src, dst, proto, sport: s, dport: port, flags: o.flags ?? SYN };
-  const frames = [at(ms, spec)];
-  const answer = o.answer ?? (proto === "tcp" ? "rst" : "none");
-  if (answer === "icmp-unreachable") {
-    frames.push(at(ms + 0.02, portUnreachablePacket(spec)));
-  } else if (answer !== "none") {
-    const flags = answer === "rst" ? RST | ACK : SYN | ACK;
-    frames.push(at(ms + 0.02, { src: dst, dst: src, proto, sport: port, dport: s, flags }));
-  }
-  return frames;
-}
+const at = frameAt;
+const probe = probeFrames;
 
 interface Run {
   readonly events: ReplayEvent[];
