@@ -500,6 +500,30 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
     formatDuration,
   ),
   row(
+    "LISTEN_GRACE",
+    "listenGraceSec",
+    {
+      origin: "new",
+      absent: "10m",
+      shipped: "10m",
+      description: "advanced modes: a port that had a listener within this long is not a trap (restarts)",
+    },
+    parseDuration,
+    formatDuration,
+  ),
+  row(
+    "DETECT_ACK_SCANS",
+    "detectAckScans",
+    {
+      origin: "new",
+      absent: "0",
+      shipped: "0",
+      description: "1: ACK, Window and Maimon probes to trap ports that belong to no known flow are hits",
+    },
+    parseFlag,
+    showFlag,
+  ),
+  row(
     "METRICS_LISTEN",
     "metricsListen",
     {

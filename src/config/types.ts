@@ -89,6 +89,10 @@ export interface Config {
   readonly maxBlocksPerMinute: number;
   /** SCAN_TRIGGER counts are forgotten after this long without a hit. */
   readonly triggerWindowSec: number;
+  /** LISTEN_GRACE: a port with a listener within this long is not a trap in advanced mode. */
+  readonly listenGraceSec: number;
+  /** DETECT_ACK_SCANS: ACK, Window and Maimon probes to trap ports are hits. */
+  readonly detectAckScans: boolean;
   /** METRICS_LISTEN: where /metrics is served over HTTP; undefined = off. */
   readonly metricsListen: ListenAddress | undefined;
   /** METRICS_LISTEN_PUBLIC: a non-loopback METRICS_LISTEN is allowed only with this set. */

@@ -36,6 +36,8 @@ export function testConfig(dir: string, overrides: Partial<Config> = {}): Config
     kernelTrap: false,
     maxBlocksPerMinute: 60,
     triggerWindowSec: 600,
+    listenGraceSec: 600,
+    detectAckScans: false,
     metricsListen: undefined,
     metricsListenPublic: false,
     ...overrides,

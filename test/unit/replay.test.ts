@@ -161,6 +161,8 @@ describe("replay: the live path's rules over frames", () => {
     const slow = run([...probe(0, SCANNER, 1), ...probe(1500, SCANNER, 11), ...probe(3000, SCANNER, 143)], {
       scanTrigger: 2,
       triggerWindowSec: 1,
+      listenGraceSec: 600,
+      detectAckScans: false,
     });
     assert.deepEqual(blocks(slow), []);
   });
