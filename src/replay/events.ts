@@ -90,7 +90,13 @@ export type ReplayDrop =
   /** Unanswered, to a port whose last answer was SYN+ACK: taken for a listener. */
   | "listener-inferred"
   /** From this host and answering no pending probe. */
-  | "own-unpaired";
+  | "own-unpaired"
+  /** DETECT_ACK_SCANS: an ACK-bearing probe this host did not answer with RST. */
+  | "ack-unanswered"
+  /** Advanced mode: the port had a listener within LISTEN_GRACE. */
+  | "listen-grace"
+  /** A TCP or UDP checksum that does not add up: the kernel discards the packet. */
+  | "bad-checksum";
 
 export interface ReplaySummary {
   readonly modes: readonly StealthMode[];

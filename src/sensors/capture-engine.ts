@@ -13,9 +13,10 @@
  */
 
 import { DECODE_STATUSES, type DecodeStatus, decodeFrame, PacketFacts } from "../decode/packet.js";
-import { ProbeSieve, replyMeansListening } from "../detect/probe-rules.js";
+import { OwnFlows } from "../detect/own-flows.js";
+import { ackProbeStands, ProbeSieve, replyMeansListening } from "../detect/probe-rules.js";
 import { ProbeTracker, Verdict } from "../detect/probe-tracker.js";
-import { CAPTURE_LIMITS } from "../limits.js";
+import { CAPTURE_LIMITS, OWN_FLOW_LIMITS } from "../limits.js";
 import { emptyPorts } from "../port-set.js";
 import type { PortBitmap } from "../vocabulary.js";
 import { BatchSlots, type FrameHandler, type LiveCapture, openLiveCapture } from "./capture.js";
@@ -42,6 +43,8 @@ type DropReason =
   | "own-source"
   | "not-watched"
   | "not-probe"
+  | "own-flow"
+  | "ack-unanswered"
   | "answered-by-listener";
 
 const WARM_UP_ROUNDS = CAPTURE_LIMITS.warmUpRounds;
@@ -54,6 +57,7 @@ export const WARM_UP_PLAN: CapturePlan = {
   tcpRanges: [[1, 1]],
   udpRanges: [[1, 1]],
   ownAddresses: ["192.0.2.2", "2001:db8::2"],
+  ackScans: false,
   snapLength: 256,
   bufferBytes: 1 << 16,
   bufferTimeoutMs: 0,
@@ -118,6 +122,9 @@ export class CaptureEngine {
     (slot, verdict) => this.#onResolved(slot, verdict),
   );
   readonly #monoMs: () => number;
+  /** The monotonic clock read once per capture read (flows' idle times need no better). */
+  #readMs = 0;
+  #readMsStale = true;
   /** Reused for every record written. */
   readonly #record: ProbeRecordFields = {
     iface: 0,
@@ -136,8 +143,16 @@ export class CaptureEngine {
   replies = 0;
   readonly drops: Record<DropReason, number>;
 
-  /** `monoMs`: the clock of the reply wait (live: the monotonic clock; tests inject theirs). */
-  constructor(plan: CapturePlan, sink: EngineSink, monoMs: () => number = () => performance.now()) {
+  /**
+   * `monoMs`: the clock of the reply wait (live: the monotonic clock; tests inject theirs).
+   * `flows`: the flows this host started, kept by the sensor across generations.
+   */
+  constructor(
+    plan: CapturePlan,
+    sink: EngineSink,
+    monoMs: () => number = () => performance.now(),
+    flows: OwnFlows = new OwnFlows(OWN_FLOW_LIMITS),
+  ) {
     this.#monoMs = monoMs;
     this.#facts = new PacketFacts();
     this.#plan = plan;
@@ -147,6 +162,8 @@ export class CaptureEngine {
       udp: plan.udpRanges && bitmapOf(plan.udpRanges),
       ownAddresses: plan.ownAddresses,
       checkDestination: false, // the kernel filter only passes packets to our addresses
+      ackScans: plan.ackScans,
+      flows,
     });
     // Every decoder status but "ok", then the engine's own reasons (the type checks all are here).
     const byStatus = Object.fromEntries(DECODE_STATUSES.filter((s) => s !== "ok").map((s) => [s, 0]));
@@ -156,6 +173,8 @@ export class CaptureEngine {
       "own-source": 0,
       "not-watched": 0,
       "not-probe": 0,
+      "own-flow": 0,
+      "ack-unanswered": 0,
       "answered-by-listener": 0,
     };
   }
@@ -250,7 +269,11 @@ export class CaptureEngine {
       return;
     }
     this.decoded++;
-    const sifted = this.#sieve.sift(f);
+    if (this.#readMsStale) {
+      this.#readMs = this.#monoMs();
+      this.#readMsStale = false;
+    }
+    const sifted = this.#sieve.sift(f, this.#readMs);
     switch (sifted) {
       case "probe":
         break;
@@ -279,6 +302,10 @@ export class CaptureEngine {
       return;
     }
     const p = this.#pending;
+    if (!ackProbeStands(p.protocol(slot), p.tcpFlags(slot), verdict === Verdict.Closed)) {
+      this.drops["ack-unanswered"]++;
+      return;
+    }
     const r = this.#record;
     r.iface = p.iface(slot);
     r.family = p.family(slot);
@@ -302,6 +329,7 @@ export class CaptureEngine {
   /** At the end of each capture read, and when unanswered probes are due. */
   #flush(): void {
     this.#sentThisRead = false;
+    this.#readMsStale = true;
     if (this.#stopped) return;
     this.#pending.expire(this.#monoMs());
     if (this.#pending.count > 0 && this.#expiryTimer === undefined) {

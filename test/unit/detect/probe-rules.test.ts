@@ -27,15 +27,15 @@ function facts(src: string, dst: string, protocol: 6 | 17, o: Partial<PacketFact
 const watched = emptyPorts();
 watched[161] = 1;
 watched[23] = 1;
-const sieve = new ProbeSieve({ tcp: watched, udp: watched, ownAddresses: [US], checkDestination: false });
+const sieve = new ProbeSieve({ tcp: watched, udp: watched, ownAddresses: [US], checkDestination: false, ackScans: false, flows: undefined });
 
 test("this host's answers are replies: RST and ICMP port unreachable say closed, SYN+ACK listening", () => {
   const rst = facts(US, PROBER, 6, { srcPort: 23, dstPort: 40000, tcpFlags: 0x14 });
   const synAck = facts(US, PROBER, 6, { srcPort: 23, dstPort: 40000, tcpFlags: 0x12 });
   const unreachable = facts(US, PROBER, 17, { srcPort: 161, dstPort: 40000, icmpUnreachable: true });
-  assert.equal(sieve.sift(rst), "reply");
-  assert.equal(sieve.sift(synAck), "reply");
-  assert.equal(sieve.sift(unreachable), "reply");
+  assert.equal(sieve.sift(rst, 0), "reply");
+  assert.equal(sieve.sift(synAck, 0), "reply");
+  assert.equal(sieve.sift(unreachable, 0), "reply");
   assert.equal(replyMeansListening(rst), false);
   assert.equal(replyMeansListening(synAck), true);
   assert.equal(replyMeansListening(unreachable), false);
@@ -43,9 +43,9 @@ test("this host's answers are replies: RST and ICMP port unreachable say closed,
 
 test("an ICMP port unreachable from another host is never a probe; a UDP datagram from us is no reply", () => {
   const forged = facts(PROBER, US, 17, { srcPort: 40000, dstPort: 161, icmpUnreachable: true });
-  assert.equal(sieve.sift(forged), "not-probe");
+  assert.equal(sieve.sift(forged, 0), "not-probe");
   const probe = facts(PROBER, US, 17, { srcPort: 40000, dstPort: 161 });
-  assert.equal(sieve.sift(probe), "probe");
+  assert.equal(sieve.sift(probe, 0), "probe");
   const datagramFromUs = facts(US, PROBER, 17, { srcPort: 161, dstPort: 40000 });
-  assert.equal(sieve.sift(datagramFromUs), "own-source");
+  assert.equal(sieve.sift(datagramFromUs, 0), "own-source");
 });
