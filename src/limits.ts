@@ -77,6 +77,14 @@ export const OWN_FLOW_LIMITS = {
   tcpIdleMs: 2 * 3_600_000,
 } as const;
 
+/** Fragmented headers put back together (decode/fragments.ts). */
+export const FRAGMENT_LIMITS = {
+  /** Datagrams waiting for the rest of their header; 4096 × 127 bytes ≈ 0.5 MiB. */
+  capacity: 4096,
+  /** The kernel's ipfrag_time (30 s): it would reassemble no later. */
+  timeoutMs: 30_000,
+} as const;
+
 /** `portsentry replay`. */
 export const REPLAY_LIMITS = {
   /** How long (capture time) a probe waits for this host's answer in a capture. */

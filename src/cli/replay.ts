@@ -328,9 +328,9 @@ function summaryLines(file: string, s: ReplaySummary, r: ReadReport): string[] {
     `replay: dropped: ${counts(s.drops)}`,
   ];
   const e = s.evictions;
-  if (e.sources + e.blocksRefused + e.offences + e.pendingProbes > 0) {
+  if (e.sources + e.blocksRefused + e.offences + e.pendingProbes + e.fragments + e.ownFlows > 0) {
     lines.push(
-      `replay: bounded tables let go: ${e.sources} sources from the trigger table, ${e.blocksRefused} blocks refused (table of blocks full), ${e.offences} offence counts, ${e.pendingProbes} probes sent on unanswered`,
+      `replay: bounded tables let go: ${e.sources} sources from the trigger table, ${e.blocksRefused} blocks refused (table of blocks full), ${e.offences} offence counts, ${e.pendingProbes} probes sent on unanswered, ${e.fragments} fragmented headers, ${e.ownFlows} flows of this host`,
     );
   }
   const bad = counts(r.badRecords);

@@ -123,7 +123,11 @@ export class OwnFlows {
     remotePort: number,
     localPort: number,
   ): boolean {
-    if (this.#kind[slot] !== kind || this.#remotePort[slot] !== remotePort || this.#localPort[slot] !== localPort)
+    if (
+      this.#kind[slot] !== kind ||
+      this.#remotePort[slot] !== remotePort ||
+      this.#localPort[slot] !== localPort
+    )
       return false;
     const width = family === 4 ? 4 : 16;
     for (let i = 0; i < width; i++) if (this.#remote[slot * 16 + i] !== remote[i]) return false;
@@ -132,7 +136,13 @@ export class OwnFlows {
 }
 
 /** FNV-1a over the flow's key. */
-function hash(kind: number, remote: Uint8Array, family: number, remotePort: number, localPort: number): number {
+function hash(
+  kind: number,
+  remote: Uint8Array,
+  family: number,
+  remotePort: number,
+  localPort: number,
+): number {
   let h = Math.imul(0x811c9dc5 ^ kind, 0x01000193);
   const width = family === 4 ? 4 : 16;
   for (let i = 0; i < width; i++) h = Math.imul(h ^ remote[i]!, 0x01000193);

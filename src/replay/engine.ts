@@ -1,5 +1,7 @@
 /** The replay engine: one frame at a time through the live path's parts (see replay.ts). */
 
+import { checksumOk } from "../decode/checksum.js";
+import { FragmentHeads } from "../decode/fragments.js";
 import { DECODE_STATUSES, type DecodeStatus, decodeFrame, PacketFacts } from "../decode/packet.js";
 import { ListenHistory } from "../detect/listen-history.js";
 import { OwnFlows } from "../detect/own-flows.js";
@@ -12,7 +14,7 @@ import {
 } from "../detect/probe-rules.js";
 import { ProbeTracker, Verdict } from "../detect/probe-tracker.js";
 import type { TriggerTable } from "../detect/trigger.js";
-import { CAPTURE_LIMITS, OWN_FLOW_LIMITS, REPLAY_LIMITS } from "../limits.js";
+import { CAPTURE_LIMITS, FRAGMENT_LIMITS, OWN_FLOW_LIMITS, REPLAY_LIMITS } from "../limits.js";
 import * as msg from "../log/messages.js";
 import type { Pipeline } from "../pipeline.js";
 import { candidatePorts, type StealthMode } from "../port-set.js";
@@ -52,6 +54,8 @@ export class ReplayEngine {
   readonly #probes: ProbeTracker;
   /** The flows this host started, in capture time (the live sensor's table). */
   readonly #flows = new OwnFlows(OWN_FLOW_LIMITS);
+  /** Fragmented headers put back together, in capture time (the live engine's table). */
+  readonly #fragments = new FragmentHeads(FRAGMENT_LIMITS);
   /** When each port last answered SYN+ACK (or a datagram): LISTEN_GRACE in capture time. */
   readonly #listened = new ListenHistory();
   readonly #graceMs: number;
@@ -149,13 +153,20 @@ export class ReplayEngine {
     const f = this.#facts;
     const status = decodeFrame(frame.data, frame.linkType, f, frame.wireLength);
     if (status !== "ok") {
-      this.#drop(status);
-      return;
+      const fragment = status === "fragment" || status === "tiny-fragment";
+      if (!fragment || !this.#fragments.add(frame.data, f, this.#nowUs / 1000)) {
+        this.#drop(status);
+        return;
+      }
     }
     this.#c.decoded++;
     const sifted = this.#sieve.sift(f, this.#nowUs / 1000);
     switch (sifted) {
       case "probe":
+        if (!checksumOk(frame.data, f)) {
+          this.#drop("bad-checksum");
+          break;
+        }
         this.#c.probes++;
         this.#probes.add(0, f, tsUs, this.#nowUs / 1000);
         break;
@@ -191,6 +202,8 @@ export class ReplayEngine {
         blocksRefused: this.#responds - c.wouldBlock,
         offences: this.#store.offencesForgotten,
         pendingProbes: this.#probes.evicted,
+        fragments: this.#fragments.evicted + this.#fragments.expired,
+        ownFlows: this.#flows.evicted,
       },
       drops: Object.fromEntries(Object.entries(this.#drops).filter(([, n]) => n > 0)),
       firstTsUs: this.#firstTsUs,

@@ -134,6 +134,10 @@ export interface ReplaySummary {
     readonly blocksRefused: number;
     readonly offences: number;
     readonly pendingProbes: number;
+    /** Fragmented headers given up incomplete (cap or timeout). */
+    readonly fragments: number;
+    /** Flows this host started, forgotten before their idle time (cap). */
+    readonly ownFlows: number;
   };
   readonly drops: Readonly<Record<string, number>>;
   readonly firstTsUs: number | undefined;

@@ -18,7 +18,8 @@
  * - IPv4 TCP: `tcp[13] & 0x14 = 0` (neither ACK nor RST). A first fragment with More Fragments
  *   set may be too short to hold the flags byte (nmap -f); a load past the end would make the
  *   whole filter reject it, so such fragments pass on their ports alone and the decoder counts
- *   them ("tiny-fragment"). Later fragments carry no ports and are rejected.
+ *   them; a later fragment that starts within the first 64 bytes passes too (the rest of a
+ *   split header: decode/fragments.ts puts it back together), later ones are rejected.
  * - IPv6: libpcap's `tcp[...]` offsets work for IPv4 only, so the fixed-offset fields are used
  *   (`ip6[6]` next header, `ip6[42:2]` destination port, `ip6[53]` TCP flags), valid when no
  *   extension header sits in between. Packets whose next header is an extension header
@@ -88,6 +89,13 @@ const REPLY_V6 = "((ip6[53] & 0x04) != 0 or (ip6[53] & 0x12) = 0x12)";
  */
 const UNREACHABLE_V4 = "ip[9] = 1 and icmp[0] = 3 and icmp[1] = 3";
 const UNREACHABLE_V6 = "ip6[6] = 58 and ip6[40] = 1 and ip6[41] = 4";
+/**
+ * A later IPv4 fragment of TCP or UDP that starts within the first 64 bytes of the datagram's
+ * payload: the rest of a header split by `nmap -f` / `--mtu 8` (decode/fragments.ts). Ordinary
+ * fragmented datagrams' later parts start past 1 000 bytes and stay out.
+ */
+const LATER_HEAD_FRAGMENT_V4 =
+  "((ip[9] = 6 or ip[9] = 17) and (ip[6:2] & 0x1fff) != 0 and (ip[6:2] & 0x1fff) < 8)";
 /** IPv6 next-header values that are extension headers the decoder walks. */
 const IPV6_EXTENSION_HEADERS = [0, 43, 44, 60, 51] as const;
 
@@ -120,6 +128,7 @@ export function buildFilter(spec: FilterSpec): FilterResult {
       );
     }
     if (udp.length > 0) probes.push(`(ip[9] = 17 and (${portTest("udp[2:2]", udp)}))`);
+    probes.push(LATER_HEAD_FRAGMENT_V4);
     parts.push(`((${v4.map((a) => `ip dst host ${a}`).join(" or ")}) and (${probes.join(" or ")}))`);
     if (tcp.length > 0) {
       parts.push(

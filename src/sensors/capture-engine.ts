@@ -12,11 +12,13 @@
  * Whether a port has a local listener otherwise is decided in the sensor, which owns that state.
  */
 
+import { checksumOk } from "../decode/checksum.js";
+import { FragmentHeads } from "../decode/fragments.js";
 import { DECODE_STATUSES, type DecodeStatus, decodeFrame, PacketFacts } from "../decode/packet.js";
 import { OwnFlows } from "../detect/own-flows.js";
 import { ackProbeStands, ProbeSieve, replyMeansListening } from "../detect/probe-rules.js";
 import { ProbeTracker, Verdict } from "../detect/probe-tracker.js";
-import { CAPTURE_LIMITS, OWN_FLOW_LIMITS } from "../limits.js";
+import { CAPTURE_LIMITS, FRAGMENT_LIMITS, OWN_FLOW_LIMITS } from "../limits.js";
 import { emptyPorts } from "../port-set.js";
 import type { PortBitmap } from "../vocabulary.js";
 import { BatchSlots, type FrameHandler, type LiveCapture, openLiveCapture } from "./capture.js";
@@ -44,6 +46,7 @@ type DropReason =
   | "not-watched"
   | "not-probe"
   | "own-flow"
+  | "bad-checksum"
   | "ack-unanswered"
   | "answered-by-listener";
 
@@ -111,6 +114,7 @@ export class CaptureEngine {
   readonly #captures: LiveCapture[] = [];
   readonly #facts: PacketFacts;
   readonly #sieve: ProbeSieve;
+  readonly #fragments = new FragmentHeads(FRAGMENT_LIMITS);
   readonly #batch = Buffer.alloc(RECORDS_PER_BATCH * RECORD_BYTES);
   readonly #sink: EngineSink;
   #records = 0;
@@ -174,6 +178,7 @@ export class CaptureEngine {
       "not-watched": 0,
       "not-probe": 0,
       "own-flow": 0,
+      "bad-checksum": 0,
       "ack-unanswered": 0,
       "answered-by-listener": 0,
     };
@@ -265,17 +270,23 @@ export class CaptureEngine {
     const f = this.#facts;
     const status = decodeFrame(frame, linkType, f, wireLength, capturedLength);
     if (status !== "ok") {
-      this.drops[status]++;
-      return;
+      // A fragment's header may complete here (nmap -f): then it goes on as a whole packet.
+      const fragment = status === "fragment" || status === "tiny-fragment";
+      if (!fragment || !this.#fragments.add(frame, f, this.#clockOfRead(), capturedLength)) {
+        this.drops[status]++;
+        return;
+      }
     }
     this.decoded++;
-    if (this.#readMsStale) {
-      this.#readMs = this.#monoMs();
-      this.#readMsStale = false;
-    }
+    this.#clockOfRead();
     const sifted = this.#sieve.sift(f, this.#readMs);
     switch (sifted) {
       case "probe":
+        // The kernel discards it unanswered: not a hit, counted apart (checksum.ts).
+        if (!checksumOk(frame, f, capturedLength)) {
+          this.drops["bad-checksum"]++;
+          return;
+        }
         break;
       case "reply":
         // The kernel's answer to a probe (the filter lets only RST, SYN+ACK and ICMP port
@@ -293,6 +304,15 @@ export class CaptureEngine {
     this.candidates++;
     // Every probe waits (briefly) for this host's answer, which tells whether a socket listened.
     this.#pending.add(index, f, timestampUs, this.#monoMs());
+  }
+
+  /** The monotonic clock, read once per capture read (idle times and fragment timeouts need no better). */
+  #clockOfRead(): number {
+    if (this.#readMsStale) {
+      this.#readMs = this.#monoMs();
+      this.#readMsStale = false;
+    }
+    return this.#readMs;
   }
 
   #onResolved(slot: number, verdict: Verdict): void {
@@ -368,7 +388,12 @@ export class CaptureEngine {
       candidates: this.candidates,
       replies: this.replies,
       // A frame whose handling threw (a bug): counted, never allowed to stop the capture.
-      drops: { ...this.drops, "frame-handler-error": handlerErrors },
+      // A fragmented header given up before it was complete (its table's cap or timeout).
+      drops: {
+        ...this.drops,
+        "frame-handler-error": handlerErrors,
+        "fragment-evicted": this.#fragments.evicted + this.#fragments.expired,
+      },
     };
     return { counters, interfaces };
   }

@@ -12,12 +12,12 @@
  * traffic to real services); a service started later is caught by the listener gate.
  */
 
+import type { OwnFlows } from "../detect/own-flows.js";
 import { CAPTURE_LIMITS } from "../limits.js";
 import type { Log } from "../log/logger.js";
 import * as msg from "../log/messages.js";
 import { portRanges, withoutPorts } from "../port-set.js";
 import type { PortBitmap } from "../vocabulary.js";
-import type { OwnFlows } from "../detect/own-flows.js";
 import { buildFilter } from "./bpf.js";
 import { DEFAULT_CAPTURE_OPTIONS } from "./capture.js";
 import { CaptureEngine, WARM_UP_PLAN } from "./capture-engine.js";

@@ -19,6 +19,8 @@ export interface PacketSpec {
   readonly flags?: number;
   /** IPv4: add 4 bytes of options (NOP NOP NOP EOL). */
   readonly ipOptions?: boolean;
+  /** A TCP/UDP checksum that does not add up (nmap --badsum); otherwise the field is left 0. */
+  readonly badChecksum?: boolean;
 }
 
 function bytesOf(text: string): Uint8Array {
@@ -40,6 +42,8 @@ export function ipPacket(p: PacketSpec): Uint8Array {
   } else {
     v.setUint16(4, 8);
   }
+  // Any non-zero value but the right one (0: "not filled in", not judged).
+  if (p.badChecksum === true) v.setUint16(p.proto === "tcp" ? 16 : 6, 0xbad0);
   return withIpHeader(p.src, p.dst, p.proto === "tcp" ? 6 : 17, l4, p.ipOptions ?? false);
 }
 

@@ -49,7 +49,7 @@ test("every one of the 256 flag bytes maps to exactly one consistent class", () 
   for (let flags = 0; flags < 256; flags++) {
     const c = classifyTcp(flags);
     const six = flags & 0x3f;
-    const named: Record<number, string> = { 0: "null", 0x29: "xmas", [FIN]: "fin", [SYN]: "syn", [ACK]: "ack" };
+    const named: Record<number, string> = { 0: "null", 41: "xmas", [FIN]: "fin", [SYN]: "syn", [ACK]: "ack" };
     named[FIN | ACK] = "maimon";
     const expected = named[six] ?? "unknown";
     assert.equal(c.kind, expected, `flags 0x${flags.toString(16)}`);

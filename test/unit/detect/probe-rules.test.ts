@@ -27,7 +27,14 @@ function facts(src: string, dst: string, protocol: 6 | 17, o: Partial<PacketFact
 const watched = emptyPorts();
 watched[161] = 1;
 watched[23] = 1;
-const sieve = new ProbeSieve({ tcp: watched, udp: watched, ownAddresses: [US], checkDestination: false, ackScans: false, flows: undefined });
+const sieve = new ProbeSieve({
+  tcp: watched,
+  udp: watched,
+  ownAddresses: [US],
+  checkDestination: false,
+  ackScans: false,
+  flows: undefined,
+});
 
 test("this host's answers are replies: RST and ICMP port unreachable say closed, SYN+ACK listening", () => {
   const rst = facts(US, PROBER, 6, { srcPort: 23, dstPort: 40000, tcpFlags: 0x14 });

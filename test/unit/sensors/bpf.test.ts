@@ -276,8 +276,13 @@ describe("the filter passes probes to us and nothing else", { skip: NO_TCPDUMP }
       pass: true,
     },
     {
-      name: "v4 later fragment",
+      name: "v4 later fragment within the header's first 64 bytes (nmap -f)",
       frame: ipv4Frame(PEER4, V4[0]!, 6, tcpHeader(4000, 143, SYN), { fragment: 0x0003 }),
+      pass: true,
+    },
+    {
+      name: "v4 later fragment past 64 bytes",
+      frame: ipv4Frame(PEER4, V4[0]!, 6, tcpHeader(4000, 143, SYN), { fragment: 0x00b9 }),
       pass: false,
     },
     {
@@ -390,15 +395,31 @@ describe("the filter passes probes to us and nothing else", { skip: NO_TCPDUMP }
 
   // DETECT_ACK_SCANS: ACK-bearing packets to watched ports pass; RST still does not.
   const ackFrames = [
-    { name: "v4 ACK to watched 143", frame: ipv4Frame(PEER4, V4[0]!, 6, tcpHeader(4000, 143, ACK)), pass: true },
+    {
+      name: "v4 ACK to watched 143",
+      frame: ipv4Frame(PEER4, V4[0]!, 6, tcpHeader(4000, 143, ACK)),
+      pass: true,
+    },
     {
       name: "v4 FIN+ACK to watched 1",
       frame: ipv4Frame(PEER4, V4[0]!, 6, tcpHeader(4000, 1, FIN | ACK)),
       pass: true,
     },
-    { name: "v4 RST to watched 143", frame: ipv4Frame(PEER4, V4[0]!, 6, tcpHeader(4000, 143, RST)), pass: false },
-    { name: "v6 ACK to watched 143", frame: ipv6Frame(PEER6, V6[0]!, 6, tcpHeader(4000, 143, ACK)), pass: true },
-    { name: "v4 ACK to unwatched 22", frame: ipv4Frame(PEER4, V4[0]!, 6, tcpHeader(4000, 22, ACK)), pass: false },
+    {
+      name: "v4 RST to watched 143",
+      frame: ipv4Frame(PEER4, V4[0]!, 6, tcpHeader(4000, 143, RST)),
+      pass: false,
+    },
+    {
+      name: "v6 ACK to watched 143",
+      frame: ipv6Frame(PEER6, V6[0]!, 6, tcpHeader(4000, 143, ACK)),
+      pass: true,
+    },
+    {
+      name: "v4 ACK to unwatched 22",
+      frame: ipv4Frame(PEER4, V4[0]!, 6, tcpHeader(4000, 22, ACK)),
+      pass: false,
+    },
   ];
   const ackFile = join(dir, "ack.pcap");
   writeFileSync(ackFile, pcapFile(ackFrames.map((f) => f.frame)));
