@@ -69,7 +69,7 @@ export const CAPTURE_LIMITS = {
  * opened is refreshed by each SYN we send and kept for its late segments.
  */
 export const OWN_FLOW_LIMITS = {
-  /** Flows remembered; 16 384 × 40 bytes ≈ 640 KiB. Past it the least recently seen of a probe window goes. */
+  /** Flows remembered; 16 384 × 30 bytes = 480 KiB. Past it the least recently seen of a probe window goes. */
   capacity: 16_384,
   /** A UDP reply this long after our last datagram to that peer is still a reply (conntrack: 30/120 s). */
   udpIdleMs: 180_000,
@@ -79,7 +79,7 @@ export const OWN_FLOW_LIMITS = {
 
 /** Fragmented headers put back together (decode/fragments.ts). */
 export const FRAGMENT_LIMITS = {
-  /** Datagrams waiting for the rest of their header; 4096 × 127 bytes ≈ 0.5 MiB. */
+  /** Datagrams waiting for the rest of their header; 4096 × 119 bytes = 476 KiB. */
   capacity: 4096,
   /** The kernel's ipfrag_time (30 s): it would reassemble no later. */
   timeoutMs: 30_000,
