@@ -85,6 +85,12 @@ export const FRAGMENT_LIMITS = {
   timeoutMs: 30_000,
 } as const;
 
+/** Hits that repeat their source's previous port (detect/repeated-ports.ts). */
+export const REPEAT_LIMITS = {
+  /** Sources whose last port is kept: a count for operators, so a small table suffices. */
+  maxSources: 4096,
+} as const;
+
 /** `portsentry replay`. */
 export const REPLAY_LIMITS = {
   /** How long (capture time) a probe waits for this host's answer in a capture. */

@@ -325,6 +325,7 @@ function summaryLines(file: string, s: ReplaySummary, r: ReadReport): string[] {
     `replay: modes ${s.modes.map((m) => `-${m}`).join(" ")}; local addresses: ${locals}`,
     `replay: ${s.probes} probes (${s.answered} answered by this host), ${s.hits} hits, ${s.ignored} ignored, ${s.detections} detections (${s.unverified} unverified: no answer in the capture)`,
     `replay: ${s.wouldBlock} would block, ${s.heldBack} held back by the rate limit, ${s.expiries} block expiries; blocked at the end: ${blockedText(s)}`,
+    `replay: ${s.samePortRepeats} hits repeated their source's previous port (a noisy neighbour rather than a scan)`,
     `replay: dropped: ${counts(s.drops)}`,
   ];
   const e = s.evictions;

@@ -75,6 +75,7 @@ function captureCounters(capture: CaptureSensor | undefined): Record<string, num
     kernelDrops: st.kernelDropped,
     listenerReads: st.listenerReads,
     ownFlowsEvicted: st.ownFlowsEvicted,
+    samePortRepeats: st.samePortRepeats,
     captureRestarts: st.restarts,
   };
   for (const [reason, n] of Object.entries(st.drops)) {

@@ -13,8 +13,9 @@ import {
   replyMeansListening,
 } from "../detect/probe-rules.js";
 import { ProbeTracker, Verdict } from "../detect/probe-tracker.js";
+import { RepeatedPorts } from "../detect/repeated-ports.js";
 import type { TriggerTable } from "../detect/trigger.js";
-import { CAPTURE_LIMITS, FRAGMENT_LIMITS, OWN_FLOW_LIMITS, REPLAY_LIMITS } from "../limits.js";
+import { CAPTURE_LIMITS, FRAGMENT_LIMITS, OWN_FLOW_LIMITS, REPEAT_LIMITS, REPLAY_LIMITS } from "../limits.js";
 import * as msg from "../log/messages.js";
 import type { Pipeline } from "../pipeline.js";
 import { candidatePorts, type StealthMode } from "../port-set.js";
@@ -59,6 +60,7 @@ export class ReplayEngine {
   /** When each port last answered SYN+ACK (or a datagram): LISTEN_GRACE in capture time. */
   readonly #listened = new ListenHistory();
   readonly #graceMs: number;
+  readonly #repeats = new RepeatedPorts(REPEAT_LIMITS.maxSources);
   readonly #store: MemoryStore;
   readonly #blocks: BlockRegistry;
   readonly #trigger: TriggerTable;
@@ -85,6 +87,7 @@ export class ReplayEngine {
     wouldBlock: 0,
     heldBack: 0,
     expiries: 0,
+    samePortRepeats: 0,
   };
   readonly #drops: Record<string, number>;
 
@@ -270,6 +273,7 @@ export class ReplayEngine {
       this.#clockMs,
     );
     this.#c.hits++;
+    if (this.#repeats.note(p.source, p.protocol, p.port)) this.#c.samePortRepeats++;
     this.#log.lines.length = 0;
     this.#pendingBlocks.length = 0;
     const decision = this.#pipeline.onHit(hit);

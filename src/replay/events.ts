@@ -120,6 +120,8 @@ export interface ReplaySummary {
   /** New blocks refused by MAX_BLOCKS_PER_MINUTE. */
   readonly heldBack: number;
   readonly expiries: number;
+  /** Hits that repeat their source's previous port: a noisy neighbour rather than a port walk. */
+  readonly samePortRepeats: number;
   /** Hosts blocked at the end of the capture: the first `MAX_LISTED_BLOCKS` (`blockedCount` in all). */
   readonly blocked: readonly string[];
   readonly blockedCount: number;

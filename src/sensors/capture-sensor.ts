@@ -13,7 +13,8 @@ import { performance } from "node:perf_hooks";
 import type { Config } from "../config/types.js";
 import { OwnFlows } from "../detect/own-flows.js";
 import { probeHit } from "../detect/probe-rules.js";
-import { CAPTURE_LIMITS, OWN_FLOW_LIMITS } from "../limits.js";
+import { RepeatedPorts } from "../detect/repeated-ports.js";
+import { CAPTURE_LIMITS, OWN_FLOW_LIMITS, REPEAT_LIMITS } from "../limits.js";
 import type { Log } from "../log/logger.js";
 import { candidatePorts, isCaptureMode, type StealthMode } from "../port-set.js";
 import type { Hit, Mode, PortBitmap } from "../vocabulary.js";
@@ -88,6 +89,8 @@ export interface CaptureSensorStats {
   readonly listenerReads: number;
   /** Flows this host started, forgotten early because their part of the table was full. */
   readonly ownFlowsEvicted: number;
+  /** Hits that repeat their source's previous port (a noisy neighbour, not a port walk). */
+  readonly samePortRepeats: number;
   /** Kernel capture time → onHit, over the last 4096 hits. */
   readonly latency: LatencySummary;
 }
@@ -171,6 +174,7 @@ export class LiveCaptureSensor implements CaptureSensor {
   /** The flows this host started, shared by every generation's engine. */
   readonly #flows = new OwnFlows(OWN_FLOW_LIMITS);
   readonly #graceMs: number;
+  readonly #repeats = new RepeatedPorts(REPEAT_LIMITS.maxSources);
   #closed = false;
 
   #hits = 0;
@@ -329,6 +333,7 @@ export class LiveCaptureSensor implements CaptureSensor {
       clock.monoMs,
     );
     this.#hits++;
+    this.#repeats.note(hit.address, protocol, port);
     this.#latencyUs[this.#latencyCount++ % LATENCY_SAMPLES] = clock.wallUs - tsUs;
     try {
       this.#onHit(hit);
@@ -355,6 +360,7 @@ export class LiveCaptureSensor implements CaptureSensor {
       drops,
       listenerReads: this.#listeners.reads,
       ownFlowsEvicted: this.#flows.evicted,
+      samePortRepeats: this.#repeats.repeats,
       latency: this.#latency(),
     };
   }

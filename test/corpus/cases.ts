@@ -52,6 +52,8 @@ export interface CorpusCase {
   readonly modes: readonly StealthMode[];
   readonly config: Partial<Config>;
   readonly packets: readonly CorpusPacket[];
+  /** Hits that repeat their source's previous port (counted apart), when the case says. */
+  readonly samePortRepeats?: number;
 }
 
 const hit = (name: string, port: number): Verdict => ({ hit: name, port });
@@ -273,6 +275,7 @@ export const CORPUS: readonly CorpusCase[] = [
       "Syslog to 514, traceroute -U and -T: probes of closed ports (keep them out with the ignore file)",
     modes: ["atcp", "audp"],
     config: {},
+    samePortRepeats: 1,
     packets: [
       ...probe(0, udp(SERVER, 514, 514), hit("UDP scan", 514)),
       ...probe(10, udp(SERVER, 514, 514), hit("UDP scan", 514)),

@@ -82,6 +82,7 @@ describe("the detection corpus", () => {
         if (p.verdict !== undefined && "drop" in p.verdict)
           wantDrops[p.verdict.drop] = (wantDrops[p.verdict.drop] ?? 0) + 1;
       }
+      if (c.samePortRepeats !== undefined) assert.equal(summary.samePortRepeats, c.samePortRepeats);
       for (const [reason, n] of Object.entries(wantDrops)) {
         assert.equal(
           summary.drops[reason] ?? 0,
