@@ -5,7 +5,6 @@
  *
  * After decoding, a packet is one of:
  * - this host's own answer to a TCP probe: RST (no socket listened) or SYN+ACK (one did);
- * - another packet from this host (never a probe);
  * - another packet from this host (never a probe; it starts or refreshes a flow of ours);
  * - a packet of a flow this host started (own-flows.ts): a reply, never a probe (issue #14);
  * - a probe candidate: to a watched port and, for TCP, neither ACK nor RST set (spec §3), or
