@@ -14,6 +14,8 @@ export class RepeatedPorts {
   readonly #last: LRUCache<string, number>;
   /** Hits whose source's previous hit went to the same protocol and port. */
   repeats = 0;
+  /** Sources forgotten to make room (least recently hit first). */
+  evicted = 0;
 
   constructor(maxSources: number) {
     this.#last = new LRUCache({ max: Math.max(1, maxSources) });
@@ -22,7 +24,9 @@ export class RepeatedPorts {
   /** A hit from `address` to `protocol`/`port`; true when it repeats the previous one's port. */
   note(address: string, protocol: number, port: number): boolean {
     const key = protocol * 65_536 + port;
-    const same = this.#last.get(address) === key;
+    const last = this.#last.get(address);
+    if (last === undefined && this.#last.size >= this.#last.max) this.evicted++;
+    const same = last === key;
     this.#last.set(address, key);
     if (same) this.repeats++;
     return same;

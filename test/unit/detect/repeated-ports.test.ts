@@ -12,4 +12,5 @@ test("a hit that repeats its source's previous port is counted; a port walk is n
   // The table keeps two sources: the first is forgotten after two others.
   r.note("198.51.100.8", 6, 1);
   assert.equal(r.note("198.51.100.20", 6, 514), false);
+  assert.ok(r.evicted >= 2, `evicted ${r.evicted}`);
 });
