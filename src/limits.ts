@@ -62,6 +62,35 @@ export const CAPTURE_LIMITS = {
   maxRestartDelayMs: 30_000,
 } as const;
 
+/**
+ * Flows this host started (detect/own-flows.ts): a packet of one, from the peer, is a reply,
+ * never a probe. Idle times follow conntrack's spirit: a UDP exchange is over in seconds, but a
+ * late answer (an NTP server's, a resolver's retry) still belongs to it; a TCP connection we
+ * opened is refreshed by each SYN we send and kept for its late segments.
+ */
+export const OWN_FLOW_LIMITS = {
+  /** Flows remembered; 16 384 × 30 bytes = 480 KiB. Past it the least recently seen of a probe window goes. */
+  capacity: 16_384,
+  /** A UDP reply this long after our last datagram to that peer is still a reply (conntrack: 30/120 s). */
+  udpIdleMs: 180_000,
+  /** A TCP segment this long after our SYN is still of our connection (conntrack's close_wait is 60 s, established 5 days: the table's cap bounds it). */
+  tcpIdleMs: 2 * 3_600_000,
+} as const;
+
+/** Fragmented headers put back together (decode/fragments.ts). */
+export const FRAGMENT_LIMITS = {
+  /** Datagrams waiting for the rest of their header; 4096 × 119 bytes = 476 KiB. */
+  capacity: 4096,
+  /** The kernel's ipfrag_time (30 s): it would reassemble no later. */
+  timeoutMs: 30_000,
+} as const;
+
+/** Hits that repeat their source's previous port (detect/repeated-ports.ts). */
+export const REPEAT_LIMITS = {
+  /** Sources whose last port is kept: a count for operators, so a small table suffices. */
+  maxSources: 4096,
+} as const;
+
 /** `portsentry replay`. */
 export const REPLAY_LIMITS = {
   /** How long (capture time) a probe waits for this host's answer in a capture. */

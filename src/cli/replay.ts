@@ -325,12 +325,13 @@ function summaryLines(file: string, s: ReplaySummary, r: ReadReport): string[] {
     `replay: modes ${s.modes.map((m) => `-${m}`).join(" ")}; local addresses: ${locals}`,
     `replay: ${s.probes} probes (${s.answered} answered by this host), ${s.hits} hits, ${s.ignored} ignored, ${s.detections} detections (${s.unverified} unverified: no answer in the capture)`,
     `replay: ${s.wouldBlock} would block, ${s.heldBack} held back by the rate limit, ${s.expiries} block expiries; blocked at the end: ${blockedText(s)}`,
+    `replay: ${s.samePortRepeats} hits repeated their source's previous port (a noisy neighbour rather than a scan)`,
     `replay: dropped: ${counts(s.drops)}`,
   ];
   const e = s.evictions;
-  if (e.sources + e.blocksRefused + e.offences + e.pendingProbes > 0) {
+  if (e.sources + e.blocksRefused + e.offences + e.pendingProbes + e.fragments + e.ownFlows > 0) {
     lines.push(
-      `replay: bounded tables let go: ${e.sources} sources from the trigger table, ${e.blocksRefused} blocks refused (table of blocks full), ${e.offences} offence counts, ${e.pendingProbes} probes sent on unanswered`,
+      `replay: bounded tables let go: ${e.sources} sources from the trigger table, ${e.blocksRefused} blocks refused (table of blocks full), ${e.offences} offence counts, ${e.pendingProbes} probes sent on unanswered, ${e.fragments} fragmented headers, ${e.ownFlows} flows of this host`,
     );
   }
   const bad = counts(r.badRecords);

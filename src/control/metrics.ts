@@ -35,6 +35,8 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   captureHits: "Captured probes reported as hits.",
   listenerReads: "Reads of the list of locally listening ports.",
   captureRestarts: "Times the capture was reopened (interface change or error).",
+  ownFlowsEvicted: "Flows this host started, forgotten before their idle time because the table was full.",
+  samePortRepeats: "Hits that repeat their source's previous port (a noisy neighbour rather than a scan).",
   kernelTrapHits: "Probes the kernel trap dropped and reported (their source blocked by the kernel).",
   kernelTrapGaps: "Times the kernel trap's log reader lost reports and reconciled with nftables.",
   kernelTrapUndecoded: "Kernel trap reports that could not be decoded.",

@@ -74,6 +74,8 @@ function captureCounters(capture: CaptureSensor | undefined): Record<string, num
     captureHits: st.hits,
     kernelDrops: st.kernelDropped,
     listenerReads: st.listenerReads,
+    ownFlowsEvicted: st.ownFlowsEvicted,
+    samePortRepeats: st.samePortRepeats,
     captureRestarts: st.restarts,
   };
   for (const [reason, n] of Object.entries(st.drops)) {

@@ -120,6 +120,19 @@ export class PacketFacts {
   outgoing = false;
   /** L4 payload bytes in this packet according to the IP/UDP lengths (not the capture). */
   payloadLength = 0;
+  /** Where the TCP/UDP header starts in the frame, and where the IP datagram ends (checksum.ts). */
+  l4Start = 0;
+  l4End = 0;
+  /**
+   * Status "fragment" or "tiny-fragment": the fragment's identification, the upper protocol,
+   * its offset in the datagram's payload (bytes), and where its bytes lie in the frame
+   * (fragments.ts puts enough of a header back together to classify).
+   */
+  fragId = 0;
+  fragProtocol = 0;
+  fragOffset = 0;
+  fragStart = 0;
+  fragEnd = 0;
   /**
    * An ICMP port unreachable quoting a UDP datagram from the packet's destination: the sender
    * says nothing listens on the quoted port. Reported as UDP with the quote's ports mirrored,
@@ -222,7 +235,6 @@ function decodeIpv4(
   const totalLength = u16(b, ip + 2);
   if (totalLength < headerLength || ip + totalLength > wireLength) return "bad-ip-length";
   const fragmentField = u16(b, ip + 6);
-  if ((fragmentField & 0x1fff) !== 0) return "fragment";
   out.family = 4;
   out.firstFragment = (fragmentField & 0x2000) !== 0;
   out.ipOptions = headerLength > 20;
@@ -235,6 +247,12 @@ function decodeIpv4(
   }
   out.srcV4 = ((src[0]! << 24) | (src[1]! << 16) | (src[2]! << 8) | src[3]!) >>> 0;
   out.dstV4 = ((dst[0]! << 24) | (dst[1]! << 16) | (dst[2]! << 8) | dst[3]!) >>> 0;
+  out.fragId = u16(b, ip + 4);
+  out.fragProtocol = b[ip + 9]!;
+  out.fragOffset = (fragmentField & 0x1fff) * 8;
+  out.fragStart = ip + headerLength;
+  out.fragEnd = ip + totalLength;
+  if (out.fragOffset !== 0) return "fragment";
   return decodeL4(b, captured, b[ip + 9]!, ip + headerLength, ip + totalLength, out);
 }
 
@@ -272,7 +290,12 @@ function decodeIpv6(
     if (captured < offset + 8) return "truncated"; // every extension header is >= 8 bytes
     let length: number;
     if (next === 44) {
-      if ((u16(b, offset + 2) & 0xfff8) !== 0) return "fragment";
+      out.fragId = ((u16(b, offset + 4) << 16) | u16(b, offset + 6)) >>> 0;
+      out.fragProtocol = b[offset]!;
+      out.fragOffset = u16(b, offset + 2) & 0xfff8;
+      out.fragStart = offset + 8;
+      out.fragEnd = end;
+      if (out.fragOffset !== 0) return "fragment";
       out.firstFragment = (b[offset + 3]! & 1) !== 0;
       length = 8;
     } else if (next === 51) {
@@ -297,6 +320,8 @@ function decodeL4(
 ): DecodeStatus {
   const available = end - l4;
   out.icmpUnreachable = false;
+  out.l4Start = l4;
+  out.l4End = end;
   if (protocol === (out.family === 4 ? PROTO_ICMP : PROTO_ICMPV6))
     return decodeUnreachable(b, captured, l4, end, out);
   if (protocol === PROTO_TCP) {

@@ -21,7 +21,7 @@ export const TcpFlag = {
 const CLASSIC_FLAGS = 0x3f;
 const XMAS = TcpFlag.FIN | TcpFlag.PSH | TcpFlag.URG;
 
-export type ScanKind = "null" | "xmas" | "fin" | "syn" | "unknown" | "udp";
+export type ScanKind = "null" | "xmas" | "fin" | "syn" | "ack" | "maimon" | "unknown" | "udp";
 
 /** A classification: `kind` is stable for machines, `name` is the 1.2 log text. */
 export interface ScanClass {
@@ -42,6 +42,11 @@ function classifyUncached(flags: number): ScanClass {
   if (f === XMAS) return { kind: "xmas", name: "TCP XMAS scan" };
   if (f === TcpFlag.FIN) return { kind: "fin", name: "TCP FIN scan" };
   if (f === TcpFlag.SYN) return { kind: "syn", name: "TCP SYN/Normal scan" };
+  // Only with DETECT_ACK_SCANS (otherwise ACK is never a probe), with nmap's names. nmap's
+  // Window scan (-sW) sends the very packet of its ACK scan (it reads the RST's window): on the
+  // wire the two are one, "TCP ACK scan".
+  if (f === TcpFlag.ACK) return { kind: "ack", name: "TCP ACK scan" };
+  if (f === (TcpFlag.FIN | TcpFlag.ACK)) return { kind: "maimon", name: "TCP Maimon scan" };
   const name =
     `Unknown Type: TCP Packet Flags: SYN: ${bit(f, TcpFlag.SYN)} FIN: ${bit(f, TcpFlag.FIN)} ` +
     `ACK: ${bit(f, TcpFlag.ACK)} PSH: ${bit(f, TcpFlag.PSH)} URG: ${bit(f, TcpFlag.URG)} RST: ${bit(f, TcpFlag.RST)}`;

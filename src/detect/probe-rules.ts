@@ -5,15 +5,19 @@
  *
  * After decoding, a packet is one of:
  * - this host's own answer to a TCP probe: RST (no socket listened) or SYN+ACK (one did);
- * - another packet from this host (never a probe);
- * - a probe candidate: to a watched port and, for TCP, neither ACK nor RST set (spec §3);
+ * - another packet from this host (never a probe; it starts or refreshes a flow of ours);
+ * - a packet of a flow this host started (own-flows.ts): a reply, never a probe (issue #14);
+ * - a probe candidate: to a watched port and, for TCP, neither ACK nor RST set (spec §3), or
+ *   with DETECT_ACK_SCANS, no RST (an ACK-bearing one stands only if the host answers RST:
+ *   `ackProbeStands`);
  * - something else, with the reason it is not a candidate.
  */
 
 import { parseIp } from "../decode/address.js";
 import type { PacketFacts } from "../decode/packet.js";
 import type { Hit, Mode, PortBitmap } from "../vocabulary.js";
-import { classifyTcp, isProbe, type ScanClass, TcpFlag, UDP_SCAN } from "./classify.js";
+import { classifyTcp, type ScanClass, TcpFlag, UDP_SCAN } from "./classify.js";
+import type { OwnFlows } from "./own-flows.js";
 
 /** What a decoded packet is to the stealth sensor. */
 export type Sifted =
@@ -24,6 +28,8 @@ export type Sifted =
   | "outgoing"
   /** From one of this host's addresses, and not a reply. */
   | "own-source"
+  /** Of a flow this host started (a UDP answer to our query, a segment of our connection). */
+  | "own-flow"
   /** Not addressed to this host (only when destinations are checked: replay). */
   | "not-local"
   | "not-watched"
@@ -44,6 +50,10 @@ export interface ProbeSieveOptions {
    * (so the live capture leaves it off); a capture file may hold other hosts' traffic.
    */
   readonly checkDestination: boolean;
+  /** DETECT_ACK_SCANS: a TCP packet with ACK (but no RST) is a candidate too. */
+  readonly ackScans: boolean;
+  /** The flows this host started (noted from its own packets); undefined: none kept. */
+  readonly flows: OwnFlows | undefined;
 }
 
 /** This host's addresses, for a per-packet membership test without allocation. */
@@ -89,25 +99,50 @@ export class ProbeSieve {
   readonly #udp: PortBitmap | undefined;
   readonly #own: OwnAddresses;
   readonly #checkDestination: boolean;
+  /** TCP flags that make a packet part of a conversation, not a probe. */
+  readonly #notProbeFlags: number;
+  readonly #flows: OwnFlows | undefined;
 
   constructor(options: ProbeSieveOptions) {
+    this.#notProbeFlags = options.ackScans ? TcpFlag.RST : TcpFlag.RST | TcpFlag.ACK;
+    this.#flows = options.flows;
     this.#tcp = options.tcp;
     this.#udp = options.udp;
     this.#own = new OwnAddresses(options.ownAddresses);
     this.#checkDestination = options.checkDestination;
   }
 
-  /** Judges one decoded packet (decodeFrame said "ok"). */
-  sift(f: PacketFacts): Sifted {
-    if (f.outgoing) return "outgoing";
-    if (this.#own.hasSource(f)) return isAnswer(f) ? "reply" : "own-source";
+  /**
+   * Judges one decoded packet (decodeFrame said "ok") at `nowMs` (the caller's clock: the
+   * flows' idle times are measured in it).
+   */
+  sift(f: PacketFacts, nowMs: number): Sifted {
+    if (f.outgoing) {
+      if (!isAnswer(f)) this.#flows?.noteOutgoing(f, nowMs);
+      return "outgoing";
+    }
+    if (this.#own.hasSource(f)) {
+      if (isAnswer(f)) return "reply";
+      this.#flows?.noteOutgoing(f, nowMs);
+      return "own-source";
+    }
     if (f.icmpUnreachable) return "not-probe"; // someone else's ICMP error: no probe of ours
     if (this.#checkDestination && !this.#own.hasDestination(f)) return "not-local";
     const watched = f.protocol === 6 ? this.#tcp : this.#udp;
     if (watched === undefined || watched[f.dstPort] !== 1) return "not-watched";
-    if (f.protocol === 6 && !isProbe(f.tcpFlags)) return "not-probe";
+    if (f.protocol === 6 && (f.tcpFlags & this.#notProbeFlags) !== 0) return "not-probe";
+    if (this.#flows?.isReply(f, nowMs) === true) return "own-flow";
     return "probe";
   }
+}
+
+/**
+ * DETECT_ACK_SCANS: an ACK-bearing probe is a hit only when this host answered it with RST (no
+ * connection of ours knows it); one left unanswered may be a segment of a live connection.
+ * Every other probe stands whatever the answer.
+ */
+export function ackProbeStands(protocol: number, tcpFlags: number, answeredClosed: boolean): boolean {
+  return protocol !== 6 || (tcpFlags & TcpFlag.ACK) === 0 || answeredClosed;
 }
 
 /** This host's answer to a probe: TCP RST or SYN+ACK, or an ICMP port unreachable to a UDP one. */

@@ -1,10 +1,21 @@
 /** The replay engine: one frame at a time through the live path's parts (see replay.ts). */
 
+import { checksumOk } from "../decode/checksum.js";
+import { FragmentHeads } from "../decode/fragments.js";
 import { DECODE_STATUSES, type DecodeStatus, decodeFrame, PacketFacts } from "../decode/packet.js";
-import { ProbeSieve, probeClass, probeHit, replyMeansListening } from "../detect/probe-rules.js";
+import { ListenHistory } from "../detect/listen-history.js";
+import { OwnFlows } from "../detect/own-flows.js";
+import {
+  ackProbeStands,
+  ProbeSieve,
+  probeClass,
+  probeHit,
+  replyMeansListening,
+} from "../detect/probe-rules.js";
 import { ProbeTracker, Verdict } from "../detect/probe-tracker.js";
+import { RepeatedPorts } from "../detect/repeated-ports.js";
 import type { TriggerTable } from "../detect/trigger.js";
-import { CAPTURE_LIMITS, REPLAY_LIMITS } from "../limits.js";
+import { CAPTURE_LIMITS, FRAGMENT_LIMITS, OWN_FLOW_LIMITS, REPEAT_LIMITS, REPLAY_LIMITS } from "../limits.js";
 import * as msg from "../log/messages.js";
 import type { Pipeline } from "../pipeline.js";
 import { candidatePorts, type StealthMode } from "../port-set.js";
@@ -42,6 +53,14 @@ export class ReplayEngine {
   readonly #facts = new PacketFacts();
   /** The live path's probe engine, in capture order and capture time, with a memory of ports. */
   readonly #probes: ProbeTracker;
+  /** The flows this host started, in capture time (the live sensor's table). */
+  readonly #flows = new OwnFlows(OWN_FLOW_LIMITS);
+  /** Fragmented headers put back together, in capture time (the live engine's table). */
+  readonly #fragments = new FragmentHeads(FRAGMENT_LIMITS);
+  /** When each port last answered SYN+ACK (or a datagram): LISTEN_GRACE in capture time. */
+  readonly #listened = new ListenHistory();
+  readonly #graceMs: number;
+  readonly #repeats = new RepeatedPorts(REPEAT_LIMITS.maxSources);
   readonly #store: MemoryStore;
   readonly #blocks: BlockRegistry;
   readonly #trigger: TriggerTable;
@@ -68,6 +87,7 @@ export class ReplayEngine {
     wouldBlock: 0,
     heldBack: 0,
     expiries: 0,
+    samePortRepeats: 0,
   };
   readonly #drops: Record<string, number>;
 
@@ -82,7 +102,10 @@ export class ReplayEngine {
       udp: this.#udpMode && candidatePorts(this.#udpMode, o.config),
       ownAddresses: locals,
       checkDestination: true,
+      ackScans: o.config.detectAckScans,
+      flows: this.#flows,
     });
+    this.#graceMs = o.config.listenGraceSec * 1000;
     this.#probes = new ProbeTracker(
       {
         capacity: Math.max(1, o.maxPendingProbes ?? DEFAULTS.maxPendingProbes),
@@ -133,13 +156,20 @@ export class ReplayEngine {
     const f = this.#facts;
     const status = decodeFrame(frame.data, frame.linkType, f, frame.wireLength);
     if (status !== "ok") {
-      this.#drop(status);
-      return;
+      const fragment = status === "fragment" || status === "tiny-fragment";
+      if (!fragment || !this.#fragments.add(frame.data, f, this.#nowUs / 1000)) {
+        this.#drop(status);
+        return;
+      }
     }
     this.#c.decoded++;
-    const sifted = this.#sieve.sift(f);
+    const sifted = this.#sieve.sift(f, this.#nowUs / 1000);
     switch (sifted) {
       case "probe":
+        if (!checksumOk(frame.data, f)) {
+          this.#drop("bad-checksum");
+          break;
+        }
         this.#c.probes++;
         this.#probes.add(0, f, tsUs, this.#nowUs / 1000);
         break;
@@ -175,6 +205,8 @@ export class ReplayEngine {
         blocksRefused: this.#responds - c.wouldBlock,
         offences: this.#store.offencesForgotten,
         pendingProbes: this.#probes.evicted,
+        fragments: this.#fragments.evicted + this.#fragments.expired,
+        ownFlows: this.#flows.evicted,
       },
       drops: Object.fromEntries(Object.entries(this.#drops).filter(([, n]) => n > 0)),
       firstTsUs: this.#firstTsUs,
@@ -194,7 +226,11 @@ export class ReplayEngine {
 
   /** A probe the engine resolved, in capture order: a listener's is dropped, any other is a hit. */
   #emit(slot: number, verdict: Verdict, listenerRemembered: boolean): void {
+    const t = this.#probes;
+    const proto = t.protocol(slot) === 6 ? "tcp" : "udp";
+    const atMs = t.tsUs(slot) / 1000;
     if (verdict === Verdict.Listening) {
+      this.#listened.notePort(proto, t.dstPort(slot), atMs);
       this.#drop("answered-by-listener");
       return;
     }
@@ -202,7 +238,16 @@ export class ReplayEngine {
       this.#drop("listener-inferred");
       return;
     }
-    const t = this.#probes;
+    if (!ackProbeStands(t.protocol(slot), t.tcpFlags(slot), verdict === Verdict.Closed)) {
+      this.#drop("ack-unanswered");
+      return;
+    }
+    const graceMode = proto === "tcp" ? this.#tcpMode : this.#udpMode;
+    const advanced = graceMode === "atcp" || graceMode === "audp";
+    if (advanced && this.#listened.listenedWithin(proto, t.dstPort(slot), this.#graceMs, atMs)) {
+      this.#drop("listen-grace");
+      return;
+    }
     const p = {
       tsUs: t.tsUs(slot),
       family: t.family(slot),
@@ -228,6 +273,7 @@ export class ReplayEngine {
       this.#clockMs,
     );
     this.#c.hits++;
+    if (this.#repeats.note(p.source, p.protocol, p.port)) this.#c.samePortRepeats++;
     this.#log.lines.length = 0;
     this.#pendingBlocks.length = 0;
     const decision = this.#pipeline.onHit(hit);

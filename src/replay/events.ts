@@ -90,7 +90,13 @@ export type ReplayDrop =
   /** Unanswered, to a port whose last answer was SYN+ACK: taken for a listener. */
   | "listener-inferred"
   /** From this host and answering no pending probe. */
-  | "own-unpaired";
+  | "own-unpaired"
+  /** DETECT_ACK_SCANS: an ACK-bearing probe this host did not answer with RST. */
+  | "ack-unanswered"
+  /** Advanced mode: the port had a listener within LISTEN_GRACE. */
+  | "listen-grace"
+  /** A TCP or UDP checksum that does not add up: the kernel discards the packet. */
+  | "bad-checksum";
 
 export interface ReplaySummary {
   readonly modes: readonly StealthMode[];
@@ -114,6 +120,8 @@ export interface ReplaySummary {
   /** New blocks refused by MAX_BLOCKS_PER_MINUTE. */
   readonly heldBack: number;
   readonly expiries: number;
+  /** Hits that repeat their source's previous port: a noisy neighbour rather than a port walk. */
+  readonly samePortRepeats: number;
   /** Hosts blocked at the end of the capture: the first `MAX_LISTED_BLOCKS` (`blockedCount` in all). */
   readonly blocked: readonly string[];
   readonly blockedCount: number;
@@ -128,6 +136,10 @@ export interface ReplaySummary {
     readonly blocksRefused: number;
     readonly offences: number;
     readonly pendingProbes: number;
+    /** Fragmented headers given up incomplete (cap or timeout). */
+    readonly fragments: number;
+    /** Flows this host started, forgotten before their idle time (cap). */
+    readonly ownFlows: number;
   };
   readonly drops: Readonly<Record<string, number>>;
   readonly firstTsUs: number | undefined;

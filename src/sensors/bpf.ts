@@ -9,16 +9,17 @@
  * Shape:
  *
  *   (ip dst host A or ...) and ( tcp4 probe to a watched port or udp4 to a watched port )
- *   or (ip src host A or ...) and tcp4 RST or SYN+ACK from a watched port
- *   or (ip src host A or ...) and icmp port unreachable
+ *   or (ip src host A or ...) and tcp4 RST, SYN+ACK or SYN from a watched port
+ *   or (ip src host A or ...) and (icmp port unreachable or udp4 from a watched port)
  *   or (ip6 dst host X or ...) and ( tcp6 probe ... or udp6 ... or an extension header )
- *   or (ip6 src host X or ...) and tcp6 RST or SYN+ACK from a watched port
- *   or (ip6 src host X or ...) and icmp6 port unreachable
+ *   or (ip6 src host X or ...) and tcp6 RST, SYN+ACK or SYN from a watched port
+ *   or (ip6 src host X or ...) and (icmp6 port unreachable or udp6 from a watched port)
  *
  * - IPv4 TCP: `tcp[13] & 0x14 = 0` (neither ACK nor RST). A first fragment with More Fragments
  *   set may be too short to hold the flags byte (nmap -f); a load past the end would make the
  *   whole filter reject it, so such fragments pass on their ports alone and the decoder counts
- *   them ("tiny-fragment"). Later fragments carry no ports and are rejected.
+ *   them; a later fragment that starts within the first 64 bytes passes too (the rest of a
+ *   split header: decode/fragments.ts puts it back together), later ones are rejected.
  * - IPv6: libpcap's `tcp[...]` offsets work for IPv4 only, so the fixed-offset fields are used
  *   (`ip6[6]` next header, `ip6[42:2]` destination port, `ip6[53]` TCP flags), valid when no
  *   extension header sits in between. Packets whose next header is an extension header
@@ -30,6 +31,10 @@
  *   port unreachable (rate-limited), microseconds later on the same ring: the capture engine
  *   pairs them, which tells exactly, at the moment of the probe, whether a service listened
  *   (no /proc read needed; see listener-gate.ts).
+ * - Our own flows: a datagram or a SYN from this host *from* a watched port starts a flow whose
+ *   answers are replies, not probes (own-flows.ts). Ports with a listener are not watched, so
+ *   a service's traffic does not come through; a client's from a low port (NTP 123, a resolver
+ *   query from 53 or another port below 1024) does, and is rare.
  * - Ports: a list of single ports and runs, or, when shorter, the span from the lowest to the
  *   highest port minus its holes (advanced mode: `p <= 1023 and not (p = 113 or p = 139)`).
  *
@@ -53,6 +58,8 @@ export interface FilterSpec {
   /** This host's addresses, canonical text. */
   readonly v4: readonly string[];
   readonly v6: readonly string[];
+  /** DETECT_ACK_SCANS: a TCP packet with ACK but no RST to a watched port is a probe too. */
+  readonly ackScans: boolean;
 }
 
 export type FilterResult =
@@ -64,8 +71,15 @@ export type FilterResult =
       readonly message: string;
     };
 
-/** ACK (0x10) or RST (0x04): not a probe (spec §3). */
+/** ACK (0x10) or RST (0x04): not a probe (spec §3); with DETECT_ACK_SCANS, RST only. */
 const NOT_PROBE_FLAGS = "0x14";
+const NOT_PROBE_FLAGS_ACK_SCANS = "0x04";
+/**
+ * A SYN without ACK from us from a watched port: a connection this host opens from a low port
+ * (own-flows.ts remembers it, so the peer's segments are not taken for an ACK scan).
+ */
+const OWN_SYN_V4 = "(tcp[13] & 0x12) = 0x02";
+const OWN_SYN_V6 = "(ip6[53] & 0x12) = 0x02";
 /** SYN+ACK (0x12) or RST (0x04) from us: the kernel's verdict on a probe. */
 const REPLY_V4 = "((tcp[13] & 0x04) != 0 or (tcp[13] & 0x12) = 0x12)";
 const REPLY_V6 = "((ip6[53] & 0x04) != 0 or (ip6[53] & 0x12) = 0x12)";
@@ -75,6 +89,13 @@ const REPLY_V6 = "((ip6[53] & 0x04) != 0 or (ip6[53] & 0x12) = 0x12)";
  */
 const UNREACHABLE_V4 = "ip[9] = 1 and icmp[0] = 3 and icmp[1] = 3";
 const UNREACHABLE_V6 = "ip6[6] = 58 and ip6[40] = 1 and ip6[41] = 4";
+/**
+ * A later IPv4 fragment of TCP or UDP that starts within the first 64 bytes of the datagram's
+ * payload: the rest of a header split by `nmap -f` / `--mtu 8` (decode/fragments.ts). Ordinary
+ * fragmented datagrams' later parts start past 1 000 bytes and stay out.
+ */
+const LATER_HEAD_FRAGMENT_V4 =
+  "((ip[9] = 6 or ip[9] = 17) and (ip[6:2] & 0x1fff) != 0 and (ip[6:2] & 0x1fff) < 8)";
 /** IPv6 next-header values that are extension headers the decoder walks. */
 const IPV6_EXTENSION_HEADERS = [0, 43, 44, 60, 51] as const;
 
@@ -97,40 +118,48 @@ export function buildFilter(spec: FilterSpec): FilterResult {
     };
   }
 
+  const notProbe = spec.ackScans ? NOT_PROBE_FLAGS_ACK_SCANS : NOT_PROBE_FLAGS;
   const parts: string[] = [];
   if (v4.length > 0) {
     const probes: string[] = [];
     if (tcp.length > 0) {
       probes.push(
-        `(ip[9] = 6 and ((ip[6] & 0x20) != 0 or (tcp[13] & ${NOT_PROBE_FLAGS}) = 0) and (${portTest("tcp[2:2]", tcp)}))`,
+        `(ip[9] = 6 and ((ip[6] & 0x20) != 0 or (tcp[13] & ${notProbe}) = 0) and (${portTest("tcp[2:2]", tcp)}))`,
       );
     }
     if (udp.length > 0) probes.push(`(ip[9] = 17 and (${portTest("udp[2:2]", udp)}))`);
+    probes.push(LATER_HEAD_FRAGMENT_V4);
     parts.push(`((${v4.map((a) => `ip dst host ${a}`).join(" or ")}) and (${probes.join(" or ")}))`);
     if (tcp.length > 0) {
       parts.push(
-        `((${v4.map((a) => `ip src host ${a}`).join(" or ")}) and ip[9] = 6 and ${REPLY_V4} and (${portTest("tcp[0:2]", tcp)}))`,
+        `((${v4.map((a) => `ip src host ${a}`).join(" or ")}) and ip[9] = 6 and (${REPLY_V4} or ${OWN_SYN_V4}) and (${portTest("tcp[0:2]", tcp)}))`,
       );
     }
     if (udp.length > 0) {
-      parts.push(`((${v4.map((a) => `ip src host ${a}`).join(" or ")}) and ${UNREACHABLE_V4})`);
+      // Our port unreachable answers, and our datagrams from a watched port (a query whose
+      // answer must not be taken for a probe: own-flows.ts).
+      parts.push(
+        `((${v4.map((a) => `ip src host ${a}`).join(" or ")}) and (${UNREACHABLE_V4} or (ip[9] = 17 and (${portTest("udp[0:2]", udp)}))))`,
+      );
     }
   }
   if (v6.length > 0) {
     const probes: string[] = [];
     if (tcp.length > 0) {
-      probes.push(`(ip6[6] = 6 and (ip6[53] & ${NOT_PROBE_FLAGS}) = 0 and (${portTest("ip6[42:2]", tcp)}))`);
+      probes.push(`(ip6[6] = 6 and (ip6[53] & ${notProbe}) = 0 and (${portTest("ip6[42:2]", tcp)}))`);
     }
     if (udp.length > 0) probes.push(`(ip6[6] = 17 and (${portTest("ip6[42:2]", udp)}))`);
     probes.push(`(${IPV6_EXTENSION_HEADERS.map((h) => `ip6[6] = ${h}`).join(" or ")})`);
     parts.push(`((${v6.map((a) => `ip6 dst host ${a}`).join(" or ")}) and (${probes.join(" or ")}))`);
     if (tcp.length > 0) {
       parts.push(
-        `((${v6.map((a) => `ip6 src host ${a}`).join(" or ")}) and ip6[6] = 6 and ${REPLY_V6} and (${portTest("ip6[40:2]", tcp)}))`,
+        `((${v6.map((a) => `ip6 src host ${a}`).join(" or ")}) and ip6[6] = 6 and (${REPLY_V6} or ${OWN_SYN_V6}) and (${portTest("ip6[40:2]", tcp)}))`,
       );
     }
     if (udp.length > 0) {
-      parts.push(`((${v6.map((a) => `ip6 src host ${a}`).join(" or ")}) and ${UNREACHABLE_V6})`);
+      parts.push(
+        `((${v6.map((a) => `ip6 src host ${a}`).join(" or ")}) and (${UNREACHABLE_V6} or (ip6[6] = 17 and (${portTest("ip6[40:2]", udp)}))))`,
+      );
     }
   }
   return { ok: true, expression: parts.join(" or ") };

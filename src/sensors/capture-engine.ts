@@ -12,10 +12,13 @@
  * Whether a port has a local listener otherwise is decided in the sensor, which owns that state.
  */
 
+import { checksumOk } from "../decode/checksum.js";
+import { FragmentHeads } from "../decode/fragments.js";
 import { DECODE_STATUSES, type DecodeStatus, decodeFrame, PacketFacts } from "../decode/packet.js";
-import { ProbeSieve, replyMeansListening } from "../detect/probe-rules.js";
+import { OwnFlows } from "../detect/own-flows.js";
+import { ackProbeStands, ProbeSieve, replyMeansListening } from "../detect/probe-rules.js";
 import { ProbeTracker, Verdict } from "../detect/probe-tracker.js";
-import { CAPTURE_LIMITS } from "../limits.js";
+import { CAPTURE_LIMITS, FRAGMENT_LIMITS, OWN_FLOW_LIMITS } from "../limits.js";
 import { emptyPorts } from "../port-set.js";
 import type { PortBitmap } from "../vocabulary.js";
 import { BatchSlots, type FrameHandler, type LiveCapture, openLiveCapture } from "./capture.js";
@@ -42,6 +45,9 @@ type DropReason =
   | "own-source"
   | "not-watched"
   | "not-probe"
+  | "own-flow"
+  | "bad-checksum"
+  | "ack-unanswered"
   | "answered-by-listener";
 
 const WARM_UP_ROUNDS = CAPTURE_LIMITS.warmUpRounds;
@@ -54,6 +60,7 @@ export const WARM_UP_PLAN: CapturePlan = {
   tcpRanges: [[1, 1]],
   udpRanges: [[1, 1]],
   ownAddresses: ["192.0.2.2", "2001:db8::2"],
+  ackScans: false,
   snapLength: 256,
   bufferBytes: 1 << 16,
   bufferTimeoutMs: 0,
@@ -107,6 +114,7 @@ export class CaptureEngine {
   readonly #captures: LiveCapture[] = [];
   readonly #facts: PacketFacts;
   readonly #sieve: ProbeSieve;
+  readonly #fragments = new FragmentHeads(FRAGMENT_LIMITS);
   readonly #batch = Buffer.alloc(RECORDS_PER_BATCH * RECORD_BYTES);
   readonly #sink: EngineSink;
   #records = 0;
@@ -118,6 +126,9 @@ export class CaptureEngine {
     (slot, verdict) => this.#onResolved(slot, verdict),
   );
   readonly #monoMs: () => number;
+  /** The monotonic clock read once per capture read (flows' idle times need no better). */
+  #readMs = 0;
+  #readMsStale = true;
   /** Reused for every record written. */
   readonly #record: ProbeRecordFields = {
     iface: 0,
@@ -136,8 +147,16 @@ export class CaptureEngine {
   replies = 0;
   readonly drops: Record<DropReason, number>;
 
-  /** `monoMs`: the clock of the reply wait (live: the monotonic clock; tests inject theirs). */
-  constructor(plan: CapturePlan, sink: EngineSink, monoMs: () => number = () => performance.now()) {
+  /**
+   * `monoMs`: the clock of the reply wait (live: the monotonic clock; tests inject theirs).
+   * `flows`: the flows this host started, kept by the sensor across generations.
+   */
+  constructor(
+    plan: CapturePlan,
+    sink: EngineSink,
+    monoMs: () => number = () => performance.now(),
+    flows: OwnFlows = new OwnFlows(OWN_FLOW_LIMITS),
+  ) {
     this.#monoMs = monoMs;
     this.#facts = new PacketFacts();
     this.#plan = plan;
@@ -147,6 +166,8 @@ export class CaptureEngine {
       udp: plan.udpRanges && bitmapOf(plan.udpRanges),
       ownAddresses: plan.ownAddresses,
       checkDestination: false, // the kernel filter only passes packets to our addresses
+      ackScans: plan.ackScans,
+      flows,
     });
     // Every decoder status but "ok", then the engine's own reasons (the type checks all are here).
     const byStatus = Object.fromEntries(DECODE_STATUSES.filter((s) => s !== "ok").map((s) => [s, 0]));
@@ -156,6 +177,9 @@ export class CaptureEngine {
       "own-source": 0,
       "not-watched": 0,
       "not-probe": 0,
+      "own-flow": 0,
+      "bad-checksum": 0,
+      "ack-unanswered": 0,
       "answered-by-listener": 0,
     };
   }
@@ -246,13 +270,23 @@ export class CaptureEngine {
     const f = this.#facts;
     const status = decodeFrame(frame, linkType, f, wireLength, capturedLength);
     if (status !== "ok") {
-      this.drops[status]++;
-      return;
+      // A fragment's header may complete here (nmap -f): then it goes on as a whole packet.
+      const fragment = status === "fragment" || status === "tiny-fragment";
+      if (!fragment || !this.#fragments.add(frame, f, this.#clockOfRead(), capturedLength)) {
+        this.drops[status]++;
+        return;
+      }
     }
     this.decoded++;
-    const sifted = this.#sieve.sift(f);
+    this.#clockOfRead();
+    const sifted = this.#sieve.sift(f, this.#readMs);
     switch (sifted) {
       case "probe":
+        // The kernel discards it unanswered: not a hit, counted apart (checksum.ts).
+        if (!checksumOk(frame, f, capturedLength)) {
+          this.drops["bad-checksum"]++;
+          return;
+        }
         break;
       case "reply":
         // The kernel's answer to a probe (the filter lets only RST, SYN+ACK and ICMP port
@@ -272,6 +306,15 @@ export class CaptureEngine {
     this.#pending.add(index, f, timestampUs, this.#monoMs());
   }
 
+  /** The monotonic clock, read once per capture read (idle times and fragment timeouts need no better). */
+  #clockOfRead(): number {
+    if (this.#readMsStale) {
+      this.#readMs = this.#monoMs();
+      this.#readMsStale = false;
+    }
+    return this.#readMs;
+  }
+
   #onResolved(slot: number, verdict: Verdict): void {
     if (verdict === Verdict.Listening) {
       // A socket listened when the probe came: not a trap (spec §3).
@@ -279,6 +322,10 @@ export class CaptureEngine {
       return;
     }
     const p = this.#pending;
+    if (!ackProbeStands(p.protocol(slot), p.tcpFlags(slot), verdict === Verdict.Closed)) {
+      this.drops["ack-unanswered"]++;
+      return;
+    }
     const r = this.#record;
     r.iface = p.iface(slot);
     r.family = p.family(slot);
@@ -302,6 +349,7 @@ export class CaptureEngine {
   /** At the end of each capture read, and when unanswered probes are due. */
   #flush(): void {
     this.#sentThisRead = false;
+    this.#readMsStale = true;
     if (this.#stopped) return;
     this.#pending.expire(this.#monoMs());
     if (this.#pending.count > 0 && this.#expiryTimer === undefined) {
@@ -340,7 +388,12 @@ export class CaptureEngine {
       candidates: this.candidates,
       replies: this.replies,
       // A frame whose handling threw (a bug): counted, never allowed to stop the capture.
-      drops: { ...this.drops, "frame-handler-error": handlerErrors },
+      // A fragmented header given up before it was complete (its table's cap or timeout).
+      drops: {
+        ...this.drops,
+        "frame-handler-error": handlerErrors,
+        "fragment-evicted": this.#fragments.evicted + this.#fragments.expired,
+      },
     };
     return { counters, interfaces };
   }

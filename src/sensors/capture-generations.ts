@@ -12,6 +12,7 @@
  * traffic to real services); a service started later is caught by the listener gate.
  */
 
+import type { OwnFlows } from "../detect/own-flows.js";
 import { CAPTURE_LIMITS } from "../limits.js";
 import type { Log } from "../log/logger.js";
 import * as msg from "../log/messages.js";
@@ -71,6 +72,10 @@ export interface GenerationDeps {
   /** Candidate ports before listeners are taken out. */
   readonly candidates: WatchedPorts;
   readonly listeners: ListenerTable;
+  /** The flows this host started: outlive generations (a filter change loses no reply). */
+  readonly flows: OwnFlows;
+  /** DETECT_ACK_SCANS. */
+  readonly ackScans: boolean;
   readonly log: Log;
   readonly monoMs: () => number;
   readonly options: GenerationOptions;
@@ -209,7 +214,8 @@ export class CaptureGenerations {
     const tcp = candidates.tcp && withoutPorts(candidates.tcp, listeners.ports("tcp"));
     const udp = candidates.udp && withoutPorts(candidates.udp, listeners.ports("udp"));
     const addresses = localAddresses();
-    const filter = buildFilter({ tcp, udp, v4: addresses.v4, v6: addresses.v6 });
+    const ackScans = this.#d.ackScans;
+    const filter = buildFilter({ tcp, udp, v4: addresses.v4, v6: addresses.v6, ackScans });
     const inUse = { tcp, udp };
     if (!filter.ok) {
       if (filter.reason === "too-many-addresses") return { ok: false, error: filter.message };
@@ -223,6 +229,7 @@ export class CaptureGenerations {
       tcpRanges: ranges(tcp),
       udpRanges: ranges(udp),
       ownAddresses: addresses.own,
+      ackScans,
       snapLength: options.snapLength ?? DEFAULT_CAPTURE_OPTIONS.snapLength,
       bufferBytes: options.bufferBytes ?? DEFAULT_CAPTURE_OPTIONS.bufferBytes,
       bufferTimeoutMs: options.bufferTimeoutMs ?? DEFAULT_CAPTURE_OPTIONS.bufferTimeoutMs,
@@ -240,10 +247,15 @@ export class CaptureGenerations {
   ): { gen: Generation; failed: readonly OpenFailure[] } {
     const gen: Generation = {
       id: ++this.#count,
-      engine: new CaptureEngine(plan, {
-        hits: (b, n) => this.#d.onRecords(gen, b, n),
-        failed: (error) => this.#onCaptureFailed(gen, error),
-      }),
+      engine: new CaptureEngine(
+        plan,
+        {
+          hits: (b, n) => this.#d.onRecords(gen, b, n),
+          failed: (error) => this.#onCaptureFailed(gen, error),
+        },
+        undefined,
+        this.#d.flows,
+      ),
       plan,
       key,
       inUse,

@@ -93,6 +93,7 @@ export function offlineCaptureSensor(
     tcpRanges: ranges(split.modes.tcp),
     udpRanges: ranges(split.modes.udp),
     ownAddresses,
+    ackScans: config.detectAckScans,
   };
   const gen: Generation = {
     ...warmUpGeneration(),
@@ -103,6 +104,7 @@ export function offlineCaptureSensor(
       plan,
       { hits: (b, n) => sensor.onRecords(gen, b, n), failed: () => {} },
       clocks.monoMs,
+      sensor.ownFlows,
     ),
   };
   return {

@@ -12,6 +12,8 @@ export interface CapturePlan {
   readonly udpRanges: readonly (readonly [number, number])[] | undefined;
   /** This host's addresses: packets from them are not probes. */
   readonly ownAddresses: readonly string[];
+  /** DETECT_ACK_SCANS: ACK-bearing packets (no RST) to watched ports are candidates too. */
+  readonly ackScans: boolean;
   readonly snapLength: number;
   readonly bufferBytes: number;
   readonly bufferTimeoutMs: number;

@@ -11,8 +11,10 @@
 
 import { performance } from "node:perf_hooks";
 import type { Config } from "../config/types.js";
+import { OwnFlows } from "../detect/own-flows.js";
 import { probeHit } from "../detect/probe-rules.js";
-import { CAPTURE_LIMITS } from "../limits.js";
+import { RepeatedPorts } from "../detect/repeated-ports.js";
+import { CAPTURE_LIMITS, OWN_FLOW_LIMITS, REPEAT_LIMITS } from "../limits.js";
 import type { Log } from "../log/logger.js";
 import { candidatePorts, isCaptureMode, type StealthMode } from "../port-set.js";
 import type { Hit, Mode, PortBitmap } from "../vocabulary.js";
@@ -85,6 +87,10 @@ export interface CaptureSensorStats {
   /** By reason: decoder statuses, engine checks, and here: listening, duplicate, backlog. */
   readonly drops: Readonly<Record<string, number>>;
   readonly listenerReads: number;
+  /** Flows this host started, forgotten early because their part of the table was full. */
+  readonly ownFlowsEvicted: number;
+  /** Hits that repeat their source's previous port (a noisy neighbour, not a port walk). */
+  readonly samePortRepeats: number;
   /** Kernel capture time → onHit, over the last 4096 hits. */
   readonly latency: LatencySummary;
 }
@@ -165,11 +171,16 @@ export class LiveCaptureSensor implements CaptureSensor {
   readonly #listeners: ListenerTable;
   readonly #gate: ListenerGate<Generation>;
   readonly #generations: CaptureGenerations;
+  /** The flows this host started, shared by every generation's engine. */
+  readonly #flows = new OwnFlows(OWN_FLOW_LIMITS);
+  readonly #graceMs: number;
+  readonly #repeats = new RepeatedPorts(REPEAT_LIMITS.maxSources);
   #closed = false;
 
   #hits = 0;
   readonly #drops = {
     listening: 0,
+    "listen-grace": 0,
     duplicate: 0,
     "hit-handler-error": 0,
     "bad-record": 0,
@@ -193,6 +204,7 @@ export class LiveCaptureSensor implements CaptureSensor {
     this.#onHit = onHit;
     this.#log = log;
     this.#clocks = clocks;
+    this.#graceMs = config.listenGraceSec * 1000;
     this.#candidates = {
       tcp: modes.tcp && candidatePorts(modes.tcp, config),
       udp: modes.udp && candidatePorts(modes.udp, config),
@@ -213,6 +225,8 @@ export class LiveCaptureSensor implements CaptureSensor {
       requested,
       candidates: this.#candidates,
       listeners: this.#listeners,
+      flows: this.#flows,
+      ackScans: config.detectAckScans,
       log,
       monoMs: clocks.monoMs,
       options,
@@ -301,6 +315,13 @@ export class LiveCaptureSensor implements CaptureSensor {
       this.#drops.listening++;
       return;
     }
+    // LISTEN_GRACE: in advanced mode a port that was a service a moment ago is no trap yet.
+    const advanced = mode === "atcp" || mode === "audp";
+    const proto = protocol === 6 ? "tcp" : "udp";
+    if (advanced && this.#listeners.history.listenedWithin(proto, port, this.#graceMs, clock.monoMs)) {
+      this.#drops["listen-grace"]++;
+      return;
+    }
     const hit = probeHit(
       mode,
       family,
@@ -312,6 +333,7 @@ export class LiveCaptureSensor implements CaptureSensor {
       clock.monoMs,
     );
     this.#hits++;
+    this.#repeats.note(hit.address, protocol, port);
     this.#latencyUs[this.#latencyCount++ % LATENCY_SAMPLES] = clock.wallUs - tsUs;
     try {
       this.#onHit(hit);
@@ -337,6 +359,8 @@ export class LiveCaptureSensor implements CaptureSensor {
       hits: this.#hits,
       drops,
       listenerReads: this.#listeners.reads,
+      ownFlowsEvicted: this.#flows.evicted,
+      samePortRepeats: this.#repeats.repeats,
       latency: this.#latency(),
     };
   }
@@ -347,6 +371,11 @@ export class LiveCaptureSensor implements CaptureSensor {
     const sorted = this.#latencyUs.slice(0, count).sort();
     const at = (q: number) => sorted[Math.min(count - 1, Math.floor(q * count))]!;
     return { count, p50Us: at(0.5), p99Us: at(0.99), maxUs: sorted[count - 1]! };
+  }
+
+  /** The flows this host started (capture-offline.ts gives them to its engine). */
+  get ownFlows(): OwnFlows {
+    return this.#flows;
   }
 
   async close(): Promise<void> {

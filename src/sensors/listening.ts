@@ -13,6 +13,7 @@
 
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { ListenHistory } from "../detect/listen-history.js";
 import { emptyPorts } from "../port-set.js";
 import type { PortBitmap } from "../vocabulary.js";
 
@@ -163,6 +164,8 @@ export class ListenerTable {
   };
   reads = 0;
   lastReadCostMs = 0;
+  /** When each port was last seen listening (LISTEN_GRACE). */
+  readonly history = new ListenHistory();
 
   constructor(o: ListenerTableOptions) {
     this.#minIntervalMs = o.minIntervalMs ?? 10;
@@ -183,7 +186,7 @@ export class ListenerTable {
   /** Reads now, synchronously, whatever the rate bound says (start-up). */
   refreshSync(proto: ListenProto): void {
     const start = this.#monoMs();
-    this.#store(proto, start, this.#readSync(proto));
+    this.#store(proto, start, this.#readSync(proto), true);
   }
 
   /**
@@ -196,12 +199,14 @@ export class ListenerTable {
     const start = this.#monoMs();
     const done = (async () => {
       let ports: PortBitmap;
+      let fresh = true;
       try {
         ports = await this.#read(proto);
       } catch {
         ports = this.#ports[proto]; // keep the old facts; the next read tries again
+        fresh = false;
       }
-      this.#store(proto, start, ports);
+      this.#store(proto, start, ports, fresh);
       this.#inFlight[proto] = undefined;
     })();
     this.#inFlight[proto] = { startMs: start, done };
@@ -213,8 +218,9 @@ export class ListenerTable {
     return this.#inFlight[proto];
   }
 
-  #store(proto: ListenProto, startMs: number, ports: PortBitmap): void {
+  #store(proto: ListenProto, startMs: number, ports: PortBitmap, fresh: boolean): void {
     const end = this.#monoMs();
+    if (fresh) this.history.noteSnapshot(proto, ports, end);
     this.#ports[proto] = ports;
     this.reads++;
     this.lastReadCostMs = end - startMs;

@@ -19,6 +19,10 @@ export interface PacketSpec {
   readonly flags?: number;
   /** IPv4: add 4 bytes of options (NOP NOP NOP EOL). */
   readonly ipOptions?: boolean;
+  /** Zero bytes after the TCP/UDP header. */
+  readonly payloadBytes?: number;
+  /** A TCP/UDP checksum that does not add up (nmap --badsum); otherwise the field is left 0. */
+  readonly badChecksum?: boolean;
 }
 
 function bytesOf(text: string): Uint8Array {
@@ -29,7 +33,7 @@ function bytesOf(text: string): Uint8Array {
 
 /** The IPv4 or IPv6 packet (family from the addresses) with a TCP or UDP header. */
 export function ipPacket(p: PacketSpec): Uint8Array {
-  const l4 = new Uint8Array(p.proto === "tcp" ? 20 : 8);
+  const l4 = new Uint8Array((p.proto === "tcp" ? 20 : 8) + (p.payloadBytes ?? 0));
   const v = new DataView(l4.buffer);
   v.setUint16(0, p.sport);
   v.setUint16(2, p.dport);
@@ -38,8 +42,10 @@ export function ipPacket(p: PacketSpec): Uint8Array {
     l4[13] = p.flags ?? SYN;
     v.setUint16(14, 1024);
   } else {
-    v.setUint16(4, 8);
+    v.setUint16(4, l4.length);
   }
+  // Any non-zero value but the right one (0: "not filled in", not judged).
+  if (p.badChecksum === true) v.setUint16(p.proto === "tcp" ? 16 : 6, 0xbad0);
   return withIpHeader(p.src, p.dst, p.proto === "tcp" ? 6 : 17, l4, p.ipOptions ?? false);
 }
 
@@ -259,4 +265,47 @@ export function concat(...parts: readonly Uint8Array[]): Uint8Array {
     at += p.length;
   }
   return out;
+}
+
+/**
+ * `p`'s IP packet split into fragments of `chunk` payload bytes (a multiple of 8 but the last;
+ * nmap -f: 8, -ff: 16), IPv4 or IPv6 (a fragment header), with identification `id`.
+ */
+export function fragmentPackets(p: PacketSpec, chunk: number, id = 0x1234): Uint8Array[] {
+  const whole = ipPacket(p);
+  const v4 = whole[0]! >> 4 === 4;
+  const header = v4 ? (whole[0]! & 0x0f) * 4 : 40;
+  const payload = whole.subarray(header);
+  const out: Uint8Array[] = [];
+  for (let at = 0; at < payload.length; at += chunk) {
+    const part = payload.subarray(at, Math.min(payload.length, at + chunk));
+    const more = at + chunk < payload.length ? 1 : 0;
+    if (v4) {
+      const frag = new Uint8Array(header + part.length);
+      frag.set(whole.subarray(0, header), 0);
+      const v = new DataView(frag.buffer);
+      v.setUint16(2, frag.length);
+      v.setUint16(4, id);
+      v.setUint16(6, (more << 13) | (at / 8));
+      frag.set(part, header);
+      out.push(frag);
+    } else {
+      const frag = new Uint8Array(48 + part.length);
+      frag.set(whole.subarray(0, 40), 0);
+      const v = new DataView(frag.buffer);
+      v.setUint16(4, 8 + part.length);
+      frag[6] = 44;
+      frag[40] = whole[6]!; // the upper protocol follows the fragment header
+      v.setUint16(42, at | more);
+      v.setUint32(44, id);
+      frag.set(part, 48);
+      out.push(frag);
+    }
+  }
+  return out;
+}
+
+/** An IP packet of another protocol (nmap -sO: 47 GRE; -sY: 132 SCTP) with `payload`. */
+export function rawIpPacket(src: string, dst: string, protocol: number, payload: Uint8Array): Uint8Array {
+  return withIpHeader(src, dst, protocol, payload, false);
 }

@@ -49,12 +49,19 @@ test("every one of the 256 flag bytes maps to exactly one consistent class", () 
   for (let flags = 0; flags < 256; flags++) {
     const c = classifyTcp(flags);
     const six = flags & 0x3f;
-    const expected =
-      six === 0 ? "null" : six === 0x29 ? "xmas" : six === FIN ? "fin" : six === SYN ? "syn" : "unknown";
+    const named: Record<number, string> = { 0: "null", 41: "xmas", [FIN]: "fin", [SYN]: "syn", [ACK]: "ack" };
+    named[FIN | ACK] = "maimon";
+    const expected = named[six] ?? "unknown";
     assert.equal(c.kind, expected, `flags 0x${flags.toString(16)}`);
     assert.equal(classifyTcp(flags), c, "precomputed: the same object every time");
     assert.ok(Object.isFrozen(c));
   }
+});
+
+test("DETECT_ACK_SCANS' probes carry nmap's names; a Window scan is an ACK scan on the wire", () => {
+  assert.deepEqual(classifyTcp(ACK), { kind: "ack", name: "TCP ACK scan" });
+  assert.deepEqual(classifyTcp(FIN | ACK), { kind: "maimon", name: "TCP Maimon scan" });
+  assert.equal(classifyTcp(ACK | PSH).kind, "unknown");
 });
 
 test("isProbe: ACK or RST means an established conversation (spec §3)", () => {

@@ -42,7 +42,7 @@ function instructions(expression: string): number {
 }
 
 function filterOf(tcp: Uint8Array | undefined, udp: Uint8Array | undefined, v4 = V4, v6 = V6): string {
-  const r = buildFilter({ tcp, udp, v4, v6 });
+  const r = buildFilter({ tcp, udp, v4, v6, ackScans: false });
   assert.ok(r.ok, r.ok ? "" : r.message);
   return r.expression;
 }
@@ -87,12 +87,12 @@ describe("buildFilter compiles", { skip: NO_TCPDUMP }, () => {
 
 describe("buildFilter refuses", () => {
   test("no port, no address, too many addresses", () => {
-    const none = buildFilter({ tcp: portBitmap([]), udp: undefined, v4: V4, v6: [] });
+    const none = buildFilter({ tcp: portBitmap([]), udp: undefined, v4: V4, v6: [], ackScans: false });
     assert.equal(none.ok ? "" : none.reason, "no-ports");
-    const noAddr = buildFilter({ tcp: portBitmap([1]), udp: undefined, v4: [], v6: [] });
+    const noAddr = buildFilter({ tcp: portBitmap([1]), udp: undefined, v4: [], v6: [], ackScans: false });
     assert.equal(noAddr.ok ? "" : noAddr.reason, "no-addresses");
     const many = Array.from({ length: MAX_FILTER_ADDRESSES + 1 }, (_, i) => `198.51.${i >> 8}.${i & 0xff}`);
-    const tooMany = buildFilter({ tcp: portBitmap([1]), udp: undefined, v4: many, v6: [] });
+    const tooMany = buildFilter({ tcp: portBitmap([1]), udp: undefined, v4: many, v6: [], ackScans: false });
     assert.equal(tooMany.ok ? "" : tooMany.reason, "too-many-addresses");
   });
 
@@ -102,6 +102,7 @@ describe("buildFilter refuses", () => {
       udp: undefined,
       v4: ["192.0.2.1 or tcp", "192.0.2.01", "192.0.2.9"],
       v6: ["2001:DB8:0::1", "not-an-address"],
+      ackScans: false,
     });
     assert.ok(r.ok);
     assert.match(r.expression, /ip dst host 192\.0\.2\.9\b/);
@@ -275,8 +276,13 @@ describe("the filter passes probes to us and nothing else", { skip: NO_TCPDUMP }
       pass: true,
     },
     {
-      name: "v4 later fragment",
+      name: "v4 later fragment within the header's first 64 bytes (nmap -f)",
       frame: ipv4Frame(PEER4, V4[0]!, 6, tcpHeader(4000, 143, SYN), { fragment: 0x0003 }),
+      pass: true,
+    },
+    {
+      name: "v4 later fragment past 64 bytes",
+      frame: ipv4Frame(PEER4, V4[0]!, 6, tcpHeader(4000, 143, SYN), { fragment: 0x00b9 }),
       pass: false,
     },
     {
@@ -298,6 +304,31 @@ describe("the filter passes probes to us and nothing else", { skip: NO_TCPDUMP }
       name: "our SYN to a remote 143",
       frame: ipv4Frame(V4[0]!, PEER4, 6, tcpHeader(40000, 143, SYN)),
       pass: false,
+    },
+    {
+      name: "our SYN from watched 143 (a connection opened from a low port: own-flows)",
+      frame: ipv4Frame(V4[0]!, PEER4, 6, tcpHeader(143, 4000, SYN)),
+      pass: true,
+    },
+    {
+      name: "our UDP from watched 7 (a query: its answer is no probe)",
+      frame: ipv4Frame(V4[0]!, PEER4, 17, udpHeader(7, 123)),
+      pass: true,
+    },
+    {
+      name: "our UDP from unwatched 40000",
+      frame: ipv4Frame(V4[0]!, PEER4, 17, udpHeader(40000, 53)),
+      pass: false,
+    },
+    {
+      name: "v6 our UDP from watched 9",
+      frame: ipv6Frame(V6[0]!, PEER6, 17, udpHeader(9, 53)),
+      pass: true,
+    },
+    {
+      name: "v6 our SYN from watched 1",
+      frame: ipv6Frame(V6[0]!, PEER6, 6, tcpHeader(1, 4000, SYN)),
+      pass: true,
     },
     {
       name: "v6 SYN to watched 143",
@@ -359,6 +390,57 @@ describe("the filter passes probes to us and nothing else", { skip: NO_TCPDUMP }
   frames.forEach((f, i) => {
     test(`${f.pass ? "passes" : "rejects"}: ${f.name}`, () => {
       assert.equal(passed.has(i), f.pass);
+    });
+  });
+
+  // DETECT_ACK_SCANS: ACK-bearing packets to watched ports pass; RST still does not.
+  const ackFrames = [
+    {
+      name: "v4 ACK to watched 143",
+      frame: ipv4Frame(PEER4, V4[0]!, 6, tcpHeader(4000, 143, ACK)),
+      pass: true,
+    },
+    {
+      name: "v4 FIN+ACK to watched 1",
+      frame: ipv4Frame(PEER4, V4[0]!, 6, tcpHeader(4000, 1, FIN | ACK)),
+      pass: true,
+    },
+    {
+      name: "v4 RST to watched 143",
+      frame: ipv4Frame(PEER4, V4[0]!, 6, tcpHeader(4000, 143, RST)),
+      pass: false,
+    },
+    {
+      name: "v6 ACK to watched 143",
+      frame: ipv6Frame(PEER6, V6[0]!, 6, tcpHeader(4000, 143, ACK)),
+      pass: true,
+    },
+    {
+      name: "v4 ACK to unwatched 22",
+      frame: ipv4Frame(PEER4, V4[0]!, 6, tcpHeader(4000, 22, ACK)),
+      pass: false,
+    },
+  ];
+  const ackFile = join(dir, "ack.pcap");
+  writeFileSync(ackFile, pcapFile(ackFrames.map((f) => f.frame)));
+  const ackFilter = buildFilter({
+    tcp: candidatePorts("stcp", config),
+    udp: undefined,
+    v4: V4,
+    v6: V6,
+    ackScans: true,
+  });
+  assert.ok(ackFilter.ok);
+  const ackOut = execFileSync("tcpdump", ["-r", ackFile, "-n", "-tt", ackFilter.expression], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  const ackPassed = new Set(
+    ackOut.split("\n").flatMap((l) => (/^(\d+)\./.exec(l) ? [Number(l.split(".")[0]) - 1000] : [])),
+  );
+  ackFrames.forEach((f, i) => {
+    test(`with DETECT_ACK_SCANS ${f.pass ? "passes" : "rejects"}: ${f.name}`, () => {
+      assert.equal(ackPassed.has(i), f.pass);
     });
   });
 });
