@@ -19,13 +19,16 @@
  *     limit trap_limit { rate N/minute burst N packets }  one bucket for every trap rule
  *     counter trap_over_limit                              probes the limit let through
  *     chain prerouting  (priority -300, the responder's): ip saddr @blocked4 drop ...
- *     chain trap {      (priority -290: after the blocked-set drop, before conntrack at -200)
- *       type filter hook prerouting priority -290; policy accept;
+ *     chain trap {      (priority -150: after conntrack at -200, before DNAT at -100)
+ *       type filter hook prerouting priority -150; policy accept;
  *       tcp flags & (ack | rst) == 0 tcp dport @trap_tcp_ports jump trap_tcp
  *       meta l4proto udp udp dport @trap_udp_ports jump trap_udp
  *     }
  *     chain trap_tcp {
  *       meta iiftype loopback return
+ *       ct state established,related return    a flow the host knows: never a probe
+ *       ct state invalid tcp flags & syn == syn return   bad checksum: the daemon's path
+ *                                                (trap_udp: ct state invalid return)
  *       fib daddr type != local return           only probes to this host's addresses
  *       socket transparent { 0, 1 } return      a local socket owns the port: a real service
  *       ip saddr { 0.0.0.0/8, 127.0.0.0/8, 224.0.0.0/4, 240.0.0.0/4 } return   never a scanner's
@@ -40,9 +43,28 @@
  *     chain trap_udp { the same for UDP }
  *   }
  *
- * Why a base chain of its own at -290 and not a jump from `prerouting`: the responder flushes
+ * Why a base chain of its own at -150 and not a jump from `prerouting`: the responder flushes
  * and refills its chain at every start, which would drop a jump; a second base chain needs no
  * cooperation, and a drop at -300 is final, so a blocked host never reaches the trap.
+ *
+ * Why after connection tracking (measured on Linux 6.18 in a namespace, see docs/operations.md
+ * "The kernel trap and connection tracking"):
+ * - Replies are not probes. A UDP answer to the host's own query (NTP from port 123, DNS to
+ *   an ephemeral port below 1024), in time or late while conntrack keeps the entry (30 s
+ *   unreplied, 120 s once answered), and any segment of a connection the host has, are
+ *   `established`: never trapped, whether or not the client's socket is still open.
+ * - Fragments: conntrack brings defragmentation (-400), so the trap sees the whole TCP or UDP
+ *   header (nmap -f, --mtu 8, -ff, IPv6 fragments) and blocks with the right port.
+ * - Checksums: conntrack verifies them in prerouting; a bad one is `invalid` (see
+ *   `connectionRules`). A valid SYN or a bare ACK is `new`; FIN, NULL, Xmas, FIN/ACK `invalid`.
+ * - Cost: a `ct` expression turns conntrack (and defragmentation) on in the namespace, for all
+ *   of its traffic, if nothing had (nft loads nf_conntrack itself). A trapped probe is dropped
+ *   before its entry is confirmed: it leaves nothing in the table. A probe past the limit
+ *   that reaches the stack leaves one entry (256-byte slab object; TCP closed 10 s, UDP 30 s),
+ *   bounded by nf_conntrack_max like every other flow of the host.
+ * - `notrack`: an untracked packet is neither established nor invalid; the trap judges it as
+ *   before (socket check only), so an operator who exempts traffic from conntrack loses the
+ *   reply knowledge for it.
  *
  * The socket check: nft's `socket` expression looks the packet up in the host's socket tables
  * (established, then listening; for UDP the bound sockets) and does not match when none owns
@@ -67,14 +89,17 @@ import { portRanges } from "../port-set.js";
 import {
   isValidNftTableName,
   NFT_MAX_TIMEOUT_SEC,
-  NFT_PRIORITY,
   NFT_SET4,
   NFT_SET6,
   nftDuration,
 } from "./nftables.js";
 
-/** After the responder's blocked-set drop (-300), before defrag-free conntrack (-200). */
-export const TRAP_PRIORITY = NFT_PRIORITY + 10;
+/**
+ * After connection tracking (-200, with defragmentation at -400 before it): the trap judges
+ * reassembled packets and knows the host's own flows. Before destination NAT (-100): the
+ * address judged is the one the probe was sent to. The blocked-set drop stays at -300.
+ */
+export const TRAP_PRIORITY = -150;
 export const TRAP_CHAIN = "trap";
 export const TRAP_TCP_CHAIN = "trap_tcp";
 export const TRAP_UDP_CHAIN = "trap_udp";
@@ -201,6 +226,7 @@ export function kernelTrapScript(
     out.push(`add rule ${t} ${TRAP_CHAIN} ${match} jump ${chain}`);
     const rule = (r: string) => out.push(`add rule ${t} ${chain} ${r}`);
     rule("meta iiftype loopback return");
+    for (const r of connectionRules(proto)) rule(r);
     if (spec.interfaces.length > 0)
       rule(`iifname != { ${spec.interfaces.map((i) => `"${i}"`).join(", ")} } return`);
     rule("fib daddr type != local return");
@@ -221,6 +247,22 @@ export function kernelTrapScript(
     rule(`counter name "${TRAP_OVER_LIMIT}"`);
   }
   return `${out.join("\n")}\n`;
+}
+
+/**
+ * What connection tracking tells the trap, before any other check (see the header):
+ * - a packet of a flow the host knows (a reply to its own query, a segment of a connection it
+ *   has, an ICMP-related one) is never a probe;
+ * - `invalid` is also what a bad TCP or UDP checksum gets (nf_conntrack_checksum=1, the
+ *   default; the stack would discard the packet): such a UDP datagram or TCP SYN is left to
+ *   the daemon's own path, which counts it apart. FIN, NULL and Xmas probes are `invalid` too
+ *   (flag combinations conntrack refuses), so for TCP only the SYN-bearing ones return.
+ */
+export function connectionRules(proto: "tcp" | "udp"): readonly string[] {
+  return [
+    "ct state established,related return",
+    proto === "tcp" ? "ct state invalid tcp flags & syn == syn return" : "ct state invalid return",
+  ];
 }
 
 function elementTimeout(timeoutSec: number): string {

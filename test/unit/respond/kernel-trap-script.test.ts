@@ -61,7 +61,8 @@ test("script: rules in a chain of their own after the blocked-set drop, flushed 
       `add chain inet portsentry trap { type filter hook prerouting priority ${TRAP_PRIORITY}; policy accept; }`,
     ),
   );
-  assert.equal(TRAP_PRIORITY, -290);
+  // After conntrack (-200) and its defragmentation, before DNAT (-100).
+  assert.equal(TRAP_PRIORITY, -150);
   // Never re-declares the responder's sets (see kernelTrapScript), never touches its chain.
   assert.ok(!/add set inet portsentry blocked[46]/.test(text));
   assert.ok(!/prerouting (?!priority)/.test(text.replaceAll("hook prerouting", "")));
@@ -91,6 +92,9 @@ test("script: rules in a chain of their own after the blocked-set drop, flushed 
       .map((l) => l.slice(`add rule inet portsentry ${chain} `.length));
     assert.deepEqual(rules, [
       "meta iiftype loopback return",
+      // Replies and known connections are never probes; a bad checksum is left to the daemon.
+      "ct state established,related return",
+      chain === "trap_tcp" ? "ct state invalid tcp flags & syn == syn return" : "ct state invalid return",
       "fib daddr type != local return",
       "socket transparent { 0, 1 } return",
       // Never a scanner's, whatever the host: these never reach the blocked sets.
