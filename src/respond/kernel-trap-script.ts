@@ -86,13 +86,7 @@ import { formatIpv4, formatIpv6, type IpFamily, parseIp } from "../decode/addres
 import { trapPrefix } from "../kernel-trap-names.js";
 import type { KernelMode } from "../policy/kernel-trap-plan.js";
 import { portRanges } from "../port-set.js";
-import {
-  isValidNftTableName,
-  NFT_MAX_TIMEOUT_SEC,
-  NFT_SET4,
-  NFT_SET6,
-  nftDuration,
-} from "./nftables.js";
+import { isValidNftTableName, NFT_MAX_TIMEOUT_SEC, NFT_SET4, NFT_SET6, nftDuration } from "./nftables.js";
 
 /**
  * After connection tracking (-200, with defragmentation at -400 before it): the trap judges
