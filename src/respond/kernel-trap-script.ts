@@ -51,10 +51,11 @@
  * "The kernel trap and connection tracking"):
  * - Replies are not probes. A UDP answer to the host's own query (NTP from port 123, DNS to
  *   an ephemeral port below 1024), in time or late while conntrack keeps the entry (30 s
- *   unreplied, 120 s once answered), and any segment of a connection the host has, are
- *   `established`: never trapped, whether or not the client's socket is still open.
+ *   after the flow's last packet, 120 s for a longer one), and any segment of a connection
+ *   the host has, are `established`: never trapped, whether or not the client still listens.
  * - Fragments: conntrack brings defragmentation (-400), so the trap sees the whole TCP or UDP
- *   header (nmap -f, --mtu 8, -ff, IPv6 fragments) and blocks with the right port.
+ *   header (nmap -f, --mtu 8, -ff) and blocks with the right port. A tiny IPv6 first fragment
+ *   without the whole TCP header (nmap -6 -f) is dropped by reassembly (RFC 7112): unanswered.
  * - Checksums: conntrack verifies them in prerouting; a bad one is `invalid` (see
  *   `connectionRules`). A valid SYN or a bare ACK is `new`; FIN, NULL, Xmas, FIN/ACK `invalid`.
  * - Cost: a `ct` expression turns conntrack (and defragmentation) on in the namespace, for all

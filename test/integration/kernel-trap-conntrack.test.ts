@@ -128,23 +128,25 @@ describe("kernel trap after connection tracking", { skip: rootSkip() }, () => {
     );
   });
 
-  for (const [name, extra] of [
-    ["nmap -f", ["-f"]],
-    ["nmap --mtu 8", ["--mtu", "8"]],
-    ["nmap -ff", ["-ff"]],
+  for (const [name, family, extra] of [
+    ["nmap -f", 4, ["-f"]],
+    ["nmap --mtu 8", 4, ["--mtu", "8"]],
+    ["nmap -ff", 4, ["-ff"]],
   ] as const) {
     test(`${name}: reassembled, trapped with the right port, no answer after the first probe`, async () => {
       const scanner: ScannerHost = lab.scanner(2);
       const trap = await startTrap({ modes: ["atcp", "audp"] });
       const ports = [7, 9, 13, 19, 79];
-      const file = join(dir, `frag-${extra.join("")}.pcap`);
+      const file = join(dir, `frag-${family}${extra.join("")}.pcap`);
+      const source = family === 4 ? scanner.v4 : scanner.v6;
+      const target = family === 4 ? lab.target.v4 : lab.target.v6;
       const dump = await startRecording(lab, lab.target, lab.target.iface, file, {
         options: ["-s", "200"],
-        filter: ["host", scanner.v4],
+        filter: ["host", source],
       });
       running.push(dump);
       try {
-        await lab.exec(scanner, nmapArgv({ scan: "-sS", family: 4, ports, target: lab.target.v4, extra }));
+        await lab.exec(scanner, nmapArgv({ scan: "-sS", family, ports, target, extra }));
       } finally {
         await stopRecording(dump);
       }
@@ -152,17 +154,51 @@ describe("kernel trap after connection tracking", { skip: rootSkip() }, () => {
       const hits = hitsOf(trap);
       assert.equal(hits.length, 1, JSON.stringify(hits));
       assert.ok(ports.includes(hits[0]!.port), `port ${hits[0]!.port}`);
-      assert.equal(hits[0]!.address, scanner.v4);
-      assert.ok((await blockedSet(lab, lab.target, 4)).includes(scanner.v4));
+      assert.equal(hits[0]!.address, source);
+      assert.ok((await blockedSet(lab, lab.target, family)).includes(source));
       const counted = countProbeAnswers(
         new Uint8Array(await readFile(file)),
-        lab.target.v4,
-        scanner.v4,
+        target,
+        source,
         (proto, port) => proto === 6 && ports.includes(port),
       );
       assert.equal(counted.answersAfterTrap, 0, JSON.stringify(counted));
     });
   }
+
+  test("a tiny IPv6 first fragment (nmap -6 -f) is refused by the kernel: no answer, no hit", async () => {
+    // RFC 7112: a first fragment without the whole TCP header is dropped by IPv6 reassembly
+    // (the conntrack defragmenter's too), before the trap; the scanner learns nothing.
+    const scanner = lab.scanner(2);
+    const trap = await startTrap({ modes: ["atcp", "audp"] });
+    const ports = [7, 9, 13, 19, 79];
+    const file = join(dir, "frag-6f.pcap");
+    const dump = await startRecording(lab, lab.target, lab.target.iface, file, {
+      options: ["-s", "200"],
+      filter: ["host", scanner.v6],
+    });
+    running.push(dump);
+    try {
+      const target = lab.target.v6;
+      await lab.exec(scanner, nmapArgv({ scan: "-sS", family: 6, ports, target, extra: ["-f"] }));
+      // The control, not fragmented: trapped (NFLOG keeps the order).
+      await lab.exec(scanner, nmapArgv({ scan: "-sS", family: 6, ports: [8], target }));
+      await waitForHits(trap, 1, "the control's hit");
+    } finally {
+      await stopRecording(dump);
+    }
+    assert.deepEqual(
+      hitsOf(trap).map((h) => h.port),
+      [8],
+    );
+    const counted = countProbeAnswers(
+      new Uint8Array(await readFile(file)),
+      lab.target.v6,
+      scanner.v6,
+      (proto, port) => proto === 6 && (ports.includes(port) || port === 8),
+    );
+    assert.equal(counted.answers, 0, JSON.stringify(counted));
+  });
 
   test("a bad checksum is not trapped, a good one is (nmap --badsum, IPv4 and IPv6)", async () => {
     const scanner = lab.scanner(1);
