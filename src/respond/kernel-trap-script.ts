@@ -137,6 +137,11 @@ export interface KernelTrapSpec {
   /** `size` of the responder's sets: must equal the responder's (nftables.ts) to stay compatible. */
   readonly maxSetElements: number;
   readonly logSnapLength: number;
+  /**
+   * DETECT_ACK_SCANS: ACK-bearing TCP without RST is a probe too (nmap -sA -sW -sM). Only
+   * packets of no connection the host knows reach the trap (`connectionRules`). Absent: no.
+   */
+  readonly ackScans?: boolean;
 }
 
 export type SpecCheck = { readonly ok: true } | { readonly ok: false; readonly error: string };
@@ -213,10 +218,9 @@ export function kernelTrapScript(
     if (mode === undefined || ranges.length === 0) continue;
     const elements = ranges.map((r) => (r.from === r.to ? `${r.from}` : `${r.from}-${r.to}`));
     out.push(`add element ${t} ${setName} { ${elements.join(", ")} }`);
-    // The stealth modes' definition of a probe (spec §3): no ACK, no RST.
     const match =
       proto === "tcp"
-        ? `tcp flags & (ack | rst) == 0 tcp dport @${setName}`
+        ? `${tcpProbeFlags(spec.ackScans === true)} tcp dport @${setName}`
         : `meta l4proto udp udp dport @${setName}`;
     out.push(`add rule ${t} ${TRAP_CHAIN} ${match} jump ${chain}`);
     const rule = (r: string) => out.push(`add rule ${t} ${chain} ${r}`);
@@ -242,6 +246,16 @@ export function kernelTrapScript(
     rule(`counter name "${TRAP_OVER_LIMIT}"`);
   }
   return `${out.join("\n")}\n`;
+}
+
+/**
+ * The TCP packets the trap judges. The stealth modes' definition of a probe (spec §3): no ACK,
+ * no RST. With DETECT_ACK_SCANS also ACK-bearing ones without RST: an established connection's
+ * ACKs return at `ct state established,related`; a bare ACK conntrack does not know is `new`
+ * (picked up loosely), a FIN/ACK or a Maimon probe `invalid` without SYN: both trapped.
+ */
+export function tcpProbeFlags(ackScans: boolean): string {
+  return ackScans ? "tcp flags & rst == 0" : "tcp flags & (ack | rst) == 0";
 }
 
 /**

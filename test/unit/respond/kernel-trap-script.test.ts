@@ -140,6 +140,22 @@ test("script: no limit at 0, no timeout at 0 or past the kernel's range, -i inte
   assert.ok(/add @blocked4 \{ ip saddr \} log/.test(far));
 });
 
+test("script: DETECT_ACK_SCANS lets ACK-bearing TCP without RST into the trap, never established flows", () => {
+  const on = kernelTrapScript(spec({ ackScans: true }), mergePrefixes([]));
+  assert.ok(
+    on.includes(
+      "add rule inet portsentry trap tcp flags & rst == 0 tcp dport @trap_tcp_ports jump trap_tcp\n",
+    ),
+  );
+  assert.ok(on.includes("add rule inet portsentry trap_tcp ct state established,related return\n"));
+  for (const off of [spec({ ackScans: false }), spec()])
+    assert.ok(
+      kernelTrapScript(off, mergePrefixes([])).includes(
+        "add rule inet portsentry trap tcp flags & (ack | rst) == 0 tcp dport @trap_tcp_ports jump trap_tcp\n",
+      ),
+    );
+});
+
 test("protect and disarm scripts", () => {
   const p = replaceSetsScript(
     "portsentry",
