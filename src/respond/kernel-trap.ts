@@ -43,6 +43,8 @@ export interface KernelTrapOptions {
   /** Must equal the responder's `maxSetElements` (default 65536). */
   readonly maxSetElements?: number;
   readonly logSnapLength?: number;
+  /** DETECT_ACK_SCANS (KernelTrapSpec.ackScans); absent: no. */
+  readonly ackScans?: boolean;
   /** Per transaction; default 10 000 ms (a long ignore list is a long transaction). */
   readonly commandTimeoutMs?: number;
 }
@@ -75,6 +77,7 @@ export class KernelTrap {
       interfaces: options.interfaces ?? [],
       maxSetElements: options.maxSetElements ?? 65536,
       logSnapLength: options.logSnapLength ?? DEFAULT_LOG_SNAPLEN,
+      ackScans: options.ackScans === true,
     };
     this.#command = options.command ?? ["nft"];
     this.#timeoutMs = options.commandTimeoutMs ?? 10_000;

@@ -70,6 +70,7 @@ async function main(): Promise<void> {
     maxBlocksPerMinute: config.maxBlocksPerMinute,
     group: spec.group,
     interfaces: spec.interfaces,
+    ackScans: config.detectAckScans,
   });
   let hits = 0;
   const onHit = (hit: Hit): void => {

@@ -6,6 +6,10 @@
  *   never trapped; an unsolicited datagram from the same server is (the control);
  * - fragmented probes (nmap -f, --mtu 8, -ff) are trapped after reassembly, with the right
  *   port, and the scanner gets no answer after its first probe;
+ * - a tiny IPv6 first fragment is refused by the kernel (no answer, no hit);
+ * - with DETECT_ACK_SCANS (the kernel's rules; the runner passes the key), nmap -sA -sW -sM are
+ *   blocked at their first probe and unanswered, and our own connection's segments to a local
+ *   port in the trap range never are;
  * - a probe with a bad checksum (nmap --badsum, both families) is not trapped; the same probe
  *   with a good one is.
  */
@@ -198,6 +202,46 @@ describe("kernel trap after connection tracking", { skip: rootSkip() }, () => {
       (proto, port) => proto === 6 && (ports.includes(port) || port === 8),
     );
     assert.equal(counted.answers, 0, JSON.stringify(counted));
+  });
+
+  for (const scan of ["-sA", "-sW", "-sM"])
+    test(`DETECT_ACK_SCANS in the kernel: nmap ${scan} is blocked at its first probe, unanswered`, async () => {
+      const scanner = lab.scanner(1);
+      await startTrap({ modes: ["atcp", "audp"], config: { detectAckScans: true } });
+      const ports = [7, 9, 13, 19, 79];
+      const out = await lab.exec(scanner, nmapArgv({ scan, family: 4, ports, target: lab.target.v4 }));
+      // An RST would read "unfiltered" (-sA) or "closed" (-sW, -sM): not one came back.
+      assert.match(out.stdout, /filtered/, out.stdout);
+      assert.doesNotMatch(out.stdout, /unfiltered|closed/, out.stdout);
+      assert.ok((await blockedSet(lab, lab.target, 4)).includes(scanner.v4));
+    });
+
+  test("DETECT_ACK_SCANS in the kernel: our own connection's traffic is never trapped", async () => {
+    const server = lab.scanner(2);
+    await startTrap({ modes: ["atcp", "audp"], config: { detectAckScans: true } });
+    const srv = lab.spawn(server, [
+      "node",
+      "-e",
+      `require("net").createServer(c=>c.end(Buffer.alloc(300000,97))).listen(8000,"::",()=>console.log("LISTENING"))`,
+    ]);
+    running.push(srv);
+    await lab.waitForOutput(srv, /LISTENING/, 5_000);
+    for (const [family, address, localPort] of [
+      [4, server.v4, 700],
+      [6, server.v6, 701],
+    ] as const) {
+      // From a local port in the trap range: every segment the server sends goes to a trap port.
+      const client = await lab.exec(lab.target, [
+        "node",
+        "-e",
+        `const s=require("net").connect({host:"${address}",port:8000,localPort:${localPort}});let n=0;s.on("data",d=>n+=d.length);s.on("end",()=>{console.log("GOT",n);process.exit(0)});setTimeout(()=>process.exit(1),5000)`,
+      ]);
+      assert.match(client.stdout, /GOT 300000/, `IPv${family}: ${client.stdout}${client.stderr}`);
+      assert.ok(!(await blockedSet(lab, lab.target, family)).includes(address), `IPv${family}`);
+    }
+    // The control: the same host's ACK scan is trapped.
+    await lab.exec(server, nmapArgv({ scan: "-sA", family: 4, ports: [7], target: lab.target.v4 }));
+    assert.ok((await blockedSet(lab, lab.target, 4)).includes(server.v4));
   });
 
   test("a bad checksum is not trapped, a good one is (nmap --badsum, IPv4 and IPv6)", async () => {
