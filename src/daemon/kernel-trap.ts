@@ -63,6 +63,7 @@ export class KernelTrapWiring {
       timeoutSec: config.blockTimeoutSec,
       maxBlocksPerMinute: config.maxBlocksPerMinute,
       interfaces: options.interfaces,
+      graceSec: config.listenGraceSec,
     });
     const opened = await openKernelTrapSensor({
       group: trap.spec.group,

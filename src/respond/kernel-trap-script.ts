@@ -16,6 +16,8 @@
  *                                  networks' broadcast addresses, default gateways, name servers
  *                                  (followed every few seconds)
  *     set trap_tcp_ports / trap_udp_ports { type inet_service; flags interval; }
+ *     set grace_tcp_ports / grace_udp_ports { type inet_service; flags dynamic, timeout; }
+ *                                  LISTEN_GRACE: ports a socket owned lately (advanced modes)
  *     limit trap_limit { rate N/minute burst N packets }  one bucket for every trap rule
  *     counter trap_over_limit                              probes the limit let through
  *     chain prerouting  (priority -300, the responder's): ip saddr @blocked4 drop ...
@@ -31,6 +33,8 @@
  *                                                (trap_udp: ct state invalid return)
  *       fib daddr type != local return           only probes to this host's addresses
  *       socket transparent { 0, 1 } return      a local socket owns the port: a real service
+ *                    (advanced modes with LISTEN_GRACE: `... update @grace_tcp_ports
+ *                    { tcp dport timeout G } return`, then `tcp dport @grace_tcp_ports return`)
  *       ip saddr { 0.0.0.0/8, 127.0.0.0/8, 224.0.0.0/4, 240.0.0.0/4 } return   never a scanner's
  *       ip6 saddr { ::, ::1, ::ffff:0:0/96, ff00::/8 } return                  (NEVER_TRAPPED_*)
  *       ip saddr @protect4 return                ip6 saddr @protect6 return
@@ -104,6 +108,8 @@ export const HOSTS_SET4 = "hosts4";
 export const HOSTS_SET6 = "hosts6";
 export const TRAP_TCP_PORTS = "trap_tcp_ports";
 export const TRAP_UDP_PORTS = "trap_udp_ports";
+export const GRACE_TCP_PORTS = "grace_tcp_ports";
+export const GRACE_UDP_PORTS = "grace_udp_ports";
 export const TRAP_LIMIT = "trap_limit";
 export const TRAP_OVER_LIMIT = "trap_over_limit";
 /**
@@ -142,6 +148,11 @@ export interface KernelTrapSpec {
    * packets of no connection the host knows reach the trap (`connectionRules`). Absent: no.
    */
   readonly ackScans?: boolean;
+  /**
+   * LISTEN_GRACE in the advanced modes: a port a local socket owned (traffic to a listener)
+   * stays out of the trap this long after. 0 or absent: no grace.
+   */
+  readonly graceSec?: number;
 }
 
 export type SpecCheck = { readonly ok: true } | { readonly ok: false; readonly error: string };
@@ -155,6 +166,8 @@ export function checkSpec(spec: KernelTrapSpec): SpecCheck {
   if (tcp.length > 1 || udp.length > 1) return { ok: false, error: "at most one TCP and one UDP mode" };
   if (!Number.isInteger(spec.timeoutSec) || spec.timeoutSec < 0)
     return { ok: false, error: `bad timeout ${spec.timeoutSec}` };
+  if (spec.graceSec !== undefined && (!Number.isInteger(spec.graceSec) || spec.graceSec < 0))
+    return { ok: false, error: `bad grace ${spec.graceSec}` };
   if (!Number.isInteger(spec.maxBlocksPerMinute) || spec.maxBlocksPerMinute < 0)
     return { ok: false, error: `bad block rate ${spec.maxBlocksPerMinute}` };
   for (const name of spec.interfaces)
@@ -194,6 +207,9 @@ export function kernelTrapScript(
     `add set ${t} ${HOSTS_SET6} { type ipv6_addr; flags interval; }`,
     `add set ${t} ${TRAP_TCP_PORTS} { type inet_service; flags interval; }`,
     `add set ${t} ${TRAP_UDP_PORTS} { type inet_service; flags interval; }`,
+    // Never flushed: a reload keeps the ports in their grace. `dynamic` as the rules need it
+    // (declared, so that the next run's `add set` matches the set as it is).
+    ...GRACE_SETS.map((set) => `add set ${t} ${set} ${GRACE_SET_TYPE}`),
     `add counter ${t} ${TRAP_OVER_LIMIT}`,
     // Emptied first: the rules below are the only ones (idempotent), and nothing refers to
     // the limit while it is replaced (a changed rate takes effect).
@@ -229,7 +245,11 @@ export function kernelTrapScript(
     if (spec.interfaces.length > 0)
       rule(`iifname != { ${spec.interfaces.map((i) => `"${i}"`).join(", ")} } return`);
     rule("fib daddr type != local return");
-    rule("socket transparent { 0, 1 } return");
+    for (const r of socketRules(
+      proto,
+      mode.mode === "atcp" || mode.mode === "audp" ? (spec.graceSec ?? 0) : 0,
+    ))
+      rule(r);
     rule(`ip saddr { ${NEVER_TRAPPED_V4.join(", ")} } return`);
     rule(`ip6 saddr { ${NEVER_TRAPPED_V6.join(", ")} } return`);
     rule(`ip saddr @${PROTECT_SET4} return`);
@@ -256,6 +276,25 @@ export function kernelTrapScript(
  */
 export function tcpProbeFlags(ackScans: boolean): string {
   return ackScans ? "tcp flags & rst == 0" : "tcp flags & (ack | rst) == 0";
+}
+
+const GRACE_SETS = [GRACE_TCP_PORTS, GRACE_UDP_PORTS] as const;
+const GRACE_SET_TYPE = "{ type inet_service; flags dynamic, timeout; }";
+
+/**
+ * The socket check (a local socket owns the port: a real service), and LISTEN_GRACE in the
+ * advanced modes: the port a socket owned goes into the grace set for `graceSec` (refreshed by
+ * every packet to it), and a probe to a port in its grace is not trapped. A service restarting,
+ * or a SYN retransmitted to one that just stopped, is then no scan (#14).
+ */
+export function socketRules(proto: "tcp" | "udp", graceSec: number): readonly string[] {
+  if (graceSec <= 0) return ["socket transparent { 0, 1 } return"];
+  const set = proto === "tcp" ? GRACE_TCP_PORTS : GRACE_UDP_PORTS;
+  const timeout = nftDuration(Math.min(graceSec, NFT_MAX_TIMEOUT_SEC));
+  return [
+    `socket transparent { 0, 1 } update @${set} { ${proto} dport timeout ${timeout} } return`,
+    `${proto} dport @${set} return`,
+  ];
 }
 
 /**
@@ -347,6 +386,7 @@ export function disarmScript(table: string): string {
   ] as const) {
     lines.push(`add set ${t} ${set} { type ${type}; flags interval; }`, `delete set ${t} ${set}`);
   }
+  for (const set of GRACE_SETS) lines.push(`add set ${t} ${set} ${GRACE_SET_TYPE}`, `delete set ${t} ${set}`);
   return `${lines.join("\n")}\n`;
 }
 

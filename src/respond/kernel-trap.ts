@@ -45,6 +45,8 @@ export interface KernelTrapOptions {
   readonly logSnapLength?: number;
   /** DETECT_ACK_SCANS (KernelTrapSpec.ackScans); absent: no. */
   readonly ackScans?: boolean;
+  /** LISTEN_GRACE (KernelTrapSpec.graceSec); absent: none. */
+  readonly graceSec?: number;
   /** Per transaction; default 10 000 ms (a long ignore list is a long transaction). */
   readonly commandTimeoutMs?: number;
 }
@@ -78,6 +80,7 @@ export class KernelTrap {
       maxSetElements: options.maxSetElements ?? 65536,
       logSnapLength: options.logSnapLength ?? DEFAULT_LOG_SNAPLEN,
       ackScans: options.ackScans === true,
+      graceSec: options.graceSec ?? 0,
     };
     this.#command = options.command ?? ["nft"];
     this.#timeoutMs = options.commandTimeoutMs ?? 10_000;

@@ -71,6 +71,7 @@ async function main(): Promise<void> {
     group: spec.group,
     interfaces: spec.interfaces,
     ackScans: config.detectAckScans,
+    graceSec: config.listenGraceSec,
   });
   let hits = 0;
   const onHit = (hit: Hit): void => {

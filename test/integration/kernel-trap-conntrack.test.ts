@@ -10,6 +10,8 @@
  * - with DETECT_ACK_SCANS (the kernel's rules; the runner passes the key), nmap -sA -sW -sM are
  *   blocked at their first probe and unanswered, and our own connection's segments to a local
  *   port in the trap range never are;
+ * - LISTEN_GRACE: a client during a service's restart (its SYN to the stopped service) is not
+ *   banned; with LISTEN_GRACE=0 it is (the control);
  * - a probe with a bad checksum (nmap --badsum, both families) is not trapped; the same probe
  *   with a good one is.
  */
@@ -20,7 +22,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, before, describe, test } from "node:test";
 import type { Hit } from "../../src/vocabulary.js";
-import { REPO_ROOT } from "../helpers/daemon.js";
+import { REPO_ROOT, TCP_CLIENT_JS } from "../helpers/daemon.js";
 import type { KernelTrapRunnerSpec } from "../helpers/kernel-trap-runner.js";
 import { blockedSet } from "../helpers/nft-sets.js";
 import { countProbeAnswers } from "../helpers/probe-answers.js";
@@ -44,6 +46,8 @@ const QUERIES = [
   [53, 53],
   [900, 53],
 ] as const;
+
+const SERVICE_JS = `require("net").createServer(c=>c.end("hello\\n")).listen({port:Number(process.argv[1]),host:"::"},()=>console.log("LISTENING"));`;
 
 type RunnerHit = Hit & { readonly atMs: number };
 
@@ -243,6 +247,33 @@ describe("kernel trap after connection tracking", { skip: rootSkip() }, () => {
     await lab.exec(server, nmapArgv({ scan: "-sA", family: 4, ports: [7], target: lab.target.v4 }));
     assert.ok((await blockedSet(lab, lab.target, 4)).includes(server.v4));
   });
+
+  for (const graceSec of [600, 0])
+    test(`LISTEN_GRACE=${graceSec}: a client during a 2 s service restart is ${graceSec ? "not " : ""}banned (IPv4, IPv6)`, async () => {
+      const client = lab.scanner(2);
+      const port = 80;
+      await startTrap({ modes: ["atcp", "audp"], config: { listenGraceSec: graceSec } });
+      const connects = async (address: string) =>
+        (
+          await lab.exec(client, ["node", TCP_CLIENT_JS, "tcp", address, String(port), "1000"])
+        ).stdout.includes("hello");
+      const service = async (): Promise<LabProcess> => {
+        const proc = lab.spawn(lab.target, ["node", "-e", SERVICE_JS, String(port)]);
+        running.push(proc);
+        await lab.waitForOutput(proc, /LISTENING/, 5_000);
+        return proc;
+      };
+      const first = await service();
+      for (const address of [lab.target.v4, lab.target.v6]) assert.ok(await connects(address), address);
+      await first.stop(3000); // the restart: down, a client tries (its SYNs retransmitted), up again
+      for (const address of [lab.target.v4, lab.target.v6]) assert.equal(await connects(address), false);
+      await service();
+      const blocked = [...(await blockedSet(lab, lab.target, 4)), ...(await blockedSet(lab, lab.target, 6))];
+      if (graceSec > 0) {
+        assert.deepEqual(blocked, []);
+        for (const address of [lab.target.v4, lab.target.v6]) assert.ok(await connects(address), address);
+      } else assert.deepEqual(blocked.sort(), [client.v4, client.v6].sort());
+    });
 
   test("a bad checksum is not trapped, a good one is (nmap --badsum, IPv4 and IPv6)", async () => {
     const scanner = lab.scanner(1);

@@ -156,6 +156,35 @@ test("script: DETECT_ACK_SCANS lets ACK-bearing TCP without RST into the trap, n
     );
 });
 
+test("script: LISTEN_GRACE in the advanced modes only; the grace sets are never flushed", () => {
+  const config = trapConfig();
+  const text = kernelTrapScript(
+    spec({
+      graceSec: 600,
+      modes: [
+        { mode: "stcp", ports: candidatePorts("stcp", config) },
+        { mode: "audp", ports: candidatePorts("audp", config) },
+      ],
+    }),
+    mergePrefixes([]),
+  );
+  const lines = text.trim().split("\n");
+  assert.ok(
+    lines.includes("add set inet portsentry grace_udp_ports { type inet_service; flags dynamic, timeout; }"),
+  );
+  assert.ok(!/flush set inet portsentry grace_/.test(text));
+  assert.ok(lines.includes("add rule inet portsentry trap_tcp socket transparent { 0, 1 } return"));
+  const udp = lines.filter((l) => l.startsWith("add rule inet portsentry trap_udp "));
+  const socketAt = udp.indexOf(
+    "add rule inet portsentry trap_udp socket transparent { 0, 1 } update @grace_udp_ports { udp dport timeout 10m } return",
+  );
+  assert.ok(socketAt > 0);
+  assert.equal(udp[socketAt + 1], "add rule inet portsentry trap_udp udp dport @grace_udp_ports return");
+  assert.ok(!/@grace_/.test(kernelTrapScript(spec({ graceSec: 0 }), mergePrefixes([]))));
+  assert.equal(checkSpec(spec({ graceSec: -1 })).ok, false);
+  assert.ok(/delete set inet portsentry grace_tcp_ports/.test(disarmScript("portsentry")));
+});
+
 test("protect and disarm scripts", () => {
   const p = replaceSetsScript(
     "portsentry",
