@@ -279,6 +279,36 @@ export function tcpProbeFlags(ackScans: boolean): string {
 }
 
 const GRACE_SETS = [GRACE_TCP_PORTS, GRACE_UDP_PORTS] as const;
+
+/**
+ * Puts ports that listen now into their grace, or restarts it (the daemon's feed: at start, on
+ * SIGHUP and every LISTEN_GRACE/2, so that a service nobody used lately is covered too). An
+ * element's timeout is set when it is added, so each goes in, out and in again: one
+ * transaction, no moment without it. Empty when there is nothing to do.
+ */
+export function graceScript(
+  table: string,
+  ports: { readonly tcp: readonly number[]; readonly udp: readonly number[] },
+  graceSec: number,
+): string {
+  if (graceSec <= 0) return "";
+  const t = `inet ${table}`;
+  const timeout = nftDuration(Math.min(graceSec, NFT_MAX_TIMEOUT_SEC));
+  const out: string[] = [];
+  for (const [set, list] of [
+    [GRACE_TCP_PORTS, ports.tcp],
+    [GRACE_UDP_PORTS, ports.udp],
+  ] as const) {
+    if (list.length === 0) continue;
+    const timed = list.map((p) => `${p} timeout ${timeout}`).join(", ");
+    out.push(
+      `add element ${t} ${set} { ${timed} }`,
+      `delete element ${t} ${set} { ${list.join(", ")} }`,
+      `add element ${t} ${set} { ${timed} }`,
+    );
+  }
+  return out.length === 0 ? "" : `${out.join("\n")}\n`;
+}
 const GRACE_SET_TYPE = "{ type inet_service; flags dynamic, timeout; }";
 
 /**

@@ -12,6 +12,7 @@ import {
   DEFAULT_LOG_SNAPLEN,
   DEFAULT_NFLOG_GROUP,
   disarmScript,
+  graceScript,
   HOSTS_SET4,
   HOSTS_SET6,
   hostPrefixes,
@@ -140,6 +141,19 @@ export class KernelTrap {
       current.ranges = ranges;
       current.key = key;
       return { ok: true, changed: true };
+    });
+  }
+
+  /** LISTEN_GRACE: starts or restarts the grace of ports that listen now (advanced modes' ports). */
+  setGrace(ports: {
+    readonly tcp: readonly number[];
+    readonly udp: readonly number[];
+  }): Promise<ResponderResult> {
+    return this.#serial(async () => {
+      const script = graceScript(this.spec.table, ports, this.spec.graceSec ?? 0);
+      if (!this.#armed || script === "") return { ok: true };
+      const r = await this.#exec(script);
+      return r.ok ? r : { ok: false, error: `kernel trap: cannot set the grace ports: ${r.error}` };
     });
   }
 

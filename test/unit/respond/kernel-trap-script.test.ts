@@ -10,6 +10,7 @@ import {
   checkSpec,
   DEFAULT_LOG_SNAPLEN,
   disarmScript,
+  graceScript,
   hostPrefixes,
   type KernelTrapSpec,
   kernelTrapScript,
@@ -183,6 +184,20 @@ test("script: LISTEN_GRACE in the advanced modes only; the grace sets are never 
   assert.ok(!/@grace_/.test(kernelTrapScript(spec({ graceSec: 0 }), mergePrefixes([]))));
   assert.equal(checkSpec(spec({ graceSec: -1 })).ok, false);
   assert.ok(/delete set inet portsentry grace_tcp_ports/.test(disarmScript("portsentry")));
+});
+
+test("grace script: each port in, out and in again (a fresh timeout), one transaction; nothing at 0", () => {
+  assert.equal(
+    graceScript("portsentry", { tcp: [22, 80], udp: [] }, 600),
+    [
+      "add element inet portsentry grace_tcp_ports { 22 timeout 10m, 80 timeout 10m }",
+      "delete element inet portsentry grace_tcp_ports { 22, 80 }",
+      "add element inet portsentry grace_tcp_ports { 22 timeout 10m, 80 timeout 10m }",
+      "",
+    ].join("\n"),
+  );
+  assert.equal(graceScript("portsentry", { tcp: [22], udp: [53] }, 0), "");
+  assert.equal(graceScript("portsentry", { tcp: [], udp: [] }, 600), "");
 });
 
 test("protect and disarm scripts", () => {
