@@ -20,6 +20,7 @@ import type { ResourceStack } from "../resources.js";
 import { KernelTrap } from "../respond/kernel-trap.js";
 import { NftablesResponder } from "../respond/nftables.js";
 import { type KernelTrapSensor, openKernelTrapSensor } from "../sensors/kernel-trap-sensor.js";
+import { readListeningAsync } from "../sensors/listening.js";
 import { defaultGateways, nameServers, ownAddresses, subnetBroadcasts } from "../sensors/local-addresses.js";
 import { StartError } from "../start-error.js";
 import type { Hit } from "../vocabulary.js";
@@ -63,6 +64,7 @@ export class KernelTrapWiring {
       timeoutSec: config.blockTimeoutSec,
       maxBlocksPerMinute: config.maxBlocksPerMinute,
       interfaces: options.interfaces,
+      graceSec: config.listenGraceSec,
     });
     const opened = await openKernelTrapSensor({
       group: trap.spec.group,
@@ -83,12 +85,16 @@ export class KernelTrapWiring {
     const armed = await trap.start();
     if (!armed.ok) throw new StartError(armed.error, 1);
     await this.#reconcile();
+    await this.refreshGrace();
     const timers = [
       // Host facts (addresses, gateways, name servers) change: the kernel follows.
       setInterval(() => void this.#refreshHostFacts(), LIMITS.kernelHostFactsRefreshMs),
       // `nft flush ruleset` removes the trap; the responder recreates only its own table.
       setInterval(() => void this.#rearm(), LIMITS.kernelTrapRearmCheckMs),
     ];
+    // LISTEN_GRACE: the ports that listen stay in their grace (half the grace: never lapses).
+    if (config.listenGraceSec > 0)
+      timers.push(setInterval(() => void this.refreshGrace(), (config.listenGraceSec * 1000) / 2));
     resources.add("the kernel trap's timers", () => {
       for (const t of timers) clearInterval(t);
     });
@@ -111,6 +117,25 @@ export class KernelTrapWiring {
   async refreshIgnored(): Promise<void> {
     const r = await this.#trap?.setProtected(this.#d.protect.ignore.prefixes());
     if (r !== undefined && !r.ok) this.#d.log.error(msg.error(r.error));
+  }
+
+  /**
+   * LISTEN_GRACE: the advanced modes' ports that listen now go into (or back to the start of)
+   * their grace, so that a service nobody used lately is no trap while it restarts. At start,
+   * on SIGHUP and every LISTEN_GRACE/2; the trap's rule adds the ports that get traffic.
+   */
+  async refreshGrace(): Promise<void> {
+    const trap = this.#trap;
+    if (trap === undefined || this.#d.config.listenGraceSec <= 0) return;
+    const ports = { tcp: [] as number[], udp: [] as number[] };
+    for (const m of this.plan.kernel) {
+      if (m.mode !== "atcp" && m.mode !== "audp") continue;
+      const proto = m.mode === "atcp" ? "tcp" : "udp";
+      const listening = await readListeningAsync(proto);
+      for (let p = 0; p < 65536; p++) if (listening[p] === 1 && m.ports[p] === 1) ports[proto].push(p);
+    }
+    const r = await trap.setGrace(ports);
+    if (!r.ok) this.#d.log.error(msg.error(r.error));
   }
 
   /**

@@ -41,6 +41,7 @@ export function handleSignals(s: SignalsStep): { stopped: Promise<void>; stop: (
       const next = await loadConfigOrThrow(options.configPath);
       s.protect.replaceIgnore(next.ignore);
       await s.kernel.refreshIgnored();
+      await s.kernel.refreshGrace();
       log.notice(msg.reloaded(options.configPath));
       const changed = changedConfigKeys(s.config, next.config);
       if (changed.length > 0) log.warn(msg.changedAtRestart(changed));

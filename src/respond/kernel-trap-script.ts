@@ -16,18 +16,25 @@
  *                                  networks' broadcast addresses, default gateways, name servers
  *                                  (followed every few seconds)
  *     set trap_tcp_ports / trap_udp_ports { type inet_service; flags interval; }
+ *     set grace_tcp_ports / grace_udp_ports { type inet_service; flags dynamic, timeout; }
+ *                                  LISTEN_GRACE: ports a socket owned lately (advanced modes)
  *     limit trap_limit { rate N/minute burst N packets }  one bucket for every trap rule
  *     counter trap_over_limit                              probes the limit let through
  *     chain prerouting  (priority -300, the responder's): ip saddr @blocked4 drop ...
- *     chain trap {      (priority -290: after the blocked-set drop, before conntrack at -200)
- *       type filter hook prerouting priority -290; policy accept;
+ *     chain trap {      (priority -150: after conntrack at -200, before DNAT at -100)
+ *       type filter hook prerouting priority -150; policy accept;
  *       tcp flags & (ack | rst) == 0 tcp dport @trap_tcp_ports jump trap_tcp
  *       meta l4proto udp udp dport @trap_udp_ports jump trap_udp
  *     }
  *     chain trap_tcp {
  *       meta iiftype loopback return
+ *       ct state established,related return    a flow the host knows: never a probe
+ *       ct state invalid tcp flags & syn == syn return   bad checksum: the daemon's path
+ *                                                (trap_udp: ct state invalid return)
  *       fib daddr type != local return           only probes to this host's addresses
  *       socket transparent { 0, 1 } return      a local socket owns the port: a real service
+ *                    (advanced modes with LISTEN_GRACE: `... update @grace_tcp_ports
+ *                    { tcp dport timeout G } return`, then `tcp dport @grace_tcp_ports return`)
  *       ip saddr { 0.0.0.0/8, 127.0.0.0/8, 224.0.0.0/4, 240.0.0.0/4 } return   never a scanner's
  *       ip6 saddr { ::, ::1, ::ffff:0:0/96, ff00::/8 } return                  (NEVER_TRAPPED_*)
  *       ip saddr @protect4 return                ip6 saddr @protect6 return
@@ -40,9 +47,29 @@
  *     chain trap_udp { the same for UDP }
  *   }
  *
- * Why a base chain of its own at -290 and not a jump from `prerouting`: the responder flushes
+ * Why a base chain of its own at -150 and not a jump from `prerouting`: the responder flushes
  * and refills its chain at every start, which would drop a jump; a second base chain needs no
  * cooperation, and a drop at -300 is final, so a blocked host never reaches the trap.
+ *
+ * Why after connection tracking (measured on Linux 6.18 in a namespace, see docs/operations.md
+ * "The kernel trap and connection tracking"):
+ * - Replies are not probes. A UDP answer to the host's own query (NTP from port 123, DNS to
+ *   an ephemeral port below 1024), in time or late while conntrack keeps the entry (30 s
+ *   after the flow's last packet, 120 s for a longer one), and any segment of a connection
+ *   the host has, are `established`: never trapped, whether or not the client still listens.
+ * - Fragments: conntrack brings defragmentation (-400), so the trap sees the whole TCP or UDP
+ *   header (nmap -f, --mtu 8, -ff) and blocks with the right port. A tiny IPv6 first fragment
+ *   without the whole TCP header (nmap -6 -f) is dropped by reassembly (RFC 7112): unanswered.
+ * - Checksums: conntrack verifies them in prerouting; a bad one is `invalid` (see
+ *   `connectionRules`). A valid SYN or a bare ACK is `new`; FIN, NULL, Xmas, FIN/ACK `invalid`.
+ * - Cost: a `ct` expression turns conntrack (and defragmentation) on in the namespace, for all
+ *   of its traffic, if nothing had (nft loads nf_conntrack itself). A trapped probe is dropped
+ *   before its entry is confirmed: it leaves nothing in the table. A probe past the limit
+ *   that reaches the stack leaves one entry (256-byte slab object; TCP closed 10 s, UDP 30 s),
+ *   bounded by nf_conntrack_max like every other flow of the host.
+ * - `notrack`: an untracked packet is neither established nor invalid; the trap judges it as
+ *   before (socket check only), so an operator who exempts traffic from conntrack loses the
+ *   reply knowledge for it.
  *
  * The socket check: nft's `socket` expression looks the packet up in the host's socket tables
  * (established, then listening; for UDP the bound sockets) and does not match when none owns
@@ -64,17 +91,14 @@ import { formatIpv4, formatIpv6, type IpFamily, parseIp } from "../decode/addres
 import { trapPrefix } from "../kernel-trap-names.js";
 import type { KernelMode } from "../policy/kernel-trap-plan.js";
 import { portRanges } from "../port-set.js";
-import {
-  isValidNftTableName,
-  NFT_MAX_TIMEOUT_SEC,
-  NFT_PRIORITY,
-  NFT_SET4,
-  NFT_SET6,
-  nftDuration,
-} from "./nftables.js";
+import { isValidNftTableName, NFT_MAX_TIMEOUT_SEC, NFT_SET4, NFT_SET6, nftDuration } from "./nftables.js";
 
-/** After the responder's blocked-set drop (-300), before defrag-free conntrack (-200). */
-export const TRAP_PRIORITY = NFT_PRIORITY + 10;
+/**
+ * After connection tracking (-200, with defragmentation at -400 before it): the trap judges
+ * reassembled packets and knows the host's own flows. Before destination NAT (-100): the
+ * address judged is the one the probe was sent to. The blocked-set drop stays at -300.
+ */
+export const TRAP_PRIORITY = -150;
 export const TRAP_CHAIN = "trap";
 export const TRAP_TCP_CHAIN = "trap_tcp";
 export const TRAP_UDP_CHAIN = "trap_udp";
@@ -84,6 +108,8 @@ export const HOSTS_SET4 = "hosts4";
 export const HOSTS_SET6 = "hosts6";
 export const TRAP_TCP_PORTS = "trap_tcp_ports";
 export const TRAP_UDP_PORTS = "trap_udp_ports";
+export const GRACE_TCP_PORTS = "grace_tcp_ports";
+export const GRACE_UDP_PORTS = "grace_udp_ports";
 export const TRAP_LIMIT = "trap_limit";
 export const TRAP_OVER_LIMIT = "trap_over_limit";
 /**
@@ -117,6 +143,16 @@ export interface KernelTrapSpec {
   /** `size` of the responder's sets: must equal the responder's (nftables.ts) to stay compatible. */
   readonly maxSetElements: number;
   readonly logSnapLength: number;
+  /**
+   * DETECT_ACK_SCANS: ACK-bearing TCP without RST is a probe too (nmap -sA -sW -sM). Only
+   * packets of no connection the host knows reach the trap (`connectionRules`). Absent: no.
+   */
+  readonly ackScans?: boolean;
+  /**
+   * LISTEN_GRACE in the advanced modes: a port a local socket owned (traffic to a listener)
+   * stays out of the trap this long after. 0 or absent: no grace.
+   */
+  readonly graceSec?: number;
 }
 
 export type SpecCheck = { readonly ok: true } | { readonly ok: false; readonly error: string };
@@ -130,6 +166,8 @@ export function checkSpec(spec: KernelTrapSpec): SpecCheck {
   if (tcp.length > 1 || udp.length > 1) return { ok: false, error: "at most one TCP and one UDP mode" };
   if (!Number.isInteger(spec.timeoutSec) || spec.timeoutSec < 0)
     return { ok: false, error: `bad timeout ${spec.timeoutSec}` };
+  if (spec.graceSec !== undefined && (!Number.isInteger(spec.graceSec) || spec.graceSec < 0))
+    return { ok: false, error: `bad grace ${spec.graceSec}` };
   if (!Number.isInteger(spec.maxBlocksPerMinute) || spec.maxBlocksPerMinute < 0)
     return { ok: false, error: `bad block rate ${spec.maxBlocksPerMinute}` };
   for (const name of spec.interfaces)
@@ -169,6 +207,9 @@ export function kernelTrapScript(
     `add set ${t} ${HOSTS_SET6} { type ipv6_addr; flags interval; }`,
     `add set ${t} ${TRAP_TCP_PORTS} { type inet_service; flags interval; }`,
     `add set ${t} ${TRAP_UDP_PORTS} { type inet_service; flags interval; }`,
+    // Never flushed: a reload keeps the ports in their grace. `dynamic` as the rules need it
+    // (declared, so that the next run's `add set` matches the set as it is).
+    ...GRACE_SETS.map((set) => `add set ${t} ${set} ${GRACE_SET_TYPE}`),
     `add counter ${t} ${TRAP_OVER_LIMIT}`,
     // Emptied first: the rules below are the only ones (idempotent), and nothing refers to
     // the limit while it is replaced (a changed rate takes effect).
@@ -193,18 +234,22 @@ export function kernelTrapScript(
     if (mode === undefined || ranges.length === 0) continue;
     const elements = ranges.map((r) => (r.from === r.to ? `${r.from}` : `${r.from}-${r.to}`));
     out.push(`add element ${t} ${setName} { ${elements.join(", ")} }`);
-    // The stealth modes' definition of a probe (spec §3): no ACK, no RST.
     const match =
       proto === "tcp"
-        ? `tcp flags & (ack | rst) == 0 tcp dport @${setName}`
+        ? `${tcpProbeFlags(spec.ackScans === true)} tcp dport @${setName}`
         : `meta l4proto udp udp dport @${setName}`;
     out.push(`add rule ${t} ${TRAP_CHAIN} ${match} jump ${chain}`);
     const rule = (r: string) => out.push(`add rule ${t} ${chain} ${r}`);
     rule("meta iiftype loopback return");
+    for (const r of connectionRules(proto)) rule(r);
     if (spec.interfaces.length > 0)
       rule(`iifname != { ${spec.interfaces.map((i) => `"${i}"`).join(", ")} } return`);
     rule("fib daddr type != local return");
-    rule("socket transparent { 0, 1 } return");
+    for (const r of socketRules(
+      proto,
+      mode.mode === "atcp" || mode.mode === "audp" ? (spec.graceSec ?? 0) : 0,
+    ))
+      rule(r);
     rule(`ip saddr { ${NEVER_TRAPPED_V4.join(", ")} } return`);
     rule(`ip6 saddr { ${NEVER_TRAPPED_V6.join(", ")} } return`);
     rule(`ip saddr @${PROTECT_SET4} return`);
@@ -221,6 +266,81 @@ export function kernelTrapScript(
     rule(`counter name "${TRAP_OVER_LIMIT}"`);
   }
   return `${out.join("\n")}\n`;
+}
+
+/**
+ * The TCP packets the trap judges. The stealth modes' definition of a probe (spec §3): no ACK,
+ * no RST. With DETECT_ACK_SCANS also ACK-bearing ones without RST: an established connection's
+ * ACKs return at `ct state established,related`; a bare ACK conntrack does not know is `new`
+ * (picked up loosely), a FIN/ACK or a Maimon probe `invalid` without SYN: both trapped.
+ */
+export function tcpProbeFlags(ackScans: boolean): string {
+  return ackScans ? "tcp flags & rst == 0" : "tcp flags & (ack | rst) == 0";
+}
+
+const GRACE_SETS = [GRACE_TCP_PORTS, GRACE_UDP_PORTS] as const;
+
+/**
+ * Puts ports that listen now into their grace, or restarts it (the daemon's feed: at start, on
+ * SIGHUP and every LISTEN_GRACE/2, so that a service nobody used lately is covered too). An
+ * element's timeout is set when it is added, so each goes in, out and in again: one
+ * transaction, no moment without it. Empty when there is nothing to do.
+ */
+export function graceScript(
+  table: string,
+  ports: { readonly tcp: readonly number[]; readonly udp: readonly number[] },
+  graceSec: number,
+): string {
+  if (graceSec <= 0) return "";
+  const t = `inet ${table}`;
+  const timeout = nftDuration(Math.min(graceSec, NFT_MAX_TIMEOUT_SEC));
+  const out: string[] = [];
+  for (const [set, list] of [
+    [GRACE_TCP_PORTS, ports.tcp],
+    [GRACE_UDP_PORTS, ports.udp],
+  ] as const) {
+    if (list.length === 0) continue;
+    const timed = list.map((p) => `${p} timeout ${timeout}`).join(", ");
+    out.push(
+      `add element ${t} ${set} { ${timed} }`,
+      `delete element ${t} ${set} { ${list.join(", ")} }`,
+      `add element ${t} ${set} { ${timed} }`,
+    );
+  }
+  return out.length === 0 ? "" : `${out.join("\n")}\n`;
+}
+const GRACE_SET_TYPE = "{ type inet_service; flags dynamic, timeout; }";
+
+/**
+ * The socket check (a local socket owns the port: a real service), and LISTEN_GRACE in the
+ * advanced modes: the port a socket owned goes into the grace set for `graceSec` (refreshed by
+ * every packet to it), and a probe to a port in its grace is not trapped. A service restarting,
+ * or a SYN retransmitted to one that just stopped, is then no scan (#14).
+ */
+export function socketRules(proto: "tcp" | "udp", graceSec: number): readonly string[] {
+  if (graceSec <= 0) return ["socket transparent { 0, 1 } return"];
+  const set = proto === "tcp" ? GRACE_TCP_PORTS : GRACE_UDP_PORTS;
+  const timeout = nftDuration(Math.min(graceSec, NFT_MAX_TIMEOUT_SEC));
+  return [
+    `socket transparent { 0, 1 } update @${set} { ${proto} dport timeout ${timeout} } return`,
+    `${proto} dport @${set} return`,
+  ];
+}
+
+/**
+ * What connection tracking tells the trap, before any other check (see the header):
+ * - a packet of a flow the host knows (a reply to its own query, a segment of a connection it
+ *   has, an ICMP-related one) is never a probe;
+ * - `invalid` is also what a bad TCP or UDP checksum gets (nf_conntrack_checksum=1, the
+ *   default; the stack would discard the packet): such a UDP datagram or TCP SYN is left to
+ *   the daemon's own path, which counts it apart. FIN, NULL and Xmas probes are `invalid` too
+ *   (flag combinations conntrack refuses), so for TCP only the SYN-bearing ones return.
+ */
+export function connectionRules(proto: "tcp" | "udp"): readonly string[] {
+  return [
+    "ct state established,related return",
+    proto === "tcp" ? "ct state invalid tcp flags & syn == syn return" : "ct state invalid return",
+  ];
 }
 
 function elementTimeout(timeoutSec: number): string {
@@ -296,6 +416,7 @@ export function disarmScript(table: string): string {
   ] as const) {
     lines.push(`add set ${t} ${set} { type ${type}; flags interval; }`, `delete set ${t} ${set}`);
   }
+  for (const set of GRACE_SETS) lines.push(`add set ${t} ${set} ${GRACE_SET_TYPE}`, `delete set ${t} ${set}`);
   return `${lines.join("\n")}\n`;
 }
 

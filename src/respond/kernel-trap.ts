@@ -12,6 +12,7 @@ import {
   DEFAULT_LOG_SNAPLEN,
   DEFAULT_NFLOG_GROUP,
   disarmScript,
+  graceScript,
   HOSTS_SET4,
   HOSTS_SET6,
   hostPrefixes,
@@ -43,6 +44,10 @@ export interface KernelTrapOptions {
   /** Must equal the responder's `maxSetElements` (default 65536). */
   readonly maxSetElements?: number;
   readonly logSnapLength?: number;
+  /** DETECT_ACK_SCANS (KernelTrapSpec.ackScans); absent: no. */
+  readonly ackScans?: boolean;
+  /** LISTEN_GRACE (KernelTrapSpec.graceSec); absent: none. */
+  readonly graceSec?: number;
   /** Per transaction; default 10 000 ms (a long ignore list is a long transaction). */
   readonly commandTimeoutMs?: number;
 }
@@ -75,6 +80,8 @@ export class KernelTrap {
       interfaces: options.interfaces ?? [],
       maxSetElements: options.maxSetElements ?? 65536,
       logSnapLength: options.logSnapLength ?? DEFAULT_LOG_SNAPLEN,
+      ackScans: options.ackScans === true,
+      graceSec: options.graceSec ?? 0,
     };
     this.#command = options.command ?? ["nft"];
     this.#timeoutMs = options.commandTimeoutMs ?? 10_000;
@@ -134,6 +141,19 @@ export class KernelTrap {
       current.ranges = ranges;
       current.key = key;
       return { ok: true, changed: true };
+    });
+  }
+
+  /** LISTEN_GRACE: starts or restarts the grace of ports that listen now (advanced modes' ports). */
+  setGrace(ports: {
+    readonly tcp: readonly number[];
+    readonly udp: readonly number[];
+  }): Promise<ResponderResult> {
+    return this.#serial(async () => {
+      const script = graceScript(this.spec.table, ports, this.spec.graceSec ?? 0);
+      if (!this.#armed || script === "") return { ok: true };
+      const r = await this.#exec(script);
+      return r.ok ? r : { ok: false, error: `kernel trap: cannot set the grace ports: ${r.error}` };
     });
   }
 

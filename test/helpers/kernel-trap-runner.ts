@@ -70,6 +70,8 @@ async function main(): Promise<void> {
     maxBlocksPerMinute: config.maxBlocksPerMinute,
     group: spec.group,
     interfaces: spec.interfaces,
+    ackScans: config.detectAckScans,
+    graceSec: config.listenGraceSec,
   });
   let hits = 0;
   const onHit = (hit: Hit): void => {

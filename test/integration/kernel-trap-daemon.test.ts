@@ -12,12 +12,13 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { candidatePorts } from "../../src/port-set.js";
 import { testConfig } from "../helpers/config.js";
-import { type DaemonFiles, MAIN_JS, READY, writeDaemonFiles } from "../helpers/daemon.js";
+import { type DaemonFiles, MAIN_JS, READY, TCP_CLIENT_JS, writeDaemonFiles } from "../helpers/daemon.js";
 import { countProbeAnswers } from "../helpers/probe-answers.js";
 import { startRecording, stopRecording } from "../helpers/recording.js";
 import { fastNmapScan } from "../helpers/scans.js";
 import { createLab, type Lab, type LabProcess, rootSkip } from "../netns/netns.js";
 
+const SERVICE_JS = `require("net").createServer(c=>c.end("hello\\n")).listen({port:Number(process.argv[1]),host:"::"},()=>console.log("LISTENING"));`;
 const NOT_WIRED = "KERNEL_TRAP is not available in this version";
 
 describe("kernel trap in the daemon", { skip: rootSkip() }, () => {
@@ -25,7 +26,7 @@ describe("kernel trap in the daemon", { skip: rootSkip() }, () => {
   let files: DaemonFiles;
 
   before(async () => {
-    lab = await createLab({ name: "psktd", hosts: 2 });
+    lab = await createLab({ name: "psktd", hosts: 3 });
     files = await writeDaemonFiles({
       KILL_FIREWALL: "nftables",
       KERNEL_TRAP: "1",
@@ -122,5 +123,38 @@ describe("kernel trap in the daemon", { skip: rootSkip() }, () => {
     await lab.waitForFileContains(files.history, `Host: ${late.v4}/${late.v4} Port: 0 TCP Blocked`, 10_000);
     again.kill("SIGTERM");
     await again.exited;
+  });
+
+  test("LISTEN_GRACE: a service that listened at start, unused, restarts; a client meanwhile is not banned", async (t) => {
+    const client = lab.scanner(3);
+    const port = 79;
+    const service = lab.spawn(lab.target, ["node", "-e", SERVICE_JS, String(port)]);
+    await lab.waitForOutput(service, /LISTENING/, 5_000);
+    const daemon = await startDaemon();
+    if (daemon === undefined) {
+      await service.stop(3000);
+      t.skip("the daemon does not wire KERNEL_TRAP yet");
+      return;
+    }
+    try {
+      // The daemon's feed: no packet has reached the service yet.
+      const grace = await lab.execOk(lab.target, [
+        "nft",
+        "list",
+        "set",
+        "inet",
+        "portsentry",
+        "grace_tcp_ports",
+      ]);
+      assert.match(grace.stdout, new RegExp(`elements = \\{[^}]*\\b${port} timeout`), grace.stdout);
+      await service.stop(3000);
+      const r = await lab.exec(client, ["node", TCP_CLIENT_JS, "tcp", lab.target.v4, String(port), "1000"]);
+      assert.doesNotMatch(r.stdout, /hello/);
+      const set = await lab.execOk(lab.target, ["nft", "list", "set", "inet", "portsentry", "blocked4"]);
+      assert.doesNotMatch(set.stdout, new RegExp(client.v4.replaceAll(".", "\\.")));
+    } finally {
+      daemon.kill("SIGTERM");
+      await daemon.exited;
+    }
   });
 });

@@ -10,6 +10,7 @@ import {
   checkSpec,
   DEFAULT_LOG_SNAPLEN,
   disarmScript,
+  graceScript,
   hostPrefixes,
   type KernelTrapSpec,
   kernelTrapScript,
@@ -61,7 +62,8 @@ test("script: rules in a chain of their own after the blocked-set drop, flushed 
       `add chain inet portsentry trap { type filter hook prerouting priority ${TRAP_PRIORITY}; policy accept; }`,
     ),
   );
-  assert.equal(TRAP_PRIORITY, -290);
+  // After conntrack (-200) and its defragmentation, before DNAT (-100).
+  assert.equal(TRAP_PRIORITY, -150);
   // Never re-declares the responder's sets (see kernelTrapScript), never touches its chain.
   assert.ok(!/add set inet portsentry blocked[46]/.test(text));
   assert.ok(!/prerouting (?!priority)/.test(text.replaceAll("hook prerouting", "")));
@@ -91,6 +93,9 @@ test("script: rules in a chain of their own after the blocked-set drop, flushed 
       .map((l) => l.slice(`add rule inet portsentry ${chain} `.length));
     assert.deepEqual(rules, [
       "meta iiftype loopback return",
+      // Replies and known connections are never probes; a bad checksum is left to the daemon.
+      "ct state established,related return",
+      chain === "trap_tcp" ? "ct state invalid tcp flags & syn == syn return" : "ct state invalid return",
       "fib daddr type != local return",
       "socket transparent { 0, 1 } return",
       // Never a scanner's, whatever the host: these never reach the blocked sets.
@@ -134,6 +139,65 @@ test("script: no limit at 0, no timeout at 0 or past the kernel's range, -i inte
   assert.ok(!/add element inet portsentry protect/.test(text));
   const far = kernelTrapScript(spec({ timeoutSec: 3650 * 86400 + 1 }), mergePrefixes([]));
   assert.ok(/add @blocked4 \{ ip saddr \} log/.test(far));
+});
+
+test("script: DETECT_ACK_SCANS lets ACK-bearing TCP without RST into the trap, never established flows", () => {
+  const on = kernelTrapScript(spec({ ackScans: true }), mergePrefixes([]));
+  assert.ok(
+    on.includes(
+      "add rule inet portsentry trap tcp flags & rst == 0 tcp dport @trap_tcp_ports jump trap_tcp\n",
+    ),
+  );
+  assert.ok(on.includes("add rule inet portsentry trap_tcp ct state established,related return\n"));
+  for (const off of [spec({ ackScans: false }), spec()])
+    assert.ok(
+      kernelTrapScript(off, mergePrefixes([])).includes(
+        "add rule inet portsentry trap tcp flags & (ack | rst) == 0 tcp dport @trap_tcp_ports jump trap_tcp\n",
+      ),
+    );
+});
+
+test("script: LISTEN_GRACE in the advanced modes only; the grace sets are never flushed", () => {
+  const config = trapConfig();
+  const text = kernelTrapScript(
+    spec({
+      graceSec: 600,
+      modes: [
+        { mode: "stcp", ports: candidatePorts("stcp", config) },
+        { mode: "audp", ports: candidatePorts("audp", config) },
+      ],
+    }),
+    mergePrefixes([]),
+  );
+  const lines = text.trim().split("\n");
+  assert.ok(
+    lines.includes("add set inet portsentry grace_udp_ports { type inet_service; flags dynamic, timeout; }"),
+  );
+  assert.ok(!/flush set inet portsentry grace_/.test(text));
+  assert.ok(lines.includes("add rule inet portsentry trap_tcp socket transparent { 0, 1 } return"));
+  const udp = lines.filter((l) => l.startsWith("add rule inet portsentry trap_udp "));
+  const socketAt = udp.indexOf(
+    "add rule inet portsentry trap_udp socket transparent { 0, 1 } update @grace_udp_ports { udp dport timeout 10m } return",
+  );
+  assert.ok(socketAt > 0);
+  assert.equal(udp[socketAt + 1], "add rule inet portsentry trap_udp udp dport @grace_udp_ports return");
+  assert.ok(!/@grace_/.test(kernelTrapScript(spec({ graceSec: 0 }), mergePrefixes([]))));
+  assert.equal(checkSpec(spec({ graceSec: -1 })).ok, false);
+  assert.ok(/delete set inet portsentry grace_tcp_ports/.test(disarmScript("portsentry")));
+});
+
+test("grace script: each port in, out and in again (a fresh timeout), one transaction; nothing at 0", () => {
+  assert.equal(
+    graceScript("portsentry", { tcp: [22, 80], udp: [] }, 600),
+    [
+      "add element inet portsentry grace_tcp_ports { 22 timeout 10m, 80 timeout 10m }",
+      "delete element inet portsentry grace_tcp_ports { 22, 80 }",
+      "add element inet portsentry grace_tcp_ports { 22 timeout 10m, 80 timeout 10m }",
+      "",
+    ].join("\n"),
+  );
+  assert.equal(graceScript("portsentry", { tcp: [22], udp: [53] }, 0), "");
+  assert.equal(graceScript("portsentry", { tcp: [], udp: [] }, 600), "");
 });
 
 test("protect and disarm scripts", () => {
