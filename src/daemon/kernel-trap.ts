@@ -65,6 +65,7 @@ export class KernelTrapWiring {
       maxBlocksPerMinute: config.maxBlocksPerMinute,
       interfaces: options.interfaces,
       graceSec: config.listenGraceSec,
+      ackScans: config.detectAckScans,
     });
     const opened = await openKernelTrapSensor({
       group: trap.spec.group,

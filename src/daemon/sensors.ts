@@ -34,6 +34,7 @@ export async function openSensors(
   monoClockMs: () => number,
   resources: ResourceStack,
   checkpoint: () => void,
+  kernelModes: readonly Mode[],
 ): Promise<OpenedSensors> {
   const armed: ArmedSensor[] = [];
   for (const mode of options.modes) {
@@ -51,7 +52,10 @@ export async function openSensors(
   }
   const captureModes = options.modes.filter(isCaptureMode);
   if (captureModes.length === 0) return { armed, capture: undefined };
-  const opened = await openCaptureSensor(captureModes, config, options.interfaces, onHit, log);
+  // Probes the kernel trap reports are not counted a second time here (capture-sensor.ts).
+  const opened = await openCaptureSensor(captureModes, config, options.interfaces, onHit, log, undefined, {
+    kernelModes,
+  });
   if (!opened.ok) throw new StartError(opened.error, 1);
   const capture = opened.sensor;
   resources.add("the capture", () => capture.close());
