@@ -65,7 +65,6 @@ export class KernelTrapWiring {
       maxBlocksPerMinute: config.maxBlocksPerMinute,
       interfaces: options.interfaces,
       graceSec: config.listenGraceSec,
-      ackScans: config.detectAckScans,
     });
     const opened = await openKernelTrapSensor({
       group: trap.spec.group,

@@ -34,7 +34,6 @@ export async function openSensors(
   monoClockMs: () => number,
   resources: ResourceStack,
   checkpoint: () => void,
-  kernelModes: readonly Mode[],
 ): Promise<OpenedSensors> {
   const armed: ArmedSensor[] = [];
   for (const mode of options.modes) {
@@ -52,10 +51,7 @@ export async function openSensors(
   }
   const captureModes = options.modes.filter(isCaptureMode);
   if (captureModes.length === 0) return { armed, capture: undefined };
-  // Probes the kernel trap reports are not counted a second time here (capture-sensor.ts).
-  const opened = await openCaptureSensor(captureModes, config, options.interfaces, onHit, log, undefined, {
-    kernelModes,
-  });
+  const opened = await openCaptureSensor(captureModes, config, options.interfaces, onHit, log);
   if (!opened.ok) throw new StartError(opened.error, 1);
   const capture = opened.sensor;
   resources.add("the capture", () => capture.close());

@@ -60,13 +60,6 @@ export interface CaptureSensorOptions extends GenerationOptions {
   readonly listenerCostFactor?: number;
   /** For tests: replaces reading /proc/net. */
   readonly readListeners?: (proto: ListenProto) => PortBitmap;
-  /**
-   * KERNEL_TRAP: the modes the kernel trap runs. A probe of one that the host did not answer
-   * is the kernel's (trapped and reported over NFLOG, or dropped as already blocked): counted
-   * as `kernel-trap` and left to it, so that one probe is one hit. One it let through (past its
-   * limit, a grace port) is answered by the stack and judged here as before.
-   */
-  readonly kernelModes?: readonly Mode[];
 }
 
 export interface LatencySummary {
@@ -183,12 +176,9 @@ export class LiveCaptureSensor implements CaptureSensor {
   readonly #graceMs: number;
   readonly #repeats = new RepeatedPorts(REPEAT_LIMITS.maxSources);
   #closed = false;
-  /** By IP protocol number (6, 17): the kernel trap runs this protocol's mode. */
-  readonly #kernelOwnsUnanswered: boolean[] = [];
 
   #hits = 0;
   readonly #drops = {
-    "kernel-trap": 0,
     listening: 0,
     "listen-grace": 0,
     duplicate: 0,
@@ -215,10 +205,6 @@ export class LiveCaptureSensor implements CaptureSensor {
     this.#log = log;
     this.#clocks = clocks;
     this.#graceMs = config.listenGraceSec * 1000;
-    for (const m of options.kernelModes ?? []) {
-      if (m === modes.tcp) this.#kernelOwnsUnanswered[6] = true;
-      if (m === modes.udp) this.#kernelOwnsUnanswered[17] = true;
-    }
     this.#candidates = {
       tcp: modes.tcp && candidatePorts(modes.tcp, config),
       udp: modes.udp && candidatePorts(modes.udp, config),
@@ -280,20 +266,17 @@ export class LiveCaptureSensor implements CaptureSensor {
     const view = recordsView(b, n);
     const clock = this.#readClocks();
     let waiting = 0;
-    const kernelOwns = (at: number) =>
-      this.#kernelOwnsUnanswered[recordProtocol(view, at)] === true && !recordAnswered(view, at);
     for (let i = 0; i < n; i++) {
       const at = i * RECORD_BYTES;
       // Tracked on arrival: at the switch-over this is what the generation has delivered.
       const iface = gen.plan.interfaces[recordIface(view, at)] ?? "";
       const tsUs = recordTsUs(view, at);
       if (tsUs > (gen.lastTsUs.get(iface) ?? 0)) gen.lastTsUs.set(iface, tsUs);
-      if (kernelOwns(at)) this.#drops["kernel-trap"]++;
-      else if (gen.released && recordAnswered(view, at)) this.#emitRecord(gen, view, at, clock);
+      if (gen.released && recordAnswered(view, at)) this.#emitRecord(gen, view, at, clock);
       else waiting++;
     }
     if (waiting === 0) return;
-    const waits = (at: number) => !kernelOwns(at) && !(gen.released && recordAnswered(view, at));
+    const waits = (at: number) => !(gen.released && recordAnswered(view, at));
     const batch = this.#gate.copy(gen, view, n, waiting, clock.monoMs, waits);
     if (batch === undefined) return;
     // A new generation's batches wait until its predecessor has delivered its last one.

@@ -85,13 +85,6 @@ describe("kernel trap in the daemon", { skip: rootSkip() }, () => {
     assert.match(set, new RegExp(`"val": "${scanner.v4}", "timeout": 3600`));
     const status = await lab.exec(lab.target, ["node", MAIN_JS, "-c", files.conf, "status", "--json"]);
     assert.match(status.stdout, /"kernelTrapHits": ?1/);
-    // One probe is one hit: the capture leaves the trapped probe (and the probes the block
-    // dropped afterwards) to the kernel's report.
-    const { counters } = (JSON.parse(status.stdout) as { result: { counters: Record<string, number> } })
-      .result;
-    assert.equal(counters.hits, 1, status.stdout);
-    assert.equal(counters.captureHits, 0, status.stdout);
-    assert.equal(daemon.stderr.split(`scan from host: ${scanner.v4}/`).length - 1, 1, daemon.tail());
     // Logged with its classification, and listed by `portsentry blocked`.
     assert.ok(
       daemon.stderr.includes(
