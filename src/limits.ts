@@ -23,6 +23,12 @@ export const LIMITS = {
   kernelHostFactsRefreshMs: 2_000,
   /** `nft flush ruleset` removes the trap; the daemon looks for it and puts it back this often. */
   kernelTrapRearmCheckMs: 10_000,
+  /**
+   * Probes the kernel trap lets through past its block limit are reported through NFLOG at
+   * most this many a second (one bucket for both protocols): the daemon judges and logs them
+   * (a real scanner during a forged flood), and a flood costs it no more than this.
+   */
+  kernelOverLimitReportsPerSec: 200,
 } as const;
 
 /** The part of LIMITS that the stages (and replay) need. */

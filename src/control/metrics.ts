@@ -38,6 +38,9 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   ownFlowsEvicted: "Flows this host started, forgotten before their idle time because the table was full.",
   samePortRepeats: "Hits that repeat their source's previous port (a noisy neighbour rather than a scan).",
   kernelTrapHits: "Probes the kernel trap dropped and reported (their source blocked by the kernel).",
+  kernelTrapOverLimit:
+    "Probes past the kernel trap's block limit, let through unblocked (the kernel's counter, read every 10 s).",
+  kernelTrapOverLimitReports: "Of those, the ones reported to the daemon (a bounded rate) and judged by it.",
   kernelTrapGaps: "Times the kernel trap's log reader lost reports and reconciled with nftables.",
   kernelTrapUndecoded: "Kernel trap reports that could not be decoded.",
   nflogDrops: "Kernel trap reports the kernel dropped before the reader read them.",

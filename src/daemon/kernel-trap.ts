@@ -43,6 +43,8 @@ export class KernelTrapWiring {
   #keeper: BlockKeeper | undefined;
   #trap: KernelTrap | undefined;
   #sensor: KernelTrapSensor | undefined;
+  /** The kernel's exact count of probes past the limit, as last read (every rearm check). */
+  #overLimit = 0;
 
   constructor(d: KernelTrapDeps) {
     this.#d = d;
@@ -106,6 +108,8 @@ export class KernelTrapWiring {
     const st = this.#sensor.stats();
     return {
       kernelTrapHits: st.hits,
+      kernelTrapOverLimit: this.#overLimit,
+      kernelTrapOverLimitReports: st.overLimitReports,
       kernelTrapGaps: st.gaps,
       kernelTrapUndecoded: st.undecoded,
       nflogDrops: st.kernelDropped,
@@ -191,7 +195,10 @@ export class KernelTrapWiring {
 
   async #rearm(): Promise<void> {
     const trap = this.#trap;
-    if (trap === undefined || (await trap.present()) !== false) return;
+    if (trap === undefined) return;
+    const present = await trap.present();
+    if (present === true) this.#overLimit = (await trap.overLimitCount()) ?? this.#overLimit;
+    if (present !== false) return;
     this.#d.log.warn(msg.kernelTrapRemoved());
     const r = await trap.start();
     if (!r.ok) this.#d.log.error(msg.error(r.error));

@@ -8,10 +8,12 @@ import type { RunOptions } from "../cli/args.js";
 import type { Config } from "../config/types.js";
 import type { Log } from "../log/logger.js";
 import * as msg from "../log/messages.js";
-import { candidatePorts, isCaptureMode, portList } from "../port-set.js";
+import { candidatePorts, isCaptureMode, portList, type StealthMode } from "../port-set.js";
 import type { ResourceStack } from "../resources.js";
 import { openBasicSensor } from "../sensors/basic.js";
+import { logStartupLines } from "../sensors/capture-lines.js";
 import { type CaptureSensor, openCaptureSensor } from "../sensors/capture-sensor.js";
+import { ListenerTable } from "../sensors/listening.js";
 import { StartError } from "../start-error.js";
 import type { Hit, Mode } from "../vocabulary.js";
 
@@ -34,6 +36,7 @@ export async function openSensors(
   monoClockMs: () => number,
   resources: ResourceStack,
   checkpoint: () => void,
+  kernelModes: readonly Mode[] = [],
 ): Promise<OpenedSensors> {
   const armed: ArmedSensor[] = [];
   for (const mode of options.modes) {
@@ -50,11 +53,37 @@ export async function openSensors(
     checkpoint();
   }
   const captureModes = options.modes.filter(isCaptureMode);
-  if (captureModes.length === 0) return { armed, capture: undefined };
-  const opened = await openCaptureSensor(captureModes, config, options.interfaces, onHit, log);
+  for (const mode of captureModes) armed.push({ mode, ports: portList(candidatePorts(mode, config)) });
+  // The kernel trap reports every probe of its modes (trapped, or past its limit): the capture
+  // watching them too would make each probe two hits.
+  const userspaceModes = captureModes.filter((m) => !kernelModes.includes(m));
+  logKernelModeLines(
+    config,
+    captureModes.filter((m) => kernelModes.includes(m)),
+    log,
+    monoClockMs,
+  );
+  if (userspaceModes.length === 0) return { armed, capture: undefined };
+  const opened = await openCaptureSensor(userspaceModes, config, options.interfaces, onHit, log);
   if (!opened.ok) throw new StartError(opened.error, 1);
   const capture = opened.sensor;
   resources.add("the capture", () => capture.close());
-  for (const mode of captureModes) armed.push({ mode, ports: portList(candidatePorts(mode, config)) });
   return { armed, capture };
+}
+
+/** The 1.2 start-up lines of the modes the kernel runs (the capture, which prints its own, does not watch them). */
+function logKernelModeLines(
+  config: Config,
+  modes: readonly StealthMode[],
+  log: Log,
+  monoClockMs: () => number,
+): void {
+  if (modes.length === 0) return;
+  const tcp = modes.find((m) => m === "stcp" || m === "atcp");
+  const udp = modes.find((m) => m === "sudp" || m === "audp");
+  const listeners = new ListenerTable({ monoMs: monoClockMs });
+  if (tcp) listeners.refreshSync("tcp");
+  if (udp) listeners.refreshSync("udp");
+  const candidates = { tcp: tcp && candidatePorts(tcp, config), udp: udp && candidatePorts(udp, config) };
+  logStartupLines(log, config, { tcp, udp }, candidates, listeners);
 }

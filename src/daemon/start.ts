@@ -180,7 +180,16 @@ async function arm(a: Arming): Promise<RunningDaemon> {
   warmUpCapturePath(options.modes, config, log);
 
   // 10. Sensors: trap ports and the capture (sensors.ts).
-  const sensors = await openSensors(config, options, keeper.onHit, log, monoClockMs, resources, checkpoint);
+  const sensors = await openSensors(
+    config,
+    options,
+    keeper.onHit,
+    log,
+    monoClockMs,
+    resources,
+    checkpoint,
+    kernel.plan.kernel.map((k) => k.mode),
+  );
   checkpoint();
 
   // 10b. KERNEL_TRAP (kernel-trap.ts).

@@ -42,7 +42,9 @@
  *       meta nfproto ipv4 limit name "trap_limit" add @blocked4 { ip saddr timeout 1d }
  *           log prefix "portsentry:stcp" group G snaplen 256 queue-threshold 1 drop
  *       meta nfproto ipv6 ... add @blocked6 { ip6 saddr timeout 1d } log ... drop
- *       counter name "trap_over_limit"          past the limit: on to the daemon's own path
+ *       counter name "trap_over_limit"          past the limit: exact total, on unblocked
+ *       limit name "trap_report_limit" log prefix "portsentry:over:stcp" group G ...
+ *                                                a sample of them to the daemon, which judges it
  *     }
  *     chain trap_udp { the same for UDP }
  *   }
@@ -78,8 +80,11 @@
  *
  * NFLOG volume: only the first probe of a source reaches the `log` (later ones die at -300),
  * and only while the limit has tokens: at most `burst` messages at once and N a minute after.
- * Past the limit, probes fall through to the host's stack and the capture sensor, whose
- * policy applies MAX_BLOCKS_PER_MINUTE again and logs what it holds back.
+ * Past the limit, probes fall through to the host's stack unblocked; the kernel counts every one
+ * (`trap_over_limit`) and reports up to `overLimitReportsPerSec` of them through NFLOG with their
+ * own prefix, so that the daemon logs and judges them (a real scanner during a forged flood)
+ * while a flood costs it a bounded number of reports. The capture does not watch the ports of
+ * the kernel's modes, so each probe reaches the daemon once: trapped or reported, never both.
  *
  * What the kernel cannot express is left to userspace, mode by mode: see `kernelTrapPlan`
  * (policy/kernel-trap-plan.ts). This file builds the `nft -f` transactions, pure text; running
@@ -88,7 +93,7 @@
 
 import type { IpPrefix } from "../config/ignore.js";
 import { formatIpv4, formatIpv6, type IpFamily, parseIp } from "../decode/address.js";
-import { trapPrefix } from "../kernel-trap-names.js";
+import { overLimitPrefix, trapPrefix } from "../kernel-trap-names.js";
 import type { KernelMode } from "../policy/kernel-trap-plan.js";
 import { portRanges } from "../port-set.js";
 import { isValidNftTableName, NFT_MAX_TIMEOUT_SEC, NFT_SET4, NFT_SET6, nftDuration } from "./nftables.js";
@@ -112,6 +117,7 @@ export const GRACE_TCP_PORTS = "grace_tcp_ports";
 export const GRACE_UDP_PORTS = "grace_udp_ports";
 export const TRAP_LIMIT = "trap_limit";
 export const TRAP_OVER_LIMIT = "trap_over_limit";
+export const TRAP_REPORT_LIMIT = "trap_report_limit";
 /**
  * Sources never trapped whatever the host (decode/address.ts `neverBlockable`): unspecified,
  * loopback, multicast, 240/4 with the broadcast address; for IPv6 also IPv4-mapped. A probe
@@ -153,6 +159,8 @@ export interface KernelTrapSpec {
    * stays out of the trap this long after. 0 or absent: no grace.
    */
   readonly graceSec?: number;
+  /** NFLOG reports a second of probes let through past the block limit; 0 = none. */
+  readonly overLimitReportsPerSec: number;
 }
 
 export type SpecCheck = { readonly ok: true } | { readonly ok: false; readonly error: string };
@@ -173,6 +181,8 @@ export function checkSpec(spec: KernelTrapSpec): SpecCheck {
   for (const name of spec.interfaces)
     if (!isSafeInterfaceName(name))
       return { ok: false, error: `interface name ${JSON.stringify(name)} refused` };
+  if (!Number.isInteger(spec.overLimitReportsPerSec) || spec.overLimitReportsPerSec < 0)
+    return { ok: false, error: `bad over-limit report rate ${spec.overLimitReportsPerSec}` };
   if (!Number.isInteger(spec.logSnapLength) || spec.logSnapLength < 64 || spec.logSnapLength > 65535)
     return { ok: false, error: `bad NFLOG snap length ${spec.logSnapLength}` };
   return { ok: true };
@@ -214,13 +224,18 @@ export function kernelTrapScript(
     // Emptied first: the rules below are the only ones (idempotent), and nothing refers to
     // the limit while it is replaced (a changed rate takes effect).
     ...emptyTrapChains(t),
-    `add limit ${t} ${TRAP_LIMIT} { rate 1/minute burst 1 packets }`,
-    `delete limit ${t} ${TRAP_LIMIT}`,
+    ...replaceLimit(t, TRAP_LIMIT),
+    ...replaceLimit(t, TRAP_REPORT_LIMIT),
   );
   const limited = spec.maxBlocksPerMinute > 0;
   if (limited) {
     const n = spec.maxBlocksPerMinute;
     out.push(`add limit ${t} ${TRAP_LIMIT} { rate ${n}/minute burst ${n} packets }`);
+  }
+  const reported = limited && spec.overLimitReportsPerSec > 0;
+  if (reported) {
+    const n = spec.overLimitReportsPerSec;
+    out.push(`add limit ${t} ${TRAP_REPORT_LIMIT} { rate ${n}/second burst ${n} packets }`);
   }
   out.push(...replaceLines(spec.table, PROTECT_SET4, PROTECT_SET6, protect));
   out.push(...replaceLines(spec.table, HOSTS_SET4, HOSTS_SET6, hosts));
@@ -260,10 +275,15 @@ export function kernelTrapScript(
     const timeout = elementTimeout(spec.timeoutSec);
     // queue-threshold 1: each message goes to the reader at once (the kernel's default batches
     // up to 100 of them for up to a second).
-    const log = `log prefix "${trapPrefix(mode.mode)}" group ${spec.group} snaplen ${spec.logSnapLength} queue-threshold 1`;
-    rule(`meta nfproto ipv4 ${limit}add @${NFT_SET4} { ip saddr${timeout} } ${log} drop`);
-    rule(`meta nfproto ipv6 ${limit}add @${NFT_SET6} { ip6 saddr${timeout} } ${log} drop`);
+    const log = (prefix: string) =>
+      `log prefix "${prefix}" group ${spec.group} snaplen ${spec.logSnapLength} queue-threshold 1`;
+    const trapLog = log(trapPrefix(mode.mode));
+    rule(`meta nfproto ipv4 ${limit}add @${NFT_SET4} { ip saddr${timeout} } ${trapLog} drop`);
+    rule(`meta nfproto ipv6 ${limit}add @${NFT_SET6} { ip6 saddr${timeout} } ${trapLog} drop`);
     rule(`counter name "${TRAP_OVER_LIMIT}"`);
+    // Past the block limit the probe goes on unblocked; the daemon hears of it here (the
+    // capture does not watch the kernel's modes), at a bounded rate.
+    if (reported) rule(`limit name "${TRAP_REPORT_LIMIT}" ${log(overLimitPrefix(mode.mode))}`);
   }
   return `${out.join("\n")}\n`;
 }
@@ -376,6 +396,11 @@ function replaceLines(table: string, set4: string, set6: string, protect: Protec
   return out;
 }
 
+/** Deletes a named limit, created first if missing so that the delete cannot fail. */
+function replaceLimit(t: string, name: string): string[] {
+  return [`add limit ${t} ${name} { rate 1/minute burst 1 packets }`, `delete limit ${t} ${name}`];
+}
+
 /** The trap's three chains, created if missing and emptied (`t` is "inet TABLE"). */
 function emptyTrapChains(t: string): string[] {
   return [
@@ -401,8 +426,8 @@ export function disarmScript(table: string): string {
     `delete chain ${t} ${TRAP_CHAIN}`,
     `delete chain ${t} ${TRAP_TCP_CHAIN}`,
     `delete chain ${t} ${TRAP_UDP_CHAIN}`,
-    `add limit ${t} ${TRAP_LIMIT} { rate 1/minute burst 1 packets }`,
-    `delete limit ${t} ${TRAP_LIMIT}`,
+    ...replaceLimit(t, TRAP_LIMIT),
+    ...replaceLimit(t, TRAP_REPORT_LIMIT),
     `add counter ${t} ${TRAP_OVER_LIMIT}`,
     `delete counter ${t} ${TRAP_OVER_LIMIT}`,
   ];

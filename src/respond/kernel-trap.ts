@@ -6,6 +6,7 @@
  */
 
 import type { IpPrefix } from "../config/ignore.js";
+import { LIMITS } from "../limits.js";
 import type { KernelMode } from "../policy/kernel-trap-plan.js";
 import {
   checkSpec,
@@ -48,6 +49,8 @@ export interface KernelTrapOptions {
   readonly ackScans?: boolean;
   /** LISTEN_GRACE (KernelTrapSpec.graceSec); absent: none. */
   readonly graceSec?: number;
+  /** Default LIMITS.kernelOverLimitReportsPerSec. */
+  readonly overLimitReportsPerSec?: number;
   /** Per transaction; default 10 000 ms (a long ignore list is a long transaction). */
   readonly commandTimeoutMs?: number;
 }
@@ -82,6 +85,7 @@ export class KernelTrap {
       logSnapLength: options.logSnapLength ?? DEFAULT_LOG_SNAPLEN,
       ackScans: options.ackScans === true,
       graceSec: options.graceSec ?? 0,
+      overLimitReportsPerSec: options.overLimitReportsPerSec ?? LIMITS.kernelOverLimitReportsPerSec,
     };
     this.#command = options.command ?? ["nft"];
     this.#timeoutMs = options.commandTimeoutMs ?? 10_000;

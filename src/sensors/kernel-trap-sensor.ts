@@ -16,7 +16,7 @@
 
 import { performance } from "node:perf_hooks";
 import { classifyTcp, UDP_SCAN } from "../detect/classify.js";
-import { modeOfPrefix } from "../kernel-trap-names.js";
+import { trapOfPrefix } from "../kernel-trap-names.js";
 import { NFLOG_LIMITS } from "../limits.js";
 import type { Log } from "../log/logger.js";
 import * as msg from "../log/messages.js";
@@ -59,6 +59,8 @@ export interface KernelTrapSensorStats {
   readonly frames: number;
   readonly events: number;
   readonly hits: number;
+  /** Probes the trap let through past its block limit, reported for the daemon to judge. */
+  readonly overLimitReports: number;
   /** Logged by a rule that is not a trap of ours (someone else's rule on our group). */
   readonly foreign: number;
   /** Hits whose port and flags could not be decoded (named from the IP header alone). */
@@ -116,6 +118,7 @@ class NflogSensor implements KernelTrapSensor {
   #closed = false;
   #restarts = 0;
   #hits = 0;
+  #overLimitReports = 0;
   #foreign = 0;
   #undecoded = 0;
   #gaps = 0;
@@ -144,6 +147,7 @@ class NflogSensor implements KernelTrapSensor {
       frames: r.frames + c.frames,
       events: r.events + c.events,
       hits: this.#hits,
+      overLimitReports: this.#overLimitReports,
       foreign: this.#foreign,
       undecoded: this.#undecoded,
       drops: addDrops(r.drops, c.drops),
@@ -191,11 +195,12 @@ class NflogSensor implements KernelTrapSensor {
   }
 
   #onEvent(e: NflogEvent): void {
-    const mode = modeOfPrefix(e.prefix);
-    if (mode === undefined) {
+    const trap = trapOfPrefix(e.prefix);
+    if (trap === undefined) {
       this.#foreign++;
       return;
     }
+    const mode = trap.mode;
     const tcp = mode === "stcp" || mode === "atcp";
     let classification: string;
     if (e.protocol === 6) classification = classifyTcp(e.tcpFlags).name;
@@ -204,7 +209,8 @@ class NflogSensor implements KernelTrapSensor {
       this.#undecoded++;
       classification = tcp ? UNDECODED_TCP : UDP_SCAN.name;
     }
-    this.#hits++;
+    if (trap.overLimit) this.#overLimitReports++;
+    else this.#hits++;
     const hit: Hit = {
       mode,
       address: e.address,
@@ -213,7 +219,8 @@ class NflogSensor implements KernelTrapSensor {
       classification,
       ipOptions: e.ipOptions,
       nowMs: this.#monoMs(),
-      kernelBlocked: true,
+      // Past the limit the kernel did not block: the daemon's policy decides (and logs).
+      ...(trap.overLimit ? {} : { kernelBlocked: true }),
     };
     try {
       this.#p.onHit(hit);

@@ -85,6 +85,12 @@ describe("kernel trap in the daemon", { skip: rootSkip() }, () => {
     assert.match(set, new RegExp(`"val": "${scanner.v4}", "timeout": 3600`));
     const status = await lab.exec(lab.target, ["node", MAIN_JS, "-c", files.conf, "status", "--json"]);
     assert.match(status.stdout, /"kernelTrapHits": ?1/);
+    // One probe, one hit: the capture does not watch the kernel's ports as well.
+    assert.match(status.stdout, /"hits": ?1\b/, status.stdout);
+    const alerts = daemon.stderr
+      .split("\n")
+      .filter((l) => l.includes(`attackalert:`) && l.includes(scanner.v4));
+    assert.equal(alerts.length, 1, daemon.tail());
     // Logged with its classification, and listed by `portsentry blocked`.
     assert.ok(
       daemon.stderr.includes(

@@ -1,10 +1,17 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { modeOfPrefix, trapPrefix } from "../../src/kernel-trap-names.js";
+import { modeOfPrefix, overLimitPrefix, trapOfPrefix, trapPrefix } from "../../src/kernel-trap-names.js";
 
 test("prefixes and modes", () => {
   for (const mode of ["stcp", "sudp", "atcp", "audp"] as const)
     assert.equal(modeOfPrefix(trapPrefix(mode)), mode);
   assert.equal(modeOfPrefix("portsentry:tcp"), undefined);
   assert.equal(modeOfPrefix("ulogd"), undefined);
+  for (const mode of ["stcp", "sudp", "atcp", "audp"] as const) {
+    assert.deepEqual(trapOfPrefix(trapPrefix(mode)), { mode, overLimit: false });
+    assert.deepEqual(trapOfPrefix(overLimitPrefix(mode)), { mode, overLimit: true });
+  }
+  assert.equal(trapOfPrefix("portsentry:over:tcp"), undefined);
+  // nft's prefix limit is 127 bytes; NFLOG's 64 with the NUL.
+  assert.ok(overLimitPrefix("audp").length < 64);
 });

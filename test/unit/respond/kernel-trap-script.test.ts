@@ -44,6 +44,7 @@ function spec(overrides: Partial<KernelTrapSpec> = {}): KernelTrapSpec {
     interfaces: [],
     maxSetElements: 65536,
     logSnapLength: DEFAULT_LOG_SNAPLEN,
+    overLimitReportsPerSec: 200,
     ...overrides,
   };
 }
@@ -108,8 +109,13 @@ test("script: rules in a chain of their own after the blocked-set drop, flushed 
       `meta nfproto ipv4 limit name "trap_limit" add @blocked4 { ip saddr timeout 1d } log prefix "portsentry:${mode}" group 42 snaplen 256 queue-threshold 1 drop`,
       `meta nfproto ipv6 limit name "trap_limit" add @blocked6 { ip6 saddr timeout 1d } log prefix "portsentry:${mode}" group 42 snaplen 256 queue-threshold 1 drop`,
       'counter name "trap_over_limit"',
+      // Past the block limit: reported (not blocked) at a bounded rate, with a prefix of its own.
+      `limit name "trap_report_limit" log prefix "portsentry:over:${mode}" group 42 snaplen 256 queue-threshold 1`,
     ]);
   }
+  assert.ok(
+    lines.includes("add limit inet portsentry trap_report_limit { rate 200/second burst 200 packets }"),
+  );
   assert.ok(
     lines.includes(
       "add element inet portsentry protect4 { 127.0.0.0-127.255.255.255, 198.51.100.0-198.51.100.255 }",
