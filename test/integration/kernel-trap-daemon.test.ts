@@ -89,7 +89,7 @@ describe("kernel trap in the daemon", { skip: rootSkip() }, () => {
     assert.match(status.stdout, /"hits": ?1\b/, status.stdout);
     const alerts = daemon.stderr
       .split("\n")
-      .filter((l) => l.includes(`attackalert:`) && l.includes(scanner.v4));
+      .filter((l) => l.includes(`attackalert:`) && l.includes(`from host: ${scanner.v4}/`));
     assert.equal(alerts.length, 1, daemon.tail());
     // Logged with its classification, and listed by `portsentry blocked`.
     assert.ok(
