@@ -154,10 +154,13 @@ describe("sources no host can own are never blocked", { skip: rootSkip() }, () =
         // The forged sources first, the honest ones after them: once those are blocked, the
         // forged ones have been through the same path.
         await send([...NEVER4, ...NEVER6]);
-        await lab.waitFor(() => daemon.stderr.includes("Host 255.255.255.255 will not be blocked"), {
-          timeoutMs: 10_000,
-          what: "the forged broadcast source reported as never blocked",
-        });
+        // Without the kernel trap the daemon judges them and says so; with it, the trap's own
+        // rules let them go (the capture leaves the kernel's modes to it: one probe, one hit).
+        if (kernelTrap === "0")
+          await lab.waitFor(() => daemon.stderr.includes("Host 255.255.255.255 will not be blocked"), {
+            timeoutMs: 10_000,
+            what: "the forged broadcast source reported as never blocked",
+          });
         await send([HONEST4, HONEST6]);
         await lab.waitFor(
           async () => (await nftSet(4)).includes(HONEST4) && (await nftSet(6)).includes(HONEST6),
