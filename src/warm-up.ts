@@ -38,8 +38,6 @@ export function warmUpPipeline(o: WarmUpOptions, rounds = 3): number {
     config: {
       ...o,
       triggerWindowSec: 60,
-      listenGraceSec: 600,
-      detectAckScans: false,
       maxBlocksPerMinute: 0,
       blockTimeoutSec: 3600,
       blockTimeoutGrowth: 2,

@@ -40,6 +40,16 @@ export function testConfig(dir: string, overrides: Partial<Config> = {}): Config
     detectAckScans: false,
     metricsListen: undefined,
     metricsListenPublic: false,
+    fleetUrl: undefined,
+    fleetName: "portsentry",
+    fleetUser: undefined,
+    fleetPasswordFile: undefined,
+    fleetShare: true,
+    fleetScanTrigger: 0,
+    fleetTriggerWindowSec: 600,
+    fleetTlsCa: undefined,
+    fleetTlsCert: undefined,
+    fleetTlsKey: undefined,
     ...overrides,
   };
 }
