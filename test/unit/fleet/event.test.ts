@@ -41,7 +41,7 @@ test("hostile entries are a reason, never a throw", () => {
   assert.equal(reason([undefined]), "field count");
   // Control bytes in the classification are neutralised, not passed to the logs.
   const d = decodeEvent(with_("c", "SYN\nscan\u001b[31m"), LIMITS);
-  assert.ok(d.ok && !/[\n\u001b]/.test(d.event.classification));
+  assert.ok(d.ok && !d.event.classification.includes("\n") && !d.event.classification.includes("\u001b"));
 });
 
 test("member names are what an event may carry", () => {
