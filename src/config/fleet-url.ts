@@ -49,13 +49,13 @@ export function parseFleetName(text: string): ValueResult<string> {
   };
 }
 
-/** FLEET_USER: a Redis ACL user name ("" = the default user). */
+/** FLEET_USER, FLEET_MEMBER: a name ("" = not set: the default user, the host name). */
 export function parseFleetUser(text: string): ValueResult<string | undefined> {
   const t = text.trim();
   if (t === "") return { ok: true, value: undefined };
   if (/^[A-Za-z0-9._-]{1,64}$/.test(t)) return { ok: true, value: t };
   return {
     ok: false,
-    message: `${JSON.stringify(t.slice(0, 24))} is not a user name (1-64 of A-Z a-z 0-9 . _ -)`,
+    message: `${JSON.stringify(t.slice(0, 24))} is not a name (1-64 of A-Z a-z 0-9 . _ -)`,
   };
 }

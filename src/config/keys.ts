@@ -577,6 +577,18 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
     String,
   ),
   row(
+    "FLEET_MEMBER",
+    "fleetMember",
+    {
+      origin: "new",
+      absent: "",
+      shipped: "",
+      description: "this member's name in the fleet's events (\"\" = the host name)",
+    },
+    parseFleetUser,
+    showText,
+  ),
+  row(
     "FLEET_USER",
     "fleetUser",
     {

@@ -101,6 +101,8 @@ export interface Config {
   readonly fleetUrl: FleetUrl | undefined;
   /** FLEET_NAME: key prefix `{name}:` (a hash tag: one Cluster slot per fleet). */
   readonly fleetName: string;
+  /** FLEET_MEMBER: this member's name in events; undefined = the host name. */
+  readonly fleetMember: string | undefined;
   /** FLEET_USER: Redis ACL user; undefined = Redis's default user. */
   readonly fleetUser: string | undefined;
   /** FLEET_PASSWORD_FILE: read at start and on SIGHUP; undefined = no password. */

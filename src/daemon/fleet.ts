@@ -48,7 +48,7 @@ export class FleetMember {
     this.#log = log;
     this.#store = store;
     this.#wallClockMs = wallClockMs;
-    this.member = memberName(hostname());
+    this.member = config.fleetMember ?? memberName(hostname());
     const url = config.fleetUrl;
     if (url === undefined) throw new Error("bug: a fleet member without FLEET_URL");
     this.link = new FleetLink({

@@ -42,6 +42,7 @@ export function testConfig(dir: string, overrides: Partial<Config> = {}): Config
     metricsListenPublic: false,
     fleetUrl: undefined,
     fleetName: "portsentry",
+    fleetMember: undefined,
     fleetUser: undefined,
     fleetPasswordFile: undefined,
     fleetShare: true,

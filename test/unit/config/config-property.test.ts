@@ -115,6 +115,7 @@ const VALID: Record<string, fc.Arbitrary<string>> = {
   ),
   FLEET_NAME: fc.constantFrom("portsentry", "web-farm.1"),
   FLEET_USER: fc.constantFrom("", "member"),
+  FLEET_MEMBER: fc.constantFrom("", "web-1"),
   FLEET_SHARE: fc.constantFrom("0", "1"),
   FLEET_SCAN_TRIGGER: fc.integer({ min: 0, max: 1000 }).map(String),
   FLEET_TRIGGER_WINDOW: fc.constantFrom("10m", "60", "1h"),
