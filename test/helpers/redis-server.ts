@@ -43,16 +43,16 @@ export interface RedisAcl {
   readonly adminPassword: string;
 }
 
-export async function startRedis(
-  acl?: RedisAcl,
-  bind = "127.0.0.1",
-  spawnIn: (cmd: string, args: string[]) => ChildProcess = (c, a) => spawn(c, a, { stdio: "ignore" }),
-): Promise<TestRedis> {
-  const dir = await mkdtemp(join(tmpdir(), "ps-redis-"));
-  const port = await freePort();
+/** redis.conf in `dir`: no RDB snapshots, an append-only file (a restart keeps the data). */
+export async function writeRedisConf(
+  dir: string,
+  port: number,
+  binds: readonly string[],
+  acl: RedisAcl | undefined,
+): Promise<string> {
   const lines = [
     `port ${port}`,
-    `bind ${bind}`,
+    `bind ${binds.join(" ")}`,
     `dir ${dir}`,
     "save ''",
     "appendonly yes",
@@ -65,6 +65,25 @@ export async function startRedis(
   }
   const conf = join(dir, "redis.conf");
   await writeFile(conf, `${lines.join("\n")}\n`, { mode: 0o600 });
+  return conf;
+}
+
+/** The ACL rules a member needs (docs/fleet.md): its fleet's keys, the commands it uses. */
+export function memberAclRules(fleetName: string): string {
+  return (
+    `resetkeys ~{${fleetName}}:* resetchannels -@all +ping +hello +auth +client|setname +select +info +xread +xrange +xrevrange +hscan +evalsha +eval ` +
+    "+xadd +hset +hexists +hdel +zadd +zrem +zrangebyscore +zremrangebyscore +zcard +zremrangebyrank +pexpire +del"
+  );
+}
+
+export async function startRedis(
+  acl?: RedisAcl,
+  bind = "127.0.0.1",
+  spawnIn: (cmd: string, args: string[]) => ChildProcess = (c, a) => spawn(c, a, { stdio: "ignore" }),
+): Promise<TestRedis> {
+  const dir = await mkdtemp(join(tmpdir(), "ps-redis-"));
+  const port = await freePort();
+  const conf = await writeRedisConf(dir, port, [bind], acl);
   let child: ChildProcess | undefined;
   const clients: Redis[] = [];
   const up = async () => {
