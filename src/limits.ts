@@ -156,6 +156,8 @@ export const FLEET_LIMITS = {
   /** Events read per XREAD; the read blocks at most `readBlockMs` so a stop is prompt. */
   readCount: 256,
   readBlockMs: 2000,
+  /** A command (the blocked XREAD included) with no answer within this fails; so does a connect. */
+  commandTimeoutMs: 5000,
   /** An event larger than this (all fields together), or with more fields, is dropped and counted. */
   maxEventBytes: 1024,
   maxEventFields: 16,

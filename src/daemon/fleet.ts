@@ -190,6 +190,15 @@ export class FleetMember {
     }
     const family = parseIp(e.address)?.family;
     if (family === undefined) return;
+    // The fleet's own Redis server: blocking it would cut this member off the fleet.
+    if (e.address === canonicalIp(this.#config.fleetUrl?.host ?? "")) {
+      this.refused++;
+      this.#log.limited(
+        `fleet-refused:${e.address}`,
+        msg.fleetRefused(e.address, e.origin, "the fleet's Redis server"),
+      );
+      return;
+    }
     const record: BlockRecord = {
       address: e.address,
       family,

@@ -115,7 +115,9 @@ export class FleetLink {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
-      connectTimeout: 5000,
+      connectTimeout: FLEET_LIMITS.commandTimeoutMs,
+      // A Redis that stops answering (a dropped route) fails commands instead of hanging them.
+      commandTimeout: FLEET_LIMITS.commandTimeoutMs,
       retryStrategy: (times: number) =>
         this.#stopped
           ? null
@@ -184,9 +186,10 @@ export class FleetLink {
     this.#stopped = true;
     if (this.#reportTimer !== undefined) clearInterval(this.#reportTimer);
     this.#wake?.();
+    // Both first: a command in flight to a Redis that no longer answers is rejected, not awaited.
     this.#reader.disconnect();
-    await this.#reading;
     this.#cmd.disconnect();
+    await this.#reading;
   }
 
   #failed(err: unknown): void {

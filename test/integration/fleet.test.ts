@@ -67,12 +67,11 @@ describe("fleet on Redis", { skip: rootSkip() || redisMissing }, () => {
   const stopMember = async (i: number) => {
     const d = daemons[i];
     if (d === undefined) return;
-    d.kill("SIGTERM");
-    await d.exited;
     daemons[i] = undefined;
+    const status = await d.stop(10_000);
+    assert.equal(status.signal, null, `member ${i + 1} did not stop on SIGTERM:${d.tail(3000)}`);
   };
 
-  /** A TCP SYN from `from` to `to`:port, answered or not (hping3 counts replies). */
   /** An echo request from `from` to `to`, answered or not: the traffic check. */
   const answered = async (from: ScannerHost, to: string) => {
     const r = await lab.exec(from, ["ping", "-c", "1", "-W", "1", to], { timeoutMs: 5000 });
