@@ -137,7 +137,9 @@ export class FleetLink {
       await Promise.all([this.#cmd.connect(), this.#reader.connect()]);
       await this.#cmd.ping();
     } catch (err) {
+      // ioredis may report the refused AUTH on its error event and fail the command otherwise.
       if (isAuthError(err)) throw err;
+      if (isAuthError(this.stats.lastError)) throw new Error(this.stats.lastError);
       this.#failed(err);
     }
     this.#reading = this.#readLoop();

@@ -10,10 +10,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { FleetEvent } from "../../../src/fleet/event.js";
-import { FleetLink, type FleetLinkOptions } from "../../../src/fleet/link.js";
+import { FleetLink, type FleetLinkOptions, isAuthError } from "../../../src/fleet/link.js";
 import { FLEET_LIMITS } from "../../../src/limits.js";
 import { FleetStore } from "../../../src/state/fleet-store.js";
-import { redisMissing, startRedis, type TestRedis } from "../../helpers/redis-server.js";
+import { memberAclRules, redisMissing, startRedis, type TestRedis } from "../../helpers/redis-server.js";
 import { waitFor } from "../../netns/netns.js";
 
 const NAME = "test-fleet";
@@ -184,5 +184,85 @@ describe("fleet link on a real redis-server", { skip: redisMissing }, () => {
     const e = got.find((x) => x.address === "198.51.100.50");
     assert.equal(e?.origin, "fleet");
     assert.match(e?.classification ?? "", /fleet sweep: 3/);
+  });
+});
+
+describe("fleet link with Redis ACLs", { skip: redisMissing }, () => {
+  const acl = { user: "member", password: "pw-1", rules: memberAclRules(NAME), adminPassword: "admin-pw" };
+  let redis: TestRedis;
+  let dir: string;
+  const opened: { link: FleetLink; store: FleetStore }[] = [];
+
+  before(async () => {
+    redis = await startRedis(acl);
+    dir = await mkdtemp(join(tmpdir(), "ps-fleet-acl-"));
+  });
+  after(async () => {
+    for (const o of opened) {
+      await o.link.stop();
+      o.store.close();
+    }
+    await redis?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  function link(name: string, password: string, applied: FleetEvent[] = []): FleetLink {
+    const store = new FleetStore(join(dir, `${name}.db`), FLEET_LIMITS.maxOutbox);
+    const l = new FleetLink({
+      url: { tls: false, host: "127.0.0.1", port: redis.port, db: 0 },
+      user: "member",
+      password,
+      tls: undefined,
+      name: NAME,
+      member: name,
+      share: true,
+      trigger: 2,
+      windowMs: 60_000,
+      banMs: 0,
+      store,
+      wallClockMs: Date.now,
+      warn: () => {},
+      apply: async (e) => void applied.push(e),
+    });
+    opened.push({ link: l, store });
+    return l;
+  }
+
+  test("the documented ACL rules are enough: publish, read, the trigger script", async () => {
+    const got: FleetEvent[] = [];
+    const a = link("acl-a", "pw-1");
+    const b = link("acl-b", "pw-1", got);
+    await a.start();
+    await b.start();
+    a.publish(event("192.0.2.44", "acl-a"));
+    await waitFor(() => got.some((e) => e.address === "192.0.2.44"), { what: "applied under the ACL" });
+    a.report("198.51.100.9", "stcp", 1);
+    b.report("198.51.100.9", "stcp", 2);
+    await waitFor(() => got.some((e) => e.address === "198.51.100.9" && e.origin === "fleet"), {
+      what: "the trigger runs under the ACL",
+    });
+    assert.equal(a.stats.lastError, undefined, a.stats.lastError);
+  });
+
+  test("a wrong password is an error at start (isAuthError), not a retry loop", async () => {
+    const bad = link("acl-bad", "wrong");
+    await assert.rejects(bad.start(), (err: unknown) => isAuthError(err));
+  });
+
+  test("rotation: a member reconnects with the new password (SIGHUP re-reads the file)", async () => {
+    const got: FleetEvent[] = [];
+    const m = link("acl-rot", "pw-1", got);
+    await m.start();
+    const admin = redis.admin();
+    await admin.call("ACL", "SETUSER", "member", ">pw-2", "<pw-1");
+    await admin.call("CLIENT", "KILL", "USER", "member");
+    m.reauthenticate("pw-2");
+    const other = link("acl-rot2", "pw-2");
+    await other.start();
+    other.publish(event("192.0.2.45", "acl-rot2"));
+    await waitFor(() => got.some((e) => e.address === "192.0.2.45"), {
+      timeoutMs: 10_000,
+      what: "read after rotation",
+    });
   });
 });
