@@ -71,6 +71,11 @@ export const SUBCOMMANDS: readonly SubcommandSpec[] = [
     help: "run detection over a capture offline and print what would happen",
   },
   {
+    name: "fleet-enforce",
+    args: "",
+    help: "run no sensor: apply the fleet's blocks (FLEET_URL) to this host's firewall, under its own policy",
+  },
+  {
     name: "flush",
     args: "",
     help: "remove the daemon's firewall table, chain or sets and every block in them",
@@ -203,6 +208,21 @@ function parseSubcommand(
     return { ok: true, command: { kind, configPath, json, addresses: args } };
   }
   switch (name) {
+    case "fleet-enforce":
+      // The fleet's bouncer: the daemon with no mode (no sensor); start.ts insists on FLEET_URL.
+      if (args.length > 0) return fail(`${name} takes no arguments`);
+      return {
+        ok: true,
+        command: {
+          kind: "run",
+          configPath,
+          modes: [],
+          interfaces: [],
+          verbose: false,
+          debug: false,
+          daemonize: false,
+        },
+      };
     case "check-config":
     case "flush":
       if (args.length > 0) return fail(`${name} takes no arguments`);

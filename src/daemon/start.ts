@@ -125,6 +125,11 @@ async function arm(a: Arming): Promise<RunningDaemon> {
     if (signal !== undefined) throw new StartError(msg.startInterrupted(signal), 0);
   };
 
+  // 2b. `fleet-enforce` (no mode) is a fleet member only: nothing to do without a fleet.
+  if (options.modes.length === 0 && config.fleetUrl === undefined) {
+    throw new StartError("fleet-enforce needs FLEET_URL in the config (it applies the fleet's blocks)", 2);
+  }
+
   // 3. Privileges: say precisely which capability is missing, before anything fails obscurely.
   for (const { need, message } of describeMissing(
     neededCapabilities(options.modes, config, readUnprivilegedPortStart()),
