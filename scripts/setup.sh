@@ -7,13 +7,15 @@ cd "$(dirname "$0")/.."
 # Runtime: libpcap (capture), nftables/iptables/ipset (blockers), iproute2 (routes).
 # Tests: real scanners, a real syslog daemon, tcpdump for captures, a real Prometheus that
 # scrapes METRICS_LISTEN (test/integration/prometheus.test.ts starts its own, on a lab's loopback),
-# lintian for the .deb that scripts/build-deb.sh builds (dpkg-deb comes with dpkg).
+# lintian for the .deb that scripts/build-deb.sh builds (dpkg-deb comes with dpkg), a real
+# redis-server for the fleet tests (each test starts its own, on its own port and directory).
 packages=(build-essential python3 libpcap-dev nftables iptables ipset iproute2 iputils-ping
   nmap hping3 masscan rsyslog tcpdump fail2ban groff-base man-db systemd logrotate libcap2-bin
-  prometheus lintian)
+  prometheus lintian redis-server)
 # Packages whose Debian service must not run here: prometheus would scrape and store on :9090
-# for good. The tests start their own instance with their own config and data directory.
-no_service=(prometheus)
+# for good, redis-server would hold :6379. The tests start their own instance with their own
+# config and data directory.
+no_service=(prometheus redis-server)
 
 missing=()
 for p in "${packages[@]}"; do

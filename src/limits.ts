@@ -180,3 +180,36 @@ export const NFLOG_LIMITS = {
   restartDelayMs: 1000,
   maxRestartDelayMs: 30_000,
 } as const;
+
+/** The fleet (FLEET_URL): what a member asks of Redis, and what it takes from it. */
+export const FLEET_LIMITS = {
+  /**
+   * The event stream is trimmed (MAXLEN ~) to about this many entries: a member away for
+   * longer than 100 000 blocks and unblocks starts again from the set of current blocks.
+   */
+  streamMaxLength: 100_000,
+  /** Events read per XREAD; the read blocks at most `readBlockMs` so a stop is prompt. */
+  readCount: 256,
+  readBlockMs: 2000,
+  /** A command (the blocked XREAD included) with no answer within this fails; so does a connect. */
+  commandTimeoutMs: 5000,
+  /** An event larger than this (all fields together), or with more fields, is dropped and counted. */
+  maxEventBytes: 1024,
+  maxEventFields: 16,
+  /** Unpublished local events kept in the outbox; past it the oldest is dropped (counted). */
+  maxOutbox: 65_536,
+  /** Trap hits sent to the fleet trigger: one script call per batch, at most this often. */
+  reportIntervalMs: 100,
+  /**
+   * Hits in one report: at most 10 calls a second × 64 hits, so a spoofed flood costs Redis at
+   * most 640 hit operations a second per member, whatever its rate; the rest are counted.
+   */
+  maxHitsPerReport: 64,
+  /** Distinct (member, port) hits kept per source in Redis (a sorted set with an expiry). */
+  maxHitsPerSource: 64,
+  /** Reconnection delay, doubling up to the second. */
+  reconnectDelayMs: 100,
+  maxReconnectDelayMs: 5000,
+  /** Current blocks read at once from the set when a member (re)joins. */
+  snapshotBatch: 1000,
+} as const;

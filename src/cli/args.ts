@@ -71,6 +71,11 @@ export const SUBCOMMANDS: readonly SubcommandSpec[] = [
     help: "run detection over a capture offline and print what would happen",
   },
   {
+    name: "fleet-enforce",
+    args: "",
+    help: "run no sensor: apply the fleet's blocks (FLEET_URL) to this host's firewall, under its own policy",
+  },
+  {
     name: "flush",
     args: "",
     help: "remove the daemon's firewall table, chain or sets and every block in them",
@@ -101,6 +106,7 @@ Options:
   -d            debug: -v, and every decision on stderr
   --daemon      detach from the terminal (default: stay in the foreground)
   --json        control commands and replay: print JSON
+  --fleet       unblock: lift the block on every member of the fleet (FLEET_URL)
 
 Exit status: 0 clean stop, 1 failure to start, 2 usage or config error.`;
 }
@@ -118,6 +124,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   let daemonize = false;
   let json = false;
   let subcommand: string | undefined;
+  let fleet = false;
 
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -142,6 +149,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     else if (arg === "-d" || arg === "--debug") debug = true;
     else if (arg === "--daemon" || arg === "-D") daemonize = true;
     else if (arg === "--json") json = true;
+    else if (arg === "--fleet") fleet = true;
     else if (arg === "--local") {
       const v = value();
       if (v === undefined) return fail("--local needs an IP address");
@@ -163,9 +171,11 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
 
   if (subcommand === "replay") return parseReplay(positional, configPath, json, modes, localAddresses);
   if (localAddresses.length > 0) return fail("--local is an option of replay");
+  if (fleet && subcommand !== "unblock") return fail("--fleet is an option of unblock");
   if (subcommand !== undefined) {
     if (modes.length > 0) return fail(`${subcommand} takes no mode flags`);
-    return parseSubcommand(subcommand, positional, configPath, json);
+    // `unblock --fleet IP`: the control command unblock-fleet (the one command table).
+    return parseSubcommand(fleet ? "unblock-fleet" : subcommand, positional, configPath, json);
   }
   if (positional.length > 0) return fail(`unexpected argument ${printable(positional[0]!)}`);
   if (modes.length === 0) return fail("no mode given: use one or more of -tcp -udp -stcp -sudp -atcp -audp");
@@ -198,6 +208,21 @@ function parseSubcommand(
     return { ok: true, command: { kind, configPath, json, addresses: args } };
   }
   switch (name) {
+    case "fleet-enforce":
+      // The fleet's bouncer: the daemon with no mode (no sensor); start.ts insists on FLEET_URL.
+      if (args.length > 0) return fail(`${name} takes no arguments`);
+      return {
+        ok: true,
+        command: {
+          kind: "run",
+          configPath,
+          modes: [],
+          interfaces: [],
+          verbose: false,
+          debug: false,
+          daemonize: false,
+        },
+      };
     case "check-config":
     case "flush":
       if (args.length > 0) return fail(`${name} takes no arguments`);

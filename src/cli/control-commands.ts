@@ -106,6 +106,7 @@ const HUMAN: { readonly [C in ControlCommandName]: (result: ControlResults[C]) =
   status: (r) => ({ stdout: formatStatus(r), stderr: "" }),
   blocked: (r) => ({ stdout: formatBlocked(r), stderr: "" }),
   unblock: formatAddressResults,
+  "unblock-fleet": formatAddressResults,
   block: formatAddressResults,
   metrics: (r) => ({ stdout: r, stderr: "" }),
 };
@@ -126,6 +127,15 @@ export function formatStatus(s: StatusReport): string {
         [false, false, true, false],
       ),
     );
+  }
+  if (s.fleet !== undefined) {
+    const f = s.fleet;
+    const state = f.connected ? "connected" : "NOT connected";
+    lines.push(
+      `fleet    ${shown(f.name, 64)} as ${shown(f.member, 64)}, ${state}, ${f.membersSeen} members seen, lag ${f.lagMs} ms`,
+      `         events in ${f.eventsIn}, out ${f.eventsOut}, outbox ${f.outbox}, refused ${f.refused}, malformed ${f.malformed}`,
+    );
+    if (f.lastError !== "") lines.push(`         last error: ${shown(f.lastError, 200)}`);
   }
   const names = Object.keys(s.counters).sort();
   if (names.length > 0) {
@@ -151,6 +161,13 @@ export function formatBlocked(entries: readonly BlockedEntry[]): string {
     e.expiresAtMs === 0 ? "never" : localTime(e.expiresAtMs),
   ]);
   const header = ["ADDRESS", "MODE", "PORT", "SINCE", "EXPIRES"];
+  // FLEET_URL: where a block came from, when any came from the fleet.
+  if (sorted.some((e) => e.origin !== undefined)) {
+    header.push("ORIGIN");
+    for (const [i, e] of sorted.entries())
+      rows[i]?.push(e.origin === undefined ? "local" : shown(e.origin, 64));
+    return `${table(header, rows, [false, false, true, false, false, false]).join("\n")}\n`;
+  }
   return `${table(header, rows, [false, false, true, false, false]).join("\n")}\n`;
 }
 

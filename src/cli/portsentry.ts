@@ -63,6 +63,7 @@ async function execute(command: Command, signals: SignalInbox | undefined): Prom
     case "status":
     case "blocked":
     case "unblock":
+    case "unblock-fleet":
     case "block":
     case "metrics":
       return runControlCommand(command);

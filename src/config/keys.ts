@@ -7,6 +7,7 @@
  */
 
 import type { BlockLevel } from "../vocabulary.js";
+import { formatFleetUrl, parseFleetName, parseFleetUrl, parseFleetUser } from "./fleet-url.js";
 import { closest } from "./suggest.js";
 import type { Config, FirewallKind, SyslogFacility, SyslogLevel } from "./types.js";
 import { SYSLOG_FACILITIES, SYSLOG_LEVELS } from "./types.js";
@@ -79,6 +80,8 @@ function row<K extends keyof ConfigDraft>(
 const showText = (v: string | undefined): string => v ?? "";
 const showFlag = (v: boolean): string => (v ? "1" : "0");
 const port = (v: string) => parseInteger(v, 1, 65_535, "a port");
+const optionalPath = (v: string, ctx: KeyContext): ValueResult<string | undefined> =>
+  v.trim() === "" ? { ok: true, value: undefined } : parsePath(v, ctx.baseDir);
 
 function parseBlockLevel(v: string): ValueResult<BlockLevel> {
   const t = v.trim();
@@ -548,6 +551,133 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
     },
     parseFlag,
     showFlag,
+  ),
+  row(
+    "FLEET_URL",
+    "fleetUrl",
+    {
+      origin: "new",
+      absent: "",
+      shipped: "",
+      description: 'redis://HOST[:PORT][/DB] or rediss:// (TLS) of the fleet\'s Redis ("" = no fleet)',
+    },
+    parseFleetUrl,
+    formatFleetUrl,
+  ),
+  row(
+    "FLEET_NAME",
+    "fleetName",
+    {
+      origin: "new",
+      absent: "portsentry",
+      shipped: "portsentry",
+      description: "the fleet's key prefix in Redis, so several fleets share one server",
+    },
+    parseFleetName,
+    String,
+  ),
+  row(
+    "FLEET_MEMBER",
+    "fleetMember",
+    {
+      origin: "new",
+      absent: "",
+      shipped: "",
+      description: "this member's name in the fleet's events (\"\" = the host name)",
+    },
+    parseFleetUser,
+    showText,
+  ),
+  row(
+    "FLEET_USER",
+    "fleetUser",
+    {
+      origin: "new",
+      absent: "",
+      shipped: "",
+      description: 'Redis ACL user of this member ("" = default user)',
+    },
+    parseFleetUser,
+    showText,
+  ),
+  row(
+    "FLEET_PASSWORD_FILE",
+    "fleetPasswordFile",
+    {
+      origin: "new",
+      absent: "",
+      shipped: "",
+      description: 'file holding the Redis password, re-read on SIGHUP ("" = none)',
+    },
+    optionalPath,
+    showText,
+  ),
+  row(
+    "FLEET_SHARE",
+    "fleetShare",
+    {
+      origin: "new",
+      absent: "1",
+      shipped: "1",
+      description: "1: publish local blocks and trap hits to the fleet; 0: only receive",
+    },
+    parseFlag,
+    showFlag,
+  ),
+  row(
+    "FLEET_SCAN_TRIGGER",
+    "fleetScanTrigger",
+    {
+      origin: "new",
+      absent: "0",
+      shipped: "0",
+      description:
+        "distinct (member, port) trap hits across the fleet that block a source everywhere; 0 = off",
+    },
+    (v) => parseInteger(v, 0, 1_000),
+    String,
+  ),
+  row(
+    "FLEET_TRIGGER_WINDOW",
+    "fleetTriggerWindowSec",
+    {
+      origin: "new",
+      absent: "10m",
+      shipped: "10m",
+      description: "the window of FLEET_SCAN_TRIGGER",
+    },
+    (v) => {
+      const r = parseDuration(v);
+      if (r.ok && (r.value < 1 || r.value > 86_400)) return { ok: false, message: "must be 1s to 24h" };
+      return r;
+    },
+    formatDuration,
+  ),
+  row(
+    "FLEET_TLS_CA",
+    "fleetTlsCa",
+    {
+      origin: "new",
+      absent: "",
+      shipped: "",
+      description: 'rediss://: CA file to verify the server ("" = system CAs)',
+    },
+    optionalPath,
+    showText,
+  ),
+  row(
+    "FLEET_TLS_CERT",
+    "fleetTlsCert",
+    { origin: "new", absent: "", shipped: "", description: 'rediss://: client certificate file ("" = none)' },
+    optionalPath,
+    showText,
+  ),
+  row(
+    "FLEET_TLS_KEY",
+    "fleetTlsKey",
+    { origin: "new", absent: "", shipped: "", description: 'rediss://: client key file ("" = none)' },
+    optionalPath,
+    showText,
   ),
 ];
 

@@ -105,6 +105,26 @@ export function parseConfig(
     );
   }
 
+  // Fleet keys: each only means something with FLEET_URL (and TLS files with rediss://).
+  const fleetFiles: readonly [string, string | undefined][] = [
+    ["FLEET_PASSWORD_FILE", draft.fleetPasswordFile],
+    ["FLEET_TLS_CA", draft.fleetTlsCa],
+    ["FLEET_TLS_CERT", draft.fleetTlsCert],
+    ["FLEET_TLS_KEY", draft.fleetTlsKey],
+  ];
+  for (const [key, value] of fleetFiles) {
+    if (value === undefined) continue;
+    if (draft.fleetUrl === undefined) {
+      errors.add(lineOfKey.get(key) ?? 0, key, "has no effect without FLEET_URL; set FLEET_URL or remove it");
+    } else if (key.startsWith("FLEET_TLS_") && !draft.fleetUrl.tls) {
+      errors.add(lineOfKey.get(key) ?? 0, key, "needs a rediss:// FLEET_URL (TLS)");
+    }
+  }
+  if ((draft.fleetTlsCert === undefined) !== (draft.fleetTlsKey === undefined)) {
+    const key = draft.fleetTlsCert === undefined ? "FLEET_TLS_KEY" : "FLEET_TLS_CERT";
+    errors.add(lineOfKey.get(key) ?? 0, key, "FLEET_TLS_CERT and FLEET_TLS_KEY go together");
+  }
+
   if (errors.count > 0) return { ok: false, errors: errors.list() };
   return { ok: true, value: Object.freeze({ file, ...draft }) };
 }

@@ -97,6 +97,34 @@ export interface Config {
   readonly metricsListen: ListenAddress | undefined;
   /** METRICS_LISTEN_PUBLIC: a non-loopback METRICS_LISTEN is allowed only with this set. */
   readonly metricsListenPublic: boolean;
+  /** FLEET_URL: the fleet's Redis; undefined = no fleet. */
+  readonly fleetUrl: FleetUrl | undefined;
+  /** FLEET_NAME: key prefix `{name}:` (a hash tag: one Cluster slot per fleet). */
+  readonly fleetName: string;
+  /** FLEET_MEMBER: this member's name in events; undefined = the host name. */
+  readonly fleetMember: string | undefined;
+  /** FLEET_USER: Redis ACL user; undefined = Redis's default user. */
+  readonly fleetUser: string | undefined;
+  /** FLEET_PASSWORD_FILE: read at start and on SIGHUP; undefined = no password. */
+  readonly fleetPasswordFile: string | undefined;
+  /** FLEET_SHARE: publish local blocks and hits (false: only receive). */
+  readonly fleetShare: boolean;
+  /** FLEET_SCAN_TRIGGER: distinct (member, port) hits fleet-wide that block a source; 0 = off. */
+  readonly fleetScanTrigger: number;
+  /** FLEET_TRIGGER_WINDOW: the window of FLEET_SCAN_TRIGGER. */
+  readonly fleetTriggerWindowSec: number;
+  /** FLEET_TLS_CA, FLEET_TLS_CERT, FLEET_TLS_KEY: files for rediss://; undefined = system CAs / no client cert. */
+  readonly fleetTlsCa: string | undefined;
+  readonly fleetTlsCert: string | undefined;
+  readonly fleetTlsKey: string | undefined;
+}
+
+/** A parsed FLEET_URL. */
+export interface FleetUrl {
+  readonly tls: boolean;
+  readonly host: string;
+  readonly port: number;
+  readonly db: number;
 }
 
 /** An IP literal and a port; `host` is canonical text without brackets. */

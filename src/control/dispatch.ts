@@ -19,6 +19,8 @@ export interface ControlHandler {
   status(): StatusReport;
   blocked(): readonly BlockedEntry[];
   unblock(address: string): Promise<ControlResult>;
+  /** FLEET_URL: here and on every member; without a fleet, refused. */
+  unblockFleet(address: string): Promise<ControlResult>;
   block(address: string): Promise<ControlResult>;
 }
 
@@ -32,6 +34,7 @@ const DISPATCH: {
   status: (h) => h.status(),
   blocked: (h) => h.blocked().map(blockedEntry),
   unblock: (h, args) => eachAddress(args, (a) => h.unblock(a)),
+  "unblock-fleet": (h, args) => eachAddress(args, (a) => h.unblockFleet(a)),
   block: (h, args) => eachAddress(args, (a) => h.block(a)),
   metrics: (h) => formatMetrics(h.status()),
 };
@@ -47,7 +50,14 @@ export function dispatch(
 
 /** Only the documented fields go out (a BlockRecord carries more). */
 function blockedEntry(e: BlockedEntry): BlockedEntry {
-  return { address: e.address, mode: e.mode, port: e.port, sinceMs: e.sinceMs, expiresAtMs: e.expiresAtMs };
+  const entry = {
+    address: e.address,
+    mode: e.mode,
+    port: e.port,
+    sinceMs: e.sinceMs,
+    expiresAtMs: e.expiresAtMs,
+  };
+  return e.origin === undefined ? entry : { ...entry, origin: e.origin };
 }
 
 /** One address after the other: responders (nft, hosts.deny) are not made to race themselves. */

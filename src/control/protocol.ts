@@ -80,6 +80,15 @@ export const CONTROL_COMMANDS = [
     result: "an array of AddressResult objects, one per distinct address",
   },
   {
+    name: "unblock-fleet",
+    args: "IP...",
+    minArgs: 1,
+    maxArgs: MAX_ADDRESSES,
+    mutates: true,
+    help: "lift the block on each IP here and on every member of the fleet (`unblock --fleet`)",
+    result: "an array of AddressResult objects, one per distinct address",
+  },
+  {
     name: "block",
     args: "IP",
     minArgs: 1,

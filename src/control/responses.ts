@@ -42,6 +42,8 @@ export interface StatusReport {
    * expiries, evictions, heldBack, decodeDrops, kernelDrops, errors, logSuppressed, ...).
    */
   readonly counters: Readonly<Record<string, number>>;
+  /** FLEET_URL set: the fleet link. */
+  readonly fleet?: FleetStatus;
 }
 
 export interface BlockedEntry {
@@ -52,6 +54,26 @@ export interface BlockedEntry {
   readonly sinceMs: number;
   /** Wall-clock milliseconds; 0 = never. */
   readonly expiresAtMs: number;
+  /** FLEET_URL: the member that blocked first, for a block received from the fleet. */
+  readonly origin?: string;
+}
+
+/** FLEET_URL: the member's link to the fleet. */
+export interface FleetStatus {
+  readonly name: string;
+  readonly member: string;
+  readonly connected: boolean;
+  /** The last error seen on the link ("" = none). */
+  readonly lastError: string;
+  /** Wall-clock lag of the last event applied (now − its start). */
+  readonly lagMs: number;
+  readonly eventsIn: number;
+  readonly eventsOut: number;
+  readonly malformed: number;
+  readonly refused: number;
+  /** Local events not yet acknowledged by Redis. */
+  readonly outbox: number;
+  readonly membersSeen: number;
 }
 
 /**
@@ -71,6 +93,7 @@ export interface ControlResults {
   readonly status: StatusReport;
   readonly blocked: readonly BlockedEntry[];
   readonly unblock: readonly AddressResult[];
+  readonly "unblock-fleet": readonly AddressResult[];
   readonly block: readonly AddressResult[];
   readonly metrics: string;
 }
@@ -139,6 +162,7 @@ const RESULT_CHECKS: { readonly [C in ControlCommandName]: (v: unknown) => strin
   status: checkStatus,
   blocked: (v) => checkArray(v, checkBlockedEntry),
   unblock: (v) => checkArray(v, checkAddressResult),
+  "unblock-fleet": (v) => checkArray(v, checkAddressResult),
   block: (v) => checkArray(v, checkAddressResult),
   metrics: (v) => (typeof v === "string" ? undefined : "not a string"),
 };
@@ -161,6 +185,17 @@ function checkStatus(v: unknown): string | undefined {
   for (const name of names) {
     if (!COUNTER_NAME.test(name) || !isNonNegative(c[name])) return `counter ${shown(name)}`;
   }
+  return v.fleet === undefined ? undefined : checkFleet(v.fleet);
+}
+
+function checkFleet(f: unknown): string | undefined {
+  if (!isRecord(f)) return "fleet";
+  if (!isShortText(f.name, 64) || !isShortText(f.member, 64)) return "fleet name";
+  if (typeof f.connected !== "boolean") return "fleet connected";
+  if (!isShortText(f.lastError, MAX_TEXT_CHARS)) return "fleet lastError";
+  for (const k of ["lagMs", "eventsIn", "eventsOut", "malformed", "refused", "outbox", "membersSeen"]) {
+    if (!isNonNegative(f[k])) return `fleet ${k}`;
+  }
   return undefined;
 }
 
@@ -178,6 +213,7 @@ function checkBlockedEntry(v: unknown): string | undefined {
   if (!isMode(v.mode)) return "mode";
   if (!isCount(v.port) || v.port > 65535) return "port";
   if (!isCount(v.sinceMs)) return "sinceMs";
+  if (v.origin !== undefined && !isShortText(v.origin, 64)) return "origin";
   return isCount(v.expiresAtMs) ? undefined : "expiresAtMs";
 }
 

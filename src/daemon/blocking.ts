@@ -45,6 +45,8 @@ export class BlockKeeper {
   readonly #d: BlockKeeperDeps;
   readonly #history: HistoryFile;
   readonly #expiry: ExpiryTimer;
+  /** FLEET_URL: told of each hit the pipeline looked at (the fleet-wide trigger, fleet.ts). */
+  onAdmittedHit: ((hit: Hit) => void) | undefined;
 
   constructor(d: BlockKeeperDeps) {
     this.#d = d;
@@ -126,6 +128,7 @@ export class BlockKeeper {
   readonly onHit = (hit: Hit): string | undefined => {
     const d = this.stages.pipeline.onHit(hit);
     if (d.kind === "respond") this.#expiry.schedule();
+    if (d.kind !== "ignored") this.onAdmittedHit?.(hit);
     return d.kind !== "ignored" && d.kind !== "counted" ? this.#d.config.portBanner : undefined;
   };
 
@@ -148,6 +151,28 @@ export class BlockKeeper {
     await this.lift(record, "unblocked");
     this.stages.trigger.forget(address);
     return { ok: true, changed: true, message: "unblocked" };
+  };
+
+  /**
+   * A block from the fleet (daemon/fleet.ts), through this host's own policy as a hit that
+   * reached its trigger: ignore list, own addresses, gateways, name servers, BLOCK_*, the block
+   * budget. The fleet's times are kept, so the block expires at the same moment fleet-wide.
+   */
+  readonly applyFleet = async (record: BlockRecord, classification: string): Promise<ControlResult> => {
+    const { policy } = this.stages;
+    const refused = (code: string, message: string): ControlResult => ({ ok: false, code, message });
+    if (!policy.admits(record.address)) return refused("protected", "ignore list, loopback or this host");
+    const hit: Hit = { ...record, classification, ipOptions: false, nowMs: this.#d.monoClockMs() };
+    const d = policy.decide(hit, 1, true);
+    if (d.kind === "already-blocked") return { ok: true, changed: false, message: "already blocked" };
+    if (d.kind === "protected") return refused("protected", d.reason);
+    if (d.kind === "held-back") return refused("limit", "MAX_BLOCKS_PER_MINUTE reached");
+    if (d.kind !== "respond") return refused("protected", "BLOCK_TCP/BLOCK_UDP is 0 (log only)");
+    const kept: BlockRecord = { ...record, level: d.level };
+    if (!this.registry.claim(kept)) return refused("limit", "the table of blocks is full");
+    await this.reactor.respond(kept, kept.address, "command");
+    this.#expiry.schedule();
+    return { ok: true, changed: true, message: "blocked" };
   };
 
   /** `portsentry block`: by hand, under the same protections as a sensor's block. */

@@ -25,6 +25,8 @@ export interface SignalsStep {
   readonly service: ServiceNotifier;
   readonly signals: SignalInbox;
   readonly closeAll: () => Promise<void>;
+  /** FLEET_URL: the password file again, for a rotated password (daemon/fleet.ts). */
+  readonly onReload?: () => Promise<void> | undefined;
 }
 
 /** Takes the signals over; `stop` is also what the CLI and tests call. */
@@ -42,6 +44,7 @@ export function handleSignals(s: SignalsStep): { stopped: Promise<void>; stop: (
       s.protect.replaceIgnore(next.ignore);
       await s.kernel.refreshIgnored();
       await s.kernel.refreshGrace();
+      await s.onReload?.();
       log.notice(msg.reloaded(options.configPath));
       const changed = changedConfigKeys(s.config, next.config);
       if (changed.length > 0) log.warn(msg.changedAtRestart(changed));

@@ -12,7 +12,7 @@ import type { IgnoreList } from "../config/ignore.js";
 import { loadConfigOrThrow } from "../config/load.js";
 import type { Config } from "../config/types.js";
 import { socketPathFor } from "../control/protocol.js";
-import type { ControlResult } from "../control/responses.js";
+import type { ControlResult, StatusReport } from "../control/responses.js";
 import { openServiceNotifier, type ServiceNotifier } from "../control/sd-notify.js";
 import { startControlServer } from "../control/server.js";
 import { reportReady } from "../control/service-status.js";
@@ -30,6 +30,7 @@ import { VERSION } from "../version.js";
 import { warmUpPipeline } from "../warm-up.js";
 import { BlockKeeper } from "./blocking.js";
 import { openState } from "./files.js";
+import { FleetMember } from "./fleet.js";
 import { KernelTrapWiring } from "./kernel-trap.js";
 import { startMetrics } from "./metrics.js";
 import { ProtectedSources } from "./protected-sources.js";
@@ -124,6 +125,11 @@ async function arm(a: Arming): Promise<RunningDaemon> {
     if (signal !== undefined) throw new StartError(msg.startInterrupted(signal), 0);
   };
 
+  // 2b. `fleet-enforce` (no mode) is a fleet member only: nothing to do without a fleet.
+  if (options.modes.length === 0 && config.fleetUrl === undefined) {
+    throw new StartError("fleet-enforce needs FLEET_URL in the config (it applies the fleet's blocks)", 2);
+  }
+
   // 3. Privileges: say precisely which capability is missing, before anything fails obscurely.
   for (const { need, message } of describeMissing(
     neededCapabilities(options.modes, config, readUnprivilegedPortStart()),
@@ -196,23 +202,36 @@ async function arm(a: Arming): Promise<RunningDaemon> {
   await kernel.arm(keeper, resources);
   checkpoint();
 
+  // 10c. FLEET_URL: join the fleet (fleet.ts); a refused password is a failure to start.
+  const fleet = await FleetMember.open(config, keeper, log, resources, wallClockMs);
+  checkpoint();
+
   // 11-12. The control socket: status, blocked, unblock, block.
   const startedAtMs = wallClockMs();
   const status = () =>
-    statusReport({
-      config,
-      modes: options.modes,
-      log,
-      keeper,
-      sensors,
-      kernel,
-      catchUp: state.catchUp,
-      startedAtMs,
-      wallClockMs,
-    });
+    withFleet(
+      fleet,
+      statusReport({
+        config,
+        modes: options.modes,
+        log,
+        keeper,
+        sensors,
+        kernel,
+        catchUp: state.catchUp,
+        startedAtMs,
+        wallClockMs,
+      }),
+    );
   const control = await startControlServer(
     socketPathFor(config.stateDir),
-    { status, blocked: () => keeper.registry.list(), unblock: keeper.unblock, block: keeper.block },
+    {
+      status,
+      blocked: () => keeper.registry.list().map((r) => withOrigin(r, fleet?.originOf(r.address))),
+      unblock: keeper.unblock,
+      unblockFleet: fleet?.unblockEverywhere ?? noFleet,
+      block: keeper.block,
+    },
     log,
   );
   if (!control.ok) throw new StartError(control.message, 1);
@@ -231,6 +250,20 @@ async function arm(a: Arming): Promise<RunningDaemon> {
   resources.add("the service status line", reportReady(service, figures, monoClockMs));
 
   // 14. Signals: stop, reload; one that arrived during start-up is applied now.
-  const { stopped, stop } = handleSignals({ ...a, protect, kernel });
+  const { stopped, stop } = handleSignals({ ...a, protect, kernel, onReload: () => fleet?.reload() });
   return { pipeline, registry: keeper.registry, stopped, unblock: keeper.unblock, block: keeper.block, stop };
+}
+
+const noFleet = async (): Promise<ControlResult> => ({
+  ok: false,
+  code: "failed",
+  message: "no fleet: FLEET_URL is not set",
+});
+
+function withFleet(fleet: FleetMember | undefined, report: StatusReport): StatusReport {
+  return fleet === undefined ? report : { ...report, fleet: fleet.status() };
+}
+
+function withOrigin<T extends object>(r: T, origin: string | undefined): T & { origin?: string } {
+  return origin === undefined ? r : { ...r, origin };
 }

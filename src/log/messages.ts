@@ -341,3 +341,25 @@ export function kernelTrapPlanLines(settings: KernelTrapSettings, plan: KernelTr
   for (const u of userspace) lines.push(`adminalert: Kernel trap not used for ${u.mode}: ${u.reason}`);
   return lines;
 }
+
+/** A block received from the fleet (FLEET_URL) and applied here; `origin` is the member that blocked first. */
+export function fleetBlocked(ip: string, origin: string, classification: string): string {
+  return `attackalert: Host ${ip} has been blocked: fleet block from ${origin} (${classification})`;
+}
+
+/** A fleet block this host's own policy refused (ignore list, own address, gateway, rate limit). */
+export function fleetRefused(ip: string, origin: string, reason: string): string {
+  return `attackalert: Host ${ip} fleet block from ${origin} refused: ${reason}`;
+}
+
+export function fleetUnblocked(ip: string, origin: string): string {
+  return `attackalert: Host ${ip} has been unblocked fleet-wide by ${origin}`;
+}
+
+export function fleetJoined(name: string, member: string): string {
+  return `adminalert: fleet ${name}: member ${member} connected`;
+}
+
+export function fleetProblem(reason: string): string {
+  return `adminalert: fleet: ${reason}`;
+}

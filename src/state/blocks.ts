@@ -18,6 +18,8 @@ export class BlockRegistry {
   readonly #catchUp: CatchUp | undefined;
   /** Addresses whose history line is written: a state row retried later keeps the mark. */
   readonly #recorded = new Set<string>();
+  /** Told of every new block once claimed (FLEET_URL: the fleet publishes the local ones). */
+  onClaim: ((record: BlockRecord) => void) | undefined;
 
   /**
    * With `catchUp`, a write that fails (state row, blocked file) is retried there and the block
@@ -63,6 +65,7 @@ export class BlockRegistry {
         this.#store?.putBlock({ ...record, recorded: this.#recorded.has(address) });
       }
     });
+    this.onClaim?.(record);
     return true;
   }
 

@@ -40,6 +40,17 @@ export function testConfig(dir: string, overrides: Partial<Config> = {}): Config
     detectAckScans: false,
     metricsListen: undefined,
     metricsListenPublic: false,
+    fleetUrl: undefined,
+    fleetName: "portsentry",
+    fleetMember: undefined,
+    fleetUser: undefined,
+    fleetPasswordFile: undefined,
+    fleetShare: true,
+    fleetScanTrigger: 0,
+    fleetTriggerWindowSec: 600,
+    fleetTlsCa: undefined,
+    fleetTlsCert: undefined,
+    fleetTlsKey: undefined,
     ...overrides,
   };
 }

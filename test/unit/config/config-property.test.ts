@@ -106,6 +106,23 @@ const VALID: Record<string, fc.Arbitrary<string>> = {
   // Loopback only: another address needs METRICS_LISTEN_PUBLIC (a check across keys).
   METRICS_LISTEN: fc.constantFrom("", "127.0.0.1:9871", "[::1]:1"),
   METRICS_LISTEN_PUBLIC: fc.constantFrom("0", "1"),
+  // The file and TLS keys need FLEET_URL (checks across keys): empty here, tested in fleet-config.
+  FLEET_URL: fc.constantFrom(
+    "",
+    "redis://127.0.0.1:6379/0",
+    "rediss://[2001:db8::1]:6380/2",
+    "redis://redis.example",
+  ),
+  FLEET_NAME: fc.constantFrom("portsentry", "web-farm.1"),
+  FLEET_USER: fc.constantFrom("", "member"),
+  FLEET_MEMBER: fc.constantFrom("", "web-1"),
+  FLEET_SHARE: fc.constantFrom("0", "1"),
+  FLEET_SCAN_TRIGGER: fc.integer({ min: 0, max: 1000 }).map(String),
+  FLEET_TRIGGER_WINDOW: fc.constantFrom("10m", "60", "1h"),
+  FLEET_PASSWORD_FILE: fc.constant(""),
+  FLEET_TLS_CA: fc.constant(""),
+  FLEET_TLS_CERT: fc.constant(""),
+  FLEET_TLS_KEY: fc.constant(""),
 };
 const validFile = fc
   .tuple(

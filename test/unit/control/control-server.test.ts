@@ -43,7 +43,11 @@ async function raw(path: string): Promise<RawClient> {
 test("every command of the table is answered", async () => {
   const handler = fakeHandler();
   const { path } = await serve(handler);
-  const args: Record<string, string[]> = { unblock: ["192.0.2.7"], block: ["198.51.100.4"] };
+  const args: Record<string, string[]> = {
+    unblock: ["192.0.2.7"],
+    "unblock-fleet": ["192.0.2.7"],
+    block: ["198.51.100.4"],
+  };
   for (const c of CONTROL_COMMANDS) {
     const r = await request(path, c.name, args[c.name] ?? [], 5000);
     assert.ok(r.ok, `${c.name}: ${r.ok ? "" : r.error.message}`);

@@ -80,6 +80,12 @@ export function fakeHandler(overrides: Partial<ControlHandler> = {}): FakeHandle
         ? { ok: true, changed: true, message: "unblocked" }
         : { ok: true, changed: false, message: "not blocked" };
     },
+    unblockFleet: async (address): Promise<ControlResult> => {
+      calls.push(`unblock-fleet ${address}`);
+      return blocks.delete(address)
+        ? { ok: true, changed: true, message: "unblocked here; unblocked fleet-wide" }
+        : { ok: true, changed: true, message: "not blocked here; unblocked fleet-wide" };
+    },
     block: async (address): Promise<ControlResult> => {
       calls.push(`block ${address}`);
       if (address === PROTECTED)
