@@ -213,3 +213,9 @@ export const FLEET_LIMITS = {
   /** Current blocks read at once from the set when a member (re)joins. */
   snapshotBatch: 1000,
 } as const;
+
+/** Monitors that say when to re-check instead of a timer (sensors/command-feed.ts): host facts, the trap. */
+export const CHANGE_FEEDS = {
+  /** One added address or a flushed ruleset brings several lines: they are one change after this. */
+  coalesceMs: 50,
+} as const;

@@ -10,7 +10,7 @@
 import type { RunOptions } from "../cli/args.js";
 import type { Config } from "../config/types.js";
 import { reconciledHit, unrecordedBlocks } from "../kernel-trap-reconcile.js";
-import { LIMITS } from "../limits.js";
+import { CHANGE_FEEDS, LIMITS } from "../limits.js";
 import type { Log } from "../log/logger.js";
 import * as msg from "../log/messages.js";
 import { type KernelTrapPlan, kernelTrapPlan } from "../policy/kernel-trap-plan.js";
@@ -19,6 +19,7 @@ import { candidatePorts } from "../port-set.js";
 import type { ResourceStack } from "../resources.js";
 import { KernelTrap } from "../respond/kernel-trap.js";
 import { NftablesResponder } from "../respond/nftables.js";
+import { CommandFeed } from "../sensors/command-feed.js";
 import { type KernelTrapSensor, openKernelTrapSensor } from "../sensors/kernel-trap-sensor.js";
 import { readListeningAsync } from "../sensors/listening.js";
 import { defaultGateways, nameServers, ownAddresses, subnetBroadcasts } from "../sensors/local-addresses.js";
@@ -88,17 +89,50 @@ export class KernelTrapWiring {
     if (!armed.ok) throw new StartError(armed.error, 1);
     await this.#reconcile();
     await this.refreshGrace();
-    const timers = [
-      // Host facts (addresses, gateways, name servers) change: the kernel follows.
-      setInterval(() => void this.#refreshHostFacts(), LIMITS.kernelHostFactsRefreshMs),
-      // `nft flush ruleset` removes the trap; the responder recreates only its own table.
-      setInterval(() => void this.#rearm(), LIMITS.kernelTrapRearmCheckMs),
-    ];
+    // Host facts (addresses, gateways, name servers) change: the kernel follows, on the change
+    // when it is watched, else on a timer.
+    const facts = this.#d.protect.hostFacts;
+    let factsTimer: NodeJS.Timeout | undefined;
+    const followFacts = (): void => {
+      if (facts.live || factsTimer !== undefined) return;
+      factsTimer = setTimeout(() => {
+        factsTimer = undefined;
+        void this.#refreshHostFacts();
+        followFacts();
+      }, LIMITS.kernelHostFactsRefreshMs);
+    };
+    facts.onChange(() => {
+      void this.#refreshHostFacts();
+      followFacts();
+    });
+    followFacts();
+    // `nft flush ruleset` removes the trap; the responder recreates only its own table. A chain
+    // deleted anywhere is when to look (`nft monitor`); without the monitor, a timer looks.
+    const chains = new CommandFeed(["nft", "monitor", "destroy", "chains"], CHANGE_FEEDS.coalesceMs);
+    let rearmTimer: NodeJS.Timeout | undefined;
+    const followTrap = (): void => {
+      if (chains.live || rearmTimer !== undefined) return;
+      rearmTimer = setTimeout(() => {
+        rearmTimer = undefined;
+        void this.#rearm();
+        followTrap();
+      }, LIMITS.kernelTrapRearmCheckMs);
+    };
+    chains.onChange(() => {
+      void this.#rearm();
+      followTrap();
+    });
+    followTrap();
     // LISTEN_GRACE: the ports that listen stay in their grace (half the grace: never lapses).
-    if (config.listenGraceSec > 0)
-      timers.push(setInterval(() => void this.refreshGrace(), (config.listenGraceSec * 1000) / 2));
-    resources.add("the kernel trap's timers", () => {
-      for (const t of timers) clearInterval(t);
+    const graceTimer =
+      config.listenGraceSec > 0
+        ? setInterval(() => void this.refreshGrace(), (config.listenGraceSec * 1000) / 2)
+        : undefined;
+    resources.add("the kernel trap's watches", () => {
+      chains.close();
+      clearTimeout(factsTimer);
+      clearTimeout(rearmTimer);
+      clearInterval(graceTimer);
     });
   }
 

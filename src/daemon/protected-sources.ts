@@ -8,17 +8,22 @@ import type { IgnoreList } from "../config/ignore.js";
 import { parseIp } from "../decode/address.js";
 import { LIMITS } from "../limits.js";
 import type { ResourceStack } from "../resources.js";
+import { HostFactsWatch } from "../sensors/host-facts-watch.js";
 import { ProtectedHosts } from "../sensors/local-addresses.js";
 import type { StageQueries } from "../stages.js";
 
 export class ProtectedSources implements Pick<StageQueries, "isIgnored" | "neverBlockReason"> {
   #ignore: IgnoreList;
   readonly #hosts: ProtectedHosts;
+  /** Changes of this host's addresses, routes and name servers (the kernel trap follows them too). */
+  readonly hostFacts: HostFactsWatch;
 
   constructor(ignore: IgnoreList, monoClockMs: () => number, resources: ResourceStack) {
     this.#ignore = ignore;
-    this.#hosts = new ProtectedHosts(LIMITS.hostFactsMaxAgeMs, monoClockMs);
-    resources.add("the host facts", () => this.#hosts.close());
+    const watch = new HostFactsWatch();
+    this.hostFacts = watch;
+    this.#hosts = new ProtectedHosts(LIMITS.hostFactsMaxAgeMs, monoClockMs, watch);
+    resources.add("the host facts' watch", () => watch.close());
   }
 
   /** The ignore list as the kernel trap's never-trapped prefixes. */

@@ -13,6 +13,7 @@ import type { ResourceStack } from "../resources.js";
 import { openBasicSensor } from "../sensors/basic.js";
 import { logStartupLines } from "../sensors/capture-lines.js";
 import { type CaptureSensor, openCaptureSensor } from "../sensors/capture-sensor.js";
+import type { ChangeWatch } from "../sensors/command-feed.js";
 import { ListenerTable } from "../sensors/listening.js";
 import { StartError } from "../start-error.js";
 import type { Hit, Mode } from "../vocabulary.js";
@@ -37,6 +38,7 @@ export async function openSensors(
   resources: ResourceStack,
   checkpoint: () => void,
   kernelModes: readonly Mode[] = [],
+  hostFacts?: ChangeWatch,
 ): Promise<OpenedSensors> {
   const armed: ArmedSensor[] = [];
   for (const mode of options.modes) {
@@ -64,7 +66,9 @@ export async function openSensors(
     monoClockMs,
   );
   if (userspaceModes.length === 0) return { armed, capture: undefined };
-  const opened = await openCaptureSensor(userspaceModes, config, options.interfaces, onHit, log);
+  const opened = await openCaptureSensor(userspaceModes, config, options.interfaces, onHit, log, undefined, {
+    hostFacts,
+  });
   if (!opened.ok) throw new StartError(opened.error, 1);
   const capture = opened.sensor;
   resources.add("the capture", () => capture.close());

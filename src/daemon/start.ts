@@ -195,6 +195,7 @@ async function arm(a: Arming): Promise<RunningDaemon> {
     resources,
     checkpoint,
     kernel.plan.kernel.map((k) => k.mode),
+    protect.hostFacts,
   );
   checkpoint();
 

@@ -22,6 +22,7 @@ import { buildFilter } from "./bpf.js";
 import { DEFAULT_CAPTURE_OPTIONS } from "./capture.js";
 import { CaptureEngine, WARM_UP_PLAN } from "./capture-engine.js";
 import type { CapturePlan, EngineCounters, InterfaceStats, OpenFailure } from "./capture-plan.js";
+import type { ChangeWatch } from "./command-feed.js";
 import { captureInterfaces, listInterfaces, localAddresses } from "./interfaces.js";
 import type { WaitingBatch } from "./listener-gate.js";
 import type { ListenerTable } from "./listening.js";
@@ -60,6 +61,11 @@ export interface GenerationOptions {
    * /proc/net/tcp* costs ~9 ms here). Only an optimisation: probes are checked one by one.
    */
   readonly listenerPollIntervalMs?: number;
+  /**
+   * Interface and address changes, when followed: then the poll only re-reads listeners (every
+   * `listenerPollIntervalMs`), and a change re-plans at once.
+   */
+  readonly hostFacts?: ChangeWatch;
   readonly snapLength?: number;
   readonly bufferBytes?: number;
   readonly bufferTimeoutMs?: number;
@@ -297,13 +303,19 @@ export class CaptureGenerations {
   }
 
   #startPolling(): void {
-    const everyMs = this.#d.options.pollIntervalMs ?? CAPTURE_LIMITS.pollIntervalMs;
+    const facts = this.#d.options.hostFacts;
+    facts?.onChange(() => void this.#poll(false));
     const next = (): void => {
       if (this.#closed) return;
+      const everyMs =
+        facts?.live === true
+          ? (this.#d.options.listenerPollIntervalMs ?? CAPTURE_LIMITS.listenerPollIntervalMs)
+          : (this.#d.options.pollIntervalMs ?? CAPTURE_LIMITS.pollIntervalMs);
       // Nothing to capture (say an interface just came up: the kernel marks it running, which
       // makes its addresses visible, up to a second later): look again soon. A capture that
-      // failed to open is retried by the restart timer, with its back-off.
-      const idle = this.#current === undefined && this.#restartTimer === undefined;
+      // failed to open is retried by the restart timer, with its back-off. A followed link change
+      // says when instead.
+      const idle = this.#current === undefined && this.#restartTimer === undefined && facts?.live !== true;
       const delayMs = idle ? Math.min(everyMs, CAPTURE_LIMITS.idlePollIntervalMs) : everyMs;
       this.#pollTimer = setTimeout(() => void this.#poll(false).finally(next), delayMs);
     };

@@ -173,14 +173,12 @@ class NflogSensor implements KernelTrapSensor {
     if (!r.ok) return { ok: false, error: `${this.#plan.device}: ${r.error}`, permission: r.permission };
     this.#reader = reader;
     this.#seenKernelDropped = 0;
-    const everyMs = this.#o.statsIntervalMs ?? DEFAULTS.statsIntervalMs;
-    this.#statsTimer = setInterval(() => this.#checkKernelDrops(), everyMs);
-    this.#statsTimer.unref();
     return { ok: true };
   }
 
   #closeReader(): void {
-    clearInterval(this.#statsTimer);
+    clearTimeout(this.#statsTimer);
+    this.#statsTimer = undefined;
     const reader = this.#reader;
     if (reader === undefined) return;
     this.#reader = undefined;
@@ -194,7 +192,22 @@ class NflogSensor implements KernelTrapSensor {
     };
   }
 
+  /**
+   * The kernel drops messages only while messages come: the drop check runs once, a while after
+   * an event, and no timer ticks at rest (#17: nothing to do, nothing done).
+   */
+  #armDropCheck(): void {
+    if (this.#statsTimer !== undefined) return;
+    const everyMs = this.#o.statsIntervalMs ?? DEFAULTS.statsIntervalMs;
+    this.#statsTimer = setTimeout(() => {
+      this.#statsTimer = undefined;
+      this.#checkKernelDrops();
+    }, everyMs);
+    this.#statsTimer.unref();
+  }
+
   #onEvent(e: NflogEvent): void {
+    this.#armDropCheck();
     const trap = trapOfPrefix(e.prefix);
     if (trap === undefined) {
       this.#foreign++;

@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { canonicalIp, parseIp } from "../decode/address.js";
+import type { HostFactsWatch } from "./host-facts-watch.js";
 
 /** Every address configured on any interface of this host (this network namespace). */
 export function ownAddresses(): Set<string> {
@@ -90,8 +91,8 @@ function readLines(path: string): string[] {
 }
 
 /**
- * Why an address must never be blocked, or undefined. Kept current by a timer, off the hit
- * path: re-reading the facts costs ~0.2 ms (interfaces, two route tables, resolv.conf), which a
+ * Why an address must never be blocked, or undefined. Kept current by change events, off the
+ * hit path: re-reading the facts costs ~0.2 ms (interfaces, two route tables, resolv.conf), which a
  * probe must not wait for.
  */
 export class ProtectedHosts {
@@ -102,22 +103,19 @@ export class ProtectedHosts {
   #refreshedAtMs = Number.NEGATIVE_INFINITY;
   readonly #maxAgeMs: number;
   readonly #monoClockMs: () => number;
-  readonly #timer: NodeJS.Timeout;
+
+  readonly #watch: HostFactsWatch | undefined;
 
   /**
-   * Facts are re-read every `maxAgeMs`. Should the timer be held up (a busy event loop), a use
-   * of facts older than twice that re-reads them first.
+   * Facts are re-read when `watch` reports a change; without a live watch, when used and older
+   * than `maxAgeMs`. No timer: at rest nothing wakes the daemon (#17).
    */
-  constructor(maxAgeMs: number, monoClockMs: () => number) {
+  constructor(maxAgeMs: number, monoClockMs: () => number, watch?: HostFactsWatch) {
     this.#maxAgeMs = maxAgeMs;
     this.#monoClockMs = monoClockMs;
+    this.#watch = watch;
+    watch?.onChange(() => this.refresh());
     this.refresh();
-    this.#timer = setInterval(() => this.refresh(), maxAgeMs);
-    this.#timer.unref();
-  }
-
-  close(): void {
-    clearInterval(this.#timer);
   }
 
   refresh(): void {
@@ -145,7 +143,8 @@ export class ProtectedHosts {
   }
 
   #refreshIfStale(): void {
-    if (this.#monoClockMs() - this.#refreshedAtMs > 2 * this.#maxAgeMs) this.refresh();
+    if (this.#watch?.live === true) return;
+    if (this.#monoClockMs() - this.#refreshedAtMs > this.#maxAgeMs) this.refresh();
   }
 
   ownAddresses(): ReadonlySet<string> {
