@@ -53,7 +53,9 @@ while IFS= read -r dir; do
     find "$work/build/Release" -maxdepth 1 -name '*.node' -exec mv {} "$app/$rel/build/Release/" \;
     rm -rf "$work/build"
   fi
-  rm -rf "$app/$rel/deps" "$app/$rel/src" "$app/$rel/test" "$app/$rel/.github"
+  # An addon's C sources are build inputs; other packages' src/ is their code (debug's).
+  [[ -f $dir/binding.gyp ]] && rm -rf "$app/$rel/deps" "$app/$rel/src"
+  rm -rf "$app/$rel/test" "$app/$rel/.github"
 done < <(npm ls --omit=dev --parseable --all 2>/dev/null)
 # Build-time only: nan's C++ headers, better-sqlite3's test extension.
 rm -rf "$app/node_modules/nan" "$app/node_modules/better-sqlite3/build/Release/test_extension.node"
