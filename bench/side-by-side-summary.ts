@@ -8,9 +8,12 @@ import { readFileSync } from "node:fs";
 type Row = Record<string, unknown>;
 
 const FIGURES: readonly { label: string; pick: (r: Row) => number | undefined }[] = [
-  { label: "idle: CPU %", pick: (r) => when(r, "idle", undefined, "idle_cpu_pct") },
-  { label: "idle: RSS MiB", pick: (r) => kib(when(r, "idle", undefined, "vmrss_kb")) },
-  { label: "idle: exec → ready ms", pick: (r) => when(r, "idle", undefined, "ready_ms") },
+  { label: "idle, log only: CPU %", pick: (r) => idle(r, 0, "idle_cpu_pct") },
+  { label: "idle, log only: RSS MiB", pick: (r) => kib(idle(r, 0, "vmrss_kb")) },
+  { label: "idle, log only: exec → ready ms", pick: (r) => idle(r, 0, "ready_ms") },
+  { label: "idle, blocking: CPU %", pick: (r) => idle(r, 1, "idle_cpu_pct") },
+  { label: "idle, blocking: RSS MiB", pick: (r) => kib(idle(r, 1, "vmrss_kb")) },
+  { label: "idle, blocking: exec → ready ms", pick: (r) => idle(r, 1, "ready_ms") },
   { label: "flood: offered kpps", pick: (r) => kpps(r) },
   { label: "flood: CPU % of a core", pick: (r) => when(r, "flood", undefined, "avg_cpu_pct") },
   { label: "flood: peak RSS MiB", pick: (r) => kib(when(r, "flood", undefined, "peak_rss_kb")) },
@@ -26,6 +29,11 @@ function when(r: Row, scenario: string, phase: string | undefined, field: string
   if (phase !== undefined && r.phase !== phase) return undefined;
   const v = r[field];
   return typeof v === "number" ? v : undefined;
+}
+
+/** idle.sh's figures at BLOCK_*=`block` (side-by-side.sh's `block`; absent in older series: 0). */
+function idle(r: Row, block: number, field: string): number | undefined {
+  return (r.block ?? 0) === block ? when(r, "idle", undefined, field) : undefined;
 }
 
 function kib(v: number | undefined): number | undefined {

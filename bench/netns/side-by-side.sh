@@ -8,7 +8,10 @@
 #
 #   NETNS_BENCH=/path/netns-bench PORTSENTRY_C=/path/portsentry bash bench/netns/side-by-side.sh 3 out.jsonl
 #
-# Env: SCENARIOS ("idle flood benign"), OURS_MODES ("-atcp -audp", the shipped unit's), QUIET_WAIT (20).
+# Scenarios: idle (netns-bench's default, log only: BLOCK_*=0), idle-blocking (BLOCK_*=1, as
+# shipped: our kernel trap armed), flood and benign (log only, as netns-bench runs them).
+# Env: SCENARIOS ("idle idle-blocking flood benign"), OURS_MODES ("-atcp -audp", the shipped
+# unit's), QUIET_WAIT (20).
 set -euo pipefail
 rounds=${1:?rounds}
 out=${2:?output file}
@@ -21,7 +24,7 @@ main_js=$root/dist/src/cli/main.js
 # The installed command's node flags, read from the entry's shebang so that both stay one.
 read -r -a node_flags < <(head -1 "$root/src/cli/main.ts" | sed -e 's/^#!.*env -S node//')
 read -r -a ours_modes <<<"${OURS_MODES:--atcp -audp}"
-scenarios=${SCENARIOS:-idle flood benign}
+scenarios=${SCENARIOS:-idle idle-blocking flood benign}
 export QUIET_WAIT=${QUIET_WAIT:-20} READY_RE="active and listening" TCPDUMP_REF=0
 
 run_one() { # DAEMON SCENARIO
@@ -37,11 +40,12 @@ run_one() { # DAEMON SCENARIO
   fi
   # Our blocks persist across restarts by design: drop our table before each start.
   local hook='ip netns exec psb-target nft delete table inet portsentry 2>/dev/null; true'
-  local script=("$B/run.sh" "$scenario")
-  [[ $scenario == idle ]] && script=("$B/idle.sh")
-  CONF_TEMPLATE=$tmpl DETECT_RE=$detect PRE_RUN_HOOK=$hook RUNS=1 NETNS_BENCH=$B \
+  local script=("$B/run.sh" "$scenario") block=0
+  [[ $scenario == idle* ]] && script=("$B/idle.sh")
+  [[ $scenario == idle-blocking ]] && block=1
+  PSB_BLOCK_TCP=$block PSB_BLOCK_UDP=$block CONF_TEMPLATE=$tmpl DETECT_RE=$detect PRE_RUN_HOOK=$hook RUNS=1 NETNS_BENCH=$B \
     bash "${script[@]}" -- "${cmd[@]}" 2>>"$out.log" |
-    grep '^{' | grep -v '"summary"' | sed -e "s/^{/{\"daemon\":\"$who\",\"round\":$3,/" >>"$out"
+    grep '^{' | grep -v '"summary"' | sed -e "s/^{/{\"daemon\":\"$who\",\"round\":$3,\"block\":$block,/" >>"$out"
 }
 
 for ((r = 1; r <= rounds; r++)); do

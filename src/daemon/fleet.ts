@@ -12,7 +12,8 @@ import type { Config } from "../config/types.js";
 import type { ControlResult, FleetStatus } from "../control/responses.js";
 import { canonicalIp, parseIp } from "../decode/address.js";
 import { type FleetEvent, memberName } from "../fleet/event.js";
-import { FleetLink, isAuthError } from "../fleet/link.js";
+// ioredis is loaded only by a member (FLEET_URL): a daemon without a fleet never pays for it.
+import type { FleetLink } from "../fleet/link.js";
 import { FLEET_LIMITS } from "../limits.js";
 import type { Log } from "../log/logger.js";
 import * as msg from "../log/messages.js";
@@ -39,6 +40,7 @@ export class FleetMember {
     keeper: BlockKeeper,
     log: Log,
     store: FleetStore,
+    Link: typeof FleetLink,
     password: string | undefined,
     tls: { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined,
     wallClockMs: () => number,
@@ -51,7 +53,7 @@ export class FleetMember {
     this.member = config.fleetMember ?? memberName(hostname());
     const url = config.fleetUrl;
     if (url === undefined) throw new Error("bug: a fleet member without FLEET_URL");
-    this.link = new FleetLink({
+    this.link = new Link({
       url,
       user: config.fleetUser,
       password,
@@ -77,6 +79,7 @@ export class FleetMember {
     wallClockMs: () => number,
   ): Promise<FleetMember | undefined> {
     if (config.fleetUrl === undefined) return undefined;
+    const { FleetLink: Link, isAuthError } = await import("../fleet/link.js");
     const password = await readPassword(config.fleetPasswordFile);
     const tls = config.fleetUrl.tls
       ? {
@@ -87,7 +90,7 @@ export class FleetMember {
       : undefined;
     const store = new FleetStore(join(config.stateDir, "fleet.db"), FLEET_LIMITS.maxOutbox);
     resources.add("the fleet's state", () => store.close());
-    const m = new FleetMember(config, keeper, log, store, password, tls, wallClockMs);
+    const m = new FleetMember(config, keeper, log, store, Link, password, tls, wallClockMs);
     try {
       await m.link.start();
     } catch (err) {
