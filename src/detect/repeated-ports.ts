@@ -5,7 +5,10 @@
  * a neighbour out with the ignore file; the verdict does not change (each is a probe of a closed
  * port).
  *
- * Pure. Keyed by the source address: at most `maxSources`, least recently hit out first.
+ * Pure. Keyed by the source address: at most `maxSources`, least recently hit out first. Once
+ * full, a new source is admitted at one miss in 16 (as state/top-sources.ts does), so that a
+ * flood of forged sources does not turn every hit into an eviction: a neighbour that knocks on
+ * one port again and again is still admitted within a few knocks and counted from then on.
  */
 
 import { LRUCache } from "lru-cache";
@@ -16,6 +19,7 @@ export class RepeatedPorts {
   repeats = 0;
   /** Sources forgotten to make room (least recently hit first). */
   evicted = 0;
+  #misses = 0;
 
   constructor(maxSources: number) {
     this.#last = new LRUCache({ max: Math.max(1, maxSources) });
@@ -25,7 +29,10 @@ export class RepeatedPorts {
   note(address: string, protocol: number, port: number): boolean {
     const key = protocol * 65_536 + port;
     const last = this.#last.get(address);
-    if (last === undefined && this.#last.size >= this.#last.max) this.evicted++;
+    if (last === undefined && this.#last.size >= this.#last.max) {
+      if ((++this.#misses & 15) !== 0) return false;
+      this.evicted++;
+    }
     const same = last === key;
     this.#last.set(address, key);
     if (same) this.repeats++;
