@@ -4,7 +4,9 @@
  *
  *   npx tsc -p . && node dist/bench/flood-daemon.bench.js [floodSeconds=6] [runs=3]
  *   (DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the daemon; SCAN_TRIGGER=3
- *   makes it count hits per source)
+ *   makes it count hits per source; FLEET=1 makes it a fleet member of a redis-server started
+ *   in the target's namespace, so that the flood's hit reports go to Redis too: the Redis
+ *   commands a second are printed after each run)
  *
  * netns-bench's `flood` scenario samples the daemon process only and counts log lines, which
  * the daemon rate-limits by design; this bench reads what the daemon itself counted (`status
@@ -23,10 +25,14 @@
  * to an unwatched port, which the kernel filter should keep away from the daemon entirely.
  */
 
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { request } from "../src/control/client.js";
 import { socketPathFor } from "../src/control/protocol.js";
 import { installedNodeArgs, MAIN_JS, READY, writeDaemonFiles } from "../test/helpers/daemon.js";
+import { writeRedisConf } from "../test/helpers/redis-server.js";
 import { createLab, type Lab, type LabProcess, type ScannerHost } from "../test/netns/netns.js";
 import { CLK_TCK, sampleProc } from "./proc-sample.js";
 
@@ -37,6 +43,8 @@ const BENIGN_PORT = 9999;
 const SAMPLE_MS = 500;
 /** SCAN_TRIGGER=N in the environment: above 1, every forged source takes a table entry. */
 const scanTrigger = process.env.SCAN_TRIGGER ?? "0";
+/** FLEET=1: the daemon is a fleet member (a redis-server in the target's namespace). */
+const fleet = process.env.FLEET === "1";
 /**
  * Node flags for the daemon: by default those the installed command starts it with (the first
  * line of dist/src/cli/main.js); e.g. DAEMON_NODE_ARGS="--max-semi-space-size=1 --cpu-prof
@@ -257,12 +265,27 @@ async function main(): Promise<void> {
     return;
   }
   const lab = await createLab({ name: "psspflood", hosts: 2 });
+  // FLEET=1: redis-server on the target's own loopback, started and removed here.
+  const redisPort = 6390;
+  const redisDir = fleet ? await mkdtemp(join(tmpdir(), "ps-flood-redis-")) : undefined;
+  let redis: LabProcess | undefined;
+  if (redisDir !== undefined) {
+    await lab.execOk(lab.target, ["ip", "link", "set", "lo", "up"]);
+    const conf = await writeRedisConf(redisDir, redisPort, ["127.0.0.1"], undefined);
+    redis = lab.spawn(lab.target, ["redis-server", conf]);
+    await lab.waitForOutput(redis, /Ready to accept connections/, 10_000);
+  }
   const files = await writeDaemonFiles({
     BLOCK_TCP: "0",
     BLOCK_UDP: "0",
     SCAN_TRIGGER: scanTrigger,
     TCP_PORTS: "1,11,15,79,111,119,143,540,1080,2000,6667,12345,31337",
     UDP_PORTS: "1,7,9,69,161,162,513,640,31337",
+    ...(fleet && {
+      FLEET_URL: `redis://127.0.0.1:${redisPort}`,
+      FLEET_NAME: "flood",
+      FLEET_SCAN_TRIGGER: "3",
+    }),
   });
   let daemon: LabProcess | undefined;
   try {
@@ -352,8 +375,24 @@ async function main(): Promise<void> {
     if (daemon) console.error(`daemon output:${daemon.tail(3000)}`);
     process.exitCode = 1;
   } finally {
+    if (redis !== undefined) {
+      const stats = await lab.exec(lab.target, [
+        "redis-cli",
+        "-p",
+        String(redisPort),
+        "info",
+        "commandstats",
+      ]);
+      const calls = [...stats.stdout.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g)].map(
+        ([, n, c]) => `${n}=${c}`,
+      );
+      console.log(JSON.stringify({ bench: "flood-daemon", fleet: true, redisCalls: calls.join(" ") }));
+      redis.kill("SIGTERM");
+      await redis.exited;
+    }
     await lab.destroy();
     await files.remove();
+    if (redisDir !== undefined) await rm(redisDir, { recursive: true, force: true });
   }
 }
 
