@@ -12,27 +12,14 @@
  * Prints median and range of each figure.
  */
 
-import { readdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { installedNodeArgs, MAIN_JS, READY, writeDaemonFiles } from "../test/helpers/daemon.js";
-import { createLab, waitFor } from "../test/netns/netns.js";
+import { contextSwitches, passTime } from "../test/helpers/proc.js";
+import { createLab } from "../test/netns/netns.js";
 import { CLK_TCK } from "./proc-sample.js";
 
 const runs = Number(process.argv[2] ?? 5);
 const idleSeconds = Number(process.argv[3] ?? 30);
-
-async function passTime(ms: number): Promise<void> {
-  const endMs = performance.now() + ms;
-  await waitFor(() => performance.now() >= endMs, { timeoutMs: ms + 5_000, intervalMs: 200, what: "time" });
-}
-
-async function contextSwitches(pid: number): Promise<number> {
-  let total = 0;
-  for (const tid of await readdir(`/proc/${pid}/task`)) {
-    const status = await readFile(`/proc/${pid}/task/${tid}/status`, "utf8").catch(() => "");
-    for (const m of status.matchAll(/ctxt_switches:\s+(\d+)/g)) total += Number(m[1]);
-  }
-  return total;
-}
 
 async function cpuTicks(pid: number): Promise<number> {
   const fields = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]?.split(" ") ?? [];

@@ -19,7 +19,7 @@ import { candidatePorts } from "../port-set.js";
 import type { ResourceStack } from "../resources.js";
 import { KernelTrap } from "../respond/kernel-trap.js";
 import { NftablesResponder } from "../respond/nftables.js";
-import { CommandFeed } from "../sensors/command-feed.js";
+import { CommandFeed, followChanges } from "../sensors/command-feed.js";
 import { type KernelTrapSensor, openKernelTrapSensor } from "../sensors/kernel-trap-sensor.js";
 import { readListeningAsync } from "../sensors/listening.js";
 import { defaultGateways, nameServers, ownAddresses, subnetBroadcasts } from "../sensors/local-addresses.js";
@@ -91,38 +91,15 @@ export class KernelTrapWiring {
     await this.refreshGrace();
     // Host facts (addresses, gateways, name servers) change: the kernel follows, on the change
     // when it is watched, else on a timer.
-    const facts = this.#d.protect.hostFacts;
-    let factsTimer: NodeJS.Timeout | undefined;
-    const followFacts = (): void => {
-      if (facts.live || factsTimer !== undefined) return;
-      factsTimer = setTimeout(() => {
-        factsTimer = undefined;
-        void this.#refreshHostFacts();
-        followFacts();
-      }, LIMITS.kernelHostFactsRefreshMs);
-    };
-    facts.onChange(() => {
-      void this.#refreshHostFacts();
-      followFacts();
-    });
-    followFacts();
+    const stopFacts = followChanges(
+      this.#d.protect.hostFacts,
+      LIMITS.kernelHostFactsRefreshMs,
+      () => void this.#refreshHostFacts(),
+    );
     // `nft flush ruleset` removes the trap; the responder recreates only its own table. A chain
     // deleted anywhere is when to look (`nft monitor`); without the monitor, a timer looks.
     const chains = new CommandFeed(["nft", "monitor", "destroy", "chains"], CHANGE_FEEDS.coalesceMs);
-    let rearmTimer: NodeJS.Timeout | undefined;
-    const followTrap = (): void => {
-      if (chains.live || rearmTimer !== undefined) return;
-      rearmTimer = setTimeout(() => {
-        rearmTimer = undefined;
-        void this.#rearm();
-        followTrap();
-      }, LIMITS.kernelTrapRearmCheckMs);
-    };
-    chains.onChange(() => {
-      void this.#rearm();
-      followTrap();
-    });
-    followTrap();
+    const stopRearm = followChanges(chains, LIMITS.kernelTrapRearmCheckMs, () => void this.#rearm());
     // LISTEN_GRACE: the ports that listen stay in their grace (half the grace: never lapses).
     const graceTimer =
       config.listenGraceSec > 0
@@ -130,8 +107,8 @@ export class KernelTrapWiring {
         : undefined;
     resources.add("the kernel trap's watches", () => {
       chains.close();
-      clearTimeout(factsTimer);
-      clearTimeout(rearmTimer);
+      stopFacts();
+      stopRearm();
       clearInterval(graceTimer);
     });
   }

@@ -13,6 +13,28 @@ export interface ChangeWatch {
   onChange(listener: () => void): void;
 }
 
+/**
+ * Runs `act` on every change `watch` reports, and every `fallbackMs` while the watch is not live
+ * (never started, or its command ended). Returns the function that stops the fallback timer.
+ */
+export function followChanges(watch: ChangeWatch, fallbackMs: number, act: () => void): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const fallBack = (): void => {
+    if (watch.live || timer !== undefined) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      act();
+      fallBack();
+    }, fallbackMs);
+  };
+  watch.onChange(() => {
+    act();
+    fallBack();
+  });
+  fallBack();
+  return () => clearTimeout(timer);
+}
+
 export class CommandFeed implements ChangeWatch {
   readonly #listeners: Array<() => void> = [];
   readonly #coalesceMs: number;

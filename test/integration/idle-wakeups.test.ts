@@ -11,9 +11,9 @@
  */
 
 import assert from "node:assert/strict";
-import { readdir, readFile } from "node:fs/promises";
 import { after, before, describe, test } from "node:test";
 import { type DaemonFiles, installedNodeArgs, MAIN_JS, READY, writeDaemonFiles } from "../helpers/daemon.js";
+import { contextSwitches, passTime } from "../helpers/proc.js";
 import { createLab, type Lab, rootSkip, waitFor } from "../netns/netns.js";
 
 /** How long the daemon is left alone before counting: the start's last steps settle. */
@@ -22,30 +22,6 @@ const SETTLE_MS = 2_000;
 const WINDOW_MS = 5_000;
 /** The goal is one wake-up a second; the slack allows a timer or two that fall in the window. */
 const MAX_SWITCHES = (WINDOW_MS / 1000) * 1 + 3;
-
-/** Voluntary and involuntary context switches of every thread of `pid`, summed. */
-async function contextSwitches(pid: number): Promise<number> {
-  let total = 0;
-  if (process.env.IDLE_DEBUG)
-    for (const tid of await readdir(`/proc/${pid}/task`))
-      console.log(
-        tid,
-        (await readFile(`/proc/${pid}/task/${tid}/status`, "utf8").catch(() => ""))
-          .match(/^(Name|voluntary_ctxt_switches|nonvoluntary_ctxt_switches):.*$/gm)
-          ?.join(" "),
-      );
-  for (const tid of await readdir(`/proc/${pid}/task`)) {
-    const status = await readFile(`/proc/${pid}/task/${tid}/status`, "utf8").catch(() => "");
-    for (const m of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)) total += Number(m[1]);
-  }
-  return total;
-}
-
-/** Lets `ms` pass (a measuring window, not a wait for a condition). */
-async function passTime(ms: number, what: string): Promise<void> {
-  const endMs = performance.now() + ms;
-  await waitFor(() => performance.now() >= endMs, { timeoutMs: ms + 5_000, intervalMs: 250, what });
-}
 
 describe("the daemon at rest", { skip: rootSkip() }, () => {
   let lab: Lab;

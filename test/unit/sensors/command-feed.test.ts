@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { CommandFeed } from "../../../src/sensors/command-feed.js";
+import { CommandFeed, followChanges } from "../../../src/sensors/command-feed.js";
 import { HostFactsWatch } from "../../../src/sensors/host-facts-watch.js";
 import { waitFor } from "../../netns/netns.js";
 
@@ -57,4 +57,22 @@ test("a replaced resolv.conf is a change of the host facts", async () => {
     watch.close();
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test("followChanges: acts on every change, and on a timer only while the watch is not live", async () => {
+  const listeners: Array<() => void> = [];
+  const watch = { live: true, onChange: (l: () => void) => void listeners.push(l) };
+  let acts = 0;
+  const stop = followChanges(watch, 20, () => acts++);
+  await new Promise((r) => setTimeout(r, 80));
+  assert.equal(acts, 0, "live: no timer");
+  for (const l of listeners) l();
+  assert.equal(acts, 1, "a change acts at once");
+  watch.live = false;
+  for (const l of listeners) l(); // the watch reports its end as one last change
+  await waitFor(() => acts >= 4, { timeoutMs: 5_000, what: "the fallback timer acting while not live" });
+  stop();
+  const stopped = acts;
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(acts, stopped, "stopped: no more");
 });
