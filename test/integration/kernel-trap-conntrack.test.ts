@@ -21,8 +21,8 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, before, describe, test } from "node:test";
-import type { Hit } from "../../src/vocabulary.js";
-import { REPO_ROOT, TCP_CLIENT_JS } from "../helpers/daemon.js";
+import { TCP_CLIENT_JS } from "../helpers/daemon.js";
+import { runnerHits, startTrapRunner } from "../helpers/kernel-trap-lab.js";
 import type { KernelTrapRunnerSpec } from "../helpers/kernel-trap-runner.js";
 import { blockedSet } from "../helpers/nft-sets.js";
 import { countProbeAnswers } from "../helpers/probe-answers.js";
@@ -30,7 +30,6 @@ import { startRecording, stopRecording } from "../helpers/recording.js";
 import { nmapArgv } from "../helpers/scans.js";
 import { createLab, type Lab, type LabProcess, rootSkip, type ScannerHost } from "../netns/netns.js";
 
-const RUNNER_JS = join(REPO_ROOT, "dist/test/helpers/kernel-trap-runner.js");
 /** How late the late answers come: the client's socket is long gone, conntrack's entry is not (30 s). */
 const LATE_MS = 1000;
 /** A UDP server on 53 and 123 (both families): answers each datagram, at once or LATE_MS later. */
@@ -48,8 +47,6 @@ const QUERIES = [
 ] as const;
 
 const SERVICE_JS = `require("net").createServer(c=>c.end("hello\\n")).listen({port:Number(process.argv[1]),host:"::"},()=>console.log("LISTENING"));`;
-
-type RunnerHit = Hit & { readonly atMs: number };
 
 describe("kernel trap after connection tracking", { skip: rootSkip() }, () => {
   let lab: Lab;
@@ -70,19 +67,8 @@ describe("kernel trap after connection tracking", { skip: rootSkip() }, () => {
     await lab.exec(lab.target, ["nft", "delete", "table", "inet", "portsentry"]);
   });
 
-  async function startTrap(spec: KernelTrapRunnerSpec): Promise<LabProcess> {
-    const proc = lab.spawn(lab.target, ["node", RUNNER_JS, JSON.stringify(spec)]);
-    running.push(proc);
-    await lab.waitForOutput(proc, /kernel-trap-runner: (armed|failed.*)/, 15_000, "stderr");
-    assert.match(proc.stderr, /kernel-trap-runner: armed/, proc.tail());
-    return proc;
-  }
-
-  const hitsOf = (proc: LabProcess): RunnerHit[] =>
-    proc.stdout
-      .split("\n")
-      .filter((l) => l.startsWith('{"mode"'))
-      .map((l) => JSON.parse(l) as RunnerHit);
+  const startTrap = (spec: KernelTrapRunnerSpec) => startTrapRunner(lab, running, spec);
+  const hitsOf = runnerHits;
 
   const waitForHits = (proc: LabProcess, n: number, what: string) =>
     lab.waitFor(() => hitsOf(proc).length >= n || undefined, { timeoutMs: 10_000, what });

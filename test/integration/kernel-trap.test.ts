@@ -20,16 +20,15 @@ import { candidatePorts, type StealthMode } from "../../src/port-set.js";
 import { KernelTrap } from "../../src/respond/kernel-trap.js";
 import { DEFAULT_NFLOG_GROUP, TRAP_CHAIN } from "../../src/respond/kernel-trap-script.js";
 import { NftablesResponder } from "../../src/respond/nftables.js";
-import type { Hit } from "../../src/vocabulary.js";
 import { testConfig } from "../helpers/config.js";
-import { REPO_ROOT, TCP_CLIENT_JS } from "../helpers/daemon.js";
+import { TCP_CLIENT_JS } from "../helpers/daemon.js";
+import { runnerHits, startTrapRunner } from "../helpers/kernel-trap-lab.js";
 import type { KernelTrapRunnerSpec } from "../helpers/kernel-trap-runner.js";
 import { countProbeAnswers } from "../helpers/probe-answers.js";
 import { startRecording, stopRecording } from "../helpers/recording.js";
 import { fastNmapScan } from "../helpers/scans.js";
 import { createLab, type Lab, type LabProcess, rootSkip, type ScannerHost } from "../netns/netns.js";
 
-const RUNNER_JS = join(REPO_ROOT, "dist/test/helpers/kernel-trap-runner.js");
 /** PortSentry 1.2's lists (spec §2). */
 const TCP_12 = [
   1, 11, 15, 79, 111, 119, 143, 540, 635, 1080, 1524, 2000, 5742, 6667, 12345, 12346, 20034, 27665, 31337,
@@ -42,8 +41,6 @@ const UDP_12 = [
 const SERVICE_JS = `const net=require("net");net.createServer(c=>c.end("hello\\n")).listen({port:Number(process.argv[1]),host:"::"},()=>console.log("LISTENING"));`;
 const UDP_SERVICE_JS = `const s=require("dgram").createSocket("udp6");s.on("message",(m,r)=>s.send("pong\\n",r.port,r.address));s.bind(Number(process.argv[1]),"::",()=>console.log("LISTENING"));`;
 const MAX_PER_MINUTE = 60;
-
-type RunnerHit = Hit & { readonly atMs: number };
 
 describe("kernel trap", { skip: rootSkip() }, () => {
   let lab: Lab;
@@ -71,19 +68,8 @@ describe("kernel trap", { skip: rootSkip() }, () => {
   const configOf = (spec: KernelTrapRunnerSpec): Config =>
     testConfig("/nonexistent", { kernelTrap: true, killFirewall: "nftables", ...spec.config });
 
-  async function startTrap(spec: KernelTrapRunnerSpec): Promise<LabProcess> {
-    const proc = lab.spawn(lab.target, ["node", RUNNER_JS, JSON.stringify(spec)]);
-    running.push(proc);
-    await lab.waitForOutput(proc, /kernel-trap-runner: (armed|failed.*)/, 15_000, "stderr");
-    assert.match(proc.stderr, /kernel-trap-runner: armed/, proc.tail());
-    return proc;
-  }
-
-  const hitsOf = (proc: LabProcess): RunnerHit[] =>
-    proc.stdout
-      .split("\n")
-      .filter((l) => l.startsWith('{"mode"'))
-      .map((l) => JSON.parse(l) as RunnerHit);
+  const startTrap = (spec: KernelTrapRunnerSpec) => startTrapRunner(lab, running, spec);
+  const hitsOf = runnerHits;
 
   async function statsOf(
     proc: LabProcess,
