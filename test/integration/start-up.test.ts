@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type DaemonFiles, MAIN_JS, READY, writeDaemonFiles } from "../helpers/daemon.js";
@@ -85,13 +85,26 @@ describe("start-up", { skip: rootSkip() }, () => {
     await expectFailedStart(f, /state/);
   });
 
-  test("a SIGHUP 100 ms after the spawn is survived and applied once armed", async () => {
+  test("a SIGHUP during start-up (as soon as node catches it) is survived and applied once armed", async () => {
     const f = await files();
     const daemon = spawn(f);
     try {
       await lab.waitFor(() => daemon.child.pid !== undefined, { what: "the daemon's pid" });
-      await new Promise((r) => setTimeout(r, 100));
-      process.kill(daemon.child.pid as number, "SIGHUP");
+      const pid = daemon.child.pid as number;
+      // As soon as node catches SIGHUP (SigCgt bit 0: the entry's first statement), long before
+      // the daemon is armed. A fixed delay raced node's own start on a busy machine, where the
+      // signal's default action killed it before any of our code ran.
+      await lab.waitFor(
+        async () => {
+          const status = await readFile(`/proc/${pid}/status`, "utf8");
+          const caught = /^SigCgt:\s+([0-9a-f]+)$/m.exec(status)?.[1];
+          return caught !== undefined && (BigInt(`0x${caught}`) & 1n) === 1n;
+        },
+        { intervalMs: 2, what: "node catching SIGHUP" },
+      );
+      // Still starting: without the entry's early handler, SIGHUP is caught only once armed.
+      assert.ok(!daemon.stderr.includes(READY), `the daemon was ready before the SIGHUP: ${daemon.tail()}`);
+      process.kill(pid, "SIGHUP");
       await lab.waitForOutput(daemon, "Configuration reloaded", 20_000, "stderr");
       assert.match(daemon.stderr, new RegExp(READY));
       assert.ok(
