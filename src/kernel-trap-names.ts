@@ -11,6 +11,12 @@ const PREFIX_TAG = "portsentry:";
 /** A probe the trap let through past its block limit, reported for the daemon to judge. */
 const OVER_LIMIT_TAG = "portsentry:over:";
 
+/** A probe from a source the trap holds on probation (PROBATION_TIMEOUT): a repeat offence. */
+const AGAIN_TAG = "portsentry:again:";
+
+/** What a trap report says: trapped (blocked or put on probation), past the limit, or a repeat. */
+export type TrapReport = "trapped" | "over-limit" | "again";
+
 /** `log prefix` of the rule that trapped a probe of `mode`. */
 export function trapPrefix(mode: StealthMode): string {
   return `${PREFIX_TAG}${mode}`;
@@ -21,18 +27,27 @@ export function overLimitPrefix(mode: StealthMode): string {
   return `${OVER_LIMIT_TAG}${mode}`;
 }
 
+/** `log prefix` of the rule that reports a probe of `mode` from a source on probation. */
+export function againPrefix(mode: StealthMode): string {
+  return `${AGAIN_TAG}${mode}`;
+}
+
 /** The mode whose trap rule logged `prefix`, or undefined for someone else's rule. */
 export function modeOfPrefix(prefix: string): StealthMode | undefined {
   return trapOfPrefix(prefix)?.mode;
 }
 
-/** The mode and kind of a trap report: blocked by the kernel, or let through past its limit. */
+/** The mode and kind of a trap report. */
 export function trapOfPrefix(
   prefix: string,
-): { readonly mode: StealthMode; readonly overLimit: boolean } | undefined {
-  const overLimit = prefix.startsWith(OVER_LIMIT_TAG);
-  if (!overLimit && !prefix.startsWith(PREFIX_TAG)) return undefined;
-  const mode = prefix.slice((overLimit ? OVER_LIMIT_TAG : PREFIX_TAG).length);
-  if (mode === "stcp" || mode === "sudp" || mode === "atcp" || mode === "audp") return { mode, overLimit };
+): { readonly mode: StealthMode; readonly report: TrapReport } | undefined {
+  const [report, tag]: [TrapReport, string] = prefix.startsWith(OVER_LIMIT_TAG)
+    ? ["over-limit", OVER_LIMIT_TAG]
+    : prefix.startsWith(AGAIN_TAG)
+      ? ["again", AGAIN_TAG]
+      : ["trapped", PREFIX_TAG];
+  if (!prefix.startsWith(tag)) return undefined;
+  const mode = prefix.slice(tag.length);
+  if (mode === "stcp" || mode === "sudp" || mode === "atcp" || mode === "audp") return { mode, report };
   return undefined;
 }

@@ -29,6 +29,19 @@ export const LIMITS = {
    * (a real scanner during a forged flood), and a flood costs it no more than this.
    */
   kernelOverLimitReportsPerSec: 200,
+  /**
+   * PROBATION_TIMEOUT: sources the daemon remembers as put on probation (a second probe makes
+   * a repeat offender); past it the least recently put on is forgotten (and counted). 16 384 ×
+   * ~150 bytes ≈ 2.4 MiB. The kernel's probation sets hold more (KERNEL_PROBATION_SET_SIZE).
+   */
+  probationCapacity: 16_384,
+  /** A source stays a known repeat offender this long after its probation began. */
+  probationMemoryMs: 86_400_000,
+  /**
+   * Probes the kernel trap puts on probation are reported through NFLOG at most this many a
+   * second; the rest are dropped and counted in the kernel only (`trap_probations`).
+   */
+  kernelProbationReportsPerSec: 500,
 } as const;
 
 /** The part of LIMITS that the stages (and replay) need. */
@@ -37,6 +50,8 @@ export interface StageLimits {
   readonly maxBlocks: number;
   readonly repeatLogWindowMs: number;
   readonly maxRepeatEntries: number;
+  readonly probationCapacity: number;
+  readonly probationMemoryMs: number;
 }
 
 /** The capture sensor (stealth and advanced modes). */

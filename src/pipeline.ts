@@ -21,6 +21,10 @@ export interface Reactions {
     name: string | Promise<string>,
     origin: "detection" | "kernel-trap",
   ): Promise<void>;
+  /** PROBATION_TIMEOUT: drops `hit`'s source for `banSec` with the firewall only; absent in a dry run. */
+  probation?(hit: Hit, banSec: number): Promise<void>;
+  /** Whether a probation made by `probation` is lifted by the daemon (not the kernel). */
+  readonly probationLiftedByDaemon?: boolean;
 }
 
 /** What the pipeline asks of the table of blocks: the daemon's `BlockRegistry`, or replay's. */
@@ -35,6 +39,8 @@ export interface PipelineCounters {
   ignored: number;
   detections: number;
   heldBack: number;
+  /** PROBATION_TIMEOUT: sources put on probation. */
+  probations: number;
   reactionErrors: number;
 }
 
@@ -66,6 +72,7 @@ export class Pipeline {
     ignored: 0,
     detections: 0,
     heldBack: 0,
+    probations: 0,
     reactionErrors: 0,
   };
   /** Hits by mode and classification, for /metrics. Keys are our own names, never an attacker's. */
@@ -98,7 +105,8 @@ export class Pipeline {
     // RESOLVE_HOST never delays the decision or the block: only the log lines wait for a name.
     const name = d.nameOf?.(hit.address) ?? hit.address;
     if (decision.kind === "respond") this.#respond(hit, decision, name);
-    else if (hit.kernelBlocked) d.onKernelBlock?.(hit, decision);
+    else if (decision.kind === "probation") this.#probation(hit, decision.banSec);
+    if (decision.kind !== "respond" && hit.kernelBlocked) d.onKernelBlock?.(hit, decision);
     if (typeof name === "string") this.#log(hit, decision, name);
     else void name.then((resolved) => this.#log(hit, decision, resolved));
     // The /metrics tables last: the block and the line do not wait for them (the first probe's
@@ -144,6 +152,9 @@ export class Pipeline {
       case "already-blocked":
         if (decision.log) d.log.notice(msg.alreadyBlocked(name, hit.address), event);
         break;
+      case "probation":
+        d.log.limited(hit.address, msg.probation(hit.address, decision.banSec, decision.pastBudget), event);
+        break;
       case "held-back":
         // A forged sweep holds back a block per packet: these lines share one budget.
         if (decision.log)
@@ -155,6 +166,32 @@ export class Pipeline {
   /** Resolves when every reaction started so far has finished (for shutdown and tests). */
   async settle(): Promise<void> {
     while (this.#pending.size > 0) await Promise.all(this.#pending);
+  }
+
+  /**
+   * PROBATION_TIMEOUT: remembered at once (the source's next probe is a repeat), applied by the
+   * firewall unless the kernel trap did it already.
+   */
+  #probation(hit: Hit, banSec: number): void {
+    const d = this.#d;
+    this.counters.probations++;
+    const byDaemon = hit.kernelBlocked !== true && d.reactor.probationLiftedByDaemon === true;
+    d.policy.probation.start(hit, banSec * 1000, d.wallClockMs(), byDaemon);
+    if (hit.kernelBlocked === true || d.reactor.probation === undefined) return;
+    this.#track(
+      d.reactor.probation(hit, banSec).then(
+        () => {},
+        (err: unknown) => {
+          this.counters.reactionErrors++;
+          d.log.error(msg.reactionFailed(hit.address, (err as Error).message));
+        },
+      ),
+    );
+  }
+
+  #track(reaction: Promise<void>): void {
+    this.#pending.add(reaction);
+    void reaction.finally(() => this.#pending.delete(reaction));
   }
 
   /** Carries out policy's decision (its ban length included); the offence is counted once claimed. */
@@ -173,14 +210,16 @@ export class Pipeline {
       level,
     };
     if (!d.registry.claim(record)) return;
+    // A repeat offender's probation gives way to the long ban (still remembered as one).
+    d.policy.probation.end(hit.address, hit.nowMs, false);
     d.recordOffence(hit.address);
     this.counters.detections++;
     const origin = hit.kernelBlocked ? "kernel-trap" : "detection";
-    const reaction = d.reactor.respond(record, name, origin).catch((err: unknown) => {
-      this.counters.reactionErrors++;
-      d.log.error(msg.reactionFailed(hit.address, (err as Error).message));
-    });
-    this.#pending.add(reaction);
-    void reaction.finally(() => this.#pending.delete(reaction));
+    this.#track(
+      d.reactor.respond(record, name, origin).catch((err: unknown) => {
+        this.counters.reactionErrors++;
+        d.log.error(msg.reactionFailed(hit.address, (err as Error).message));
+      }),
+    );
   }
 }

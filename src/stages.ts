@@ -29,6 +29,8 @@ export type StageConfig = Pick<
   | "blockTcp"
   | "blockUdp"
   | "maxBlocksPerMinute"
+  | "probationSec"
+  | "killFirewall"
   | "blockTimeoutSec"
   | "blockTimeoutGrowth"
   | "blockTimeoutMaxSec"
@@ -36,7 +38,10 @@ export type StageConfig = Pick<
 
 export interface StageOptions extends Omit<PipelineDeps, "trigger" | "policy" | "maxBlocksPerMinute"> {
   readonly config: StageConfig;
-  readonly limits: Pick<StageLimits, "maxSources" | "repeatLogWindowMs" | "maxRepeatEntries">;
+  readonly limits: Pick<
+    StageLimits,
+    "maxSources" | "repeatLogWindowMs" | "maxRepeatEntries" | "probationCapacity" | "probationMemoryMs"
+  >;
   readonly queries: StageQueries;
   readonly log: Log;
 }
@@ -69,6 +74,10 @@ export function buildStages(o: StageOptions): Stages {
     maxBlocksPerMinute: config.maxBlocksPerMinute,
     repeatLogWindowMs: limits.repeatLogWindowMs,
     maxRepeatEntries: limits.maxRepeatEntries,
+    // A probation is a firewall ban: without KILL_FIREWALL there is nothing to apply it with.
+    probationSec: config.killFirewall === "none" ? 0 : config.probationSec,
+    probationCapacity: limits.probationCapacity,
+    probationMemoryMs: limits.probationMemoryMs,
   });
   const pipeline = new Pipeline({ ...o, trigger, policy, maxBlocksPerMinute: config.maxBlocksPerMinute });
   return { trigger, policy, pipeline };

@@ -35,6 +35,11 @@ export interface Hit {
    * set (learnt through NFLOG). The block exists: it is to be recorded, not decided upon.
    */
   readonly kernelBlocked?: boolean;
+  /**
+   * KERNEL_TRAP with PROBATION_TIMEOUT: the kernel dropped this probe of a source it holds on
+   * probation (a repeat offender, whatever the daemon remembers).
+   */
+  readonly probationRepeat?: boolean;
 }
 
 /** A host we have blocked, as the registry and the state store hold it. */

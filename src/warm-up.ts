@@ -39,11 +39,19 @@ export function warmUpPipeline(o: WarmUpOptions, rounds = 3): number {
       ...o,
       triggerWindowSec: 60,
       maxBlocksPerMinute: 0,
+      probationSec: 0,
+      killFirewall: "none",
       blockTimeoutSec: 3600,
       blockTimeoutGrowth: 2,
       blockTimeoutMaxSec: 0,
     },
-    limits: { maxSources: 64, repeatLogWindowMs: 60_000, maxRepeatEntries: 64 },
+    limits: {
+      maxSources: 64,
+      repeatLogWindowMs: 60_000,
+      maxRepeatEntries: 64,
+      probationCapacity: 64,
+      probationMemoryMs: 60_000,
+    },
     // Asked, but never allowed to change the scratch run's course.
     queries: {
       isIgnored: (a) => {

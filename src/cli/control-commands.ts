@@ -161,14 +161,18 @@ export function formatBlocked(entries: readonly BlockedEntry[]): string {
     e.expiresAtMs === 0 ? "never" : localTime(e.expiresAtMs),
   ]);
   const header = ["ADDRESS", "MODE", "PORT", "SINCE", "EXPIRES"];
+  // PROBATION_TIMEOUT: which are probations, when any is.
+  if (sorted.some((e) => e.probation === true)) {
+    header.push("BAN");
+    for (const [i, e] of sorted.entries()) rows[i]?.push(e.probation === true ? "probation" : "block");
+  }
   // FLEET_URL: where a block came from, when any came from the fleet.
   if (sorted.some((e) => e.origin !== undefined)) {
     header.push("ORIGIN");
     for (const [i, e] of sorted.entries())
       rows[i]?.push(e.origin === undefined ? "local" : shown(e.origin, 64));
-    return `${table(header, rows, [false, false, true, false, false, false]).join("\n")}\n`;
   }
-  return `${table(header, rows, [false, false, true, false, false]).join("\n")}\n`;
+  return `${table(header, rows, [false, false, true]).join("\n")}\n`;
 }
 
 function formatAddressResults(results: readonly AddressResult[]): Printed {

@@ -491,6 +491,19 @@ export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
     String,
   ),
   row(
+    "PROBATION_TIMEOUT",
+    "probationSec",
+    {
+      origin: "new",
+      absent: "10m",
+      shipped: "10m",
+      description:
+        "a source's first probe gets only this firewall ban; a second probe (or a full TCP connect) the long ban; 0 = long ban at once",
+    },
+    parseDuration,
+    formatDuration,
+  ),
+  row(
     "TRIGGER_WINDOW",
     "triggerWindowSec",
     {

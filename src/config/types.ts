@@ -89,6 +89,11 @@ export interface Config {
   readonly maxBlocksPerMinute: number;
   /** SCAN_TRIGGER counts are forgotten after this long without a hit. */
   readonly triggerWindowSec: number;
+  /**
+   * PROBATION_TIMEOUT: a ban decided on an unverified source's first probe is a firewall-only
+   * ban this long; 0: every ban is a long one (1.2).
+   */
+  readonly probationSec: number;
   /** LISTEN_GRACE: a port with a listener within this long is not a trap in advanced mode. */
   readonly listenGraceSec: number;
   /** DETECT_ACK_SCANS: ACK, Window and Maimon probes to trap ports are hits. */

@@ -57,7 +57,11 @@ function blockedEntry(e: BlockedEntry): BlockedEntry {
     sinceMs: e.sinceMs,
     expiresAtMs: e.expiresAtMs,
   };
-  return e.origin === undefined ? entry : { ...entry, origin: e.origin };
+  return {
+    ...entry,
+    ...(e.origin === undefined ? {} : { origin: e.origin }),
+    ...(e.probation === true ? { probation: true } : {}),
+  };
 }
 
 /** One address after the other: responders (nft, hosts.deny) are not made to race themselves. */

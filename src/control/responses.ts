@@ -56,6 +56,8 @@ export interface BlockedEntry {
   readonly expiresAtMs: number;
   /** FLEET_URL: the member that blocked first, for a block received from the fleet. */
   readonly origin?: string;
+  /** PROBATION_TIMEOUT: a short, firewall-only ban of a source's first probe. */
+  readonly probation?: boolean;
 }
 
 /** FLEET_URL: the member's link to the fleet. */
@@ -214,6 +216,7 @@ function checkBlockedEntry(v: unknown): string | undefined {
   if (!isCount(v.port) || v.port > 65535) return "port";
   if (!isCount(v.sinceMs)) return "sinceMs";
   if (v.origin !== undefined && !isShortText(v.origin, 64)) return "origin";
+  if (v.probation !== undefined && v.probation !== true) return "probation";
   return isCount(v.expiresAtMs) ? undefined : "expiresAtMs";
 }
 

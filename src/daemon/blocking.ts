@@ -45,6 +45,9 @@ export class BlockKeeper {
   readonly #d: BlockKeeperDeps;
   readonly #history: HistoryFile;
   readonly #expiry: ExpiryTimer;
+  /** PROBATION_TIMEOUT with a blocker whose bans do not time out: when the next one ends. */
+  #probationTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
   /** FLEET_URL: told of each hit the pipeline looked at (the fleet-wide trigger, fleet.ts). */
   onAdmittedHit: ((hit: Hit) => void) | undefined;
 
@@ -95,7 +98,11 @@ export class BlockKeeper {
       (b) => this.lift(this.registry.get(b.address) ?? b, "expired"),
       wallClockMs,
     );
-    resources.add("the expiry timer", () => this.#expiry.stop());
+    resources.add("the expiry timer", () => {
+      this.#expiry.stop();
+      this.#stopped = true;
+      clearTimeout(this.#probationTimer);
+    });
     // Closed before the expiry timer: a reaction still under way may schedule it.
     resources.add("the reactions under way", () => this.stages.pipeline.settle());
   }
@@ -128,9 +135,62 @@ export class BlockKeeper {
   readonly onHit = (hit: Hit): string | undefined => {
     const d = this.stages.pipeline.onHit(hit);
     if (d.kind === "respond") this.#expiry.schedule();
+    else if (d.kind === "probation") this.#scheduleProbationEnd();
     if (d.kind !== "ignored") this.onAdmittedHit?.(hit);
     return d.kind !== "ignored" && d.kind !== "counted" ? this.#d.config.portBanner : undefined;
   };
+
+  /**
+   * Probations the daemon lifts (a blocker without element timeouts): one timer, for the next
+   * to end (every probation lasts as long, so they end in the order they began).
+   */
+  #scheduleProbationEnd(): void {
+    if (this.#probationTimer !== undefined || this.#stopped) return;
+    const next = this.stages.policy.probation.nextLiftMs();
+    if (next === undefined) return;
+    this.#probationTimer = setTimeout(
+      () => {
+        this.#probationTimer = undefined;
+        const ended = this.stages.policy.probation.takeEnded(this.#d.monoClockMs());
+        for (const address of ended) void this.#endProbation(address);
+        this.#scheduleProbationEnd();
+      },
+      Math.max(0, next - this.#d.monoClockMs()),
+    );
+  }
+
+  async #endProbation(address: string): Promise<void> {
+    const ip = parseIp(address);
+    if (ip === undefined || this.registry.has(address)) return;
+    await this.reactor.liftProbation({ address, family: ip.family, port: 0, mode: "tcp" });
+    this.#d.log.notice(msg.probationEnded(address), { ip: address });
+  }
+
+  /** `blocked`: the sources on probation now (at most the table's capacity). */
+  probationList(): (BlockRecord & { readonly probation: true })[] {
+    return this.stages.policy.probation.list(this.#d.monoClockMs(), LIMITS.probationCapacity).map(
+      ({ address, entry }) => ({
+        address,
+        family: parseIp(address)?.family ?? 4,
+        mode: entry.mode,
+        port: entry.port,
+        sinceMs: entry.sinceWallMs,
+        expiresAtMs: entry.untilWallMs,
+        level: 1,
+        probation: true,
+      }),
+    );
+  }
+
+  /** `status`: PROBATION_TIMEOUT's counters. */
+  probationCounters(): Record<string, number> {
+    const table = this.stages.policy.probation;
+    return {
+      probations: this.stages.pipeline.counters.probations,
+      onProbation: table.countOn(this.#d.monoClockMs()),
+      probationForgotten: table.evicted,
+    };
+  }
 
   /** Expiry and `unblock`: the host is lifted everywhere it was blocked. */
   async lift(record: BlockRecord, why: "expired" | "unblocked"): Promise<void> {
@@ -147,10 +207,17 @@ export class BlockKeeper {
     const address = canonicalIp(text);
     if (address === undefined) return { ok: false, code: "failed", message: `${text} is not an IP address` };
     const record = this.registry.get(address);
-    if (record === undefined) return { ok: true, changed: false, message: "not blocked" };
-    await this.lift(record, "unblocked");
+    const onProbation = this.stages.policy.probation.end(address, this.#d.monoClockMs(), true);
+    if (record !== undefined) await this.lift(record, "unblocked");
+    else {
+      // A probation the kernel trap made while the daemon was down is lifted too (idempotent).
+      const ip = parseIp(address);
+      if (ip !== undefined) await this.reactor.liftProbation({ address, family: ip.family, port: 0, mode: "tcp" });
+      if (onProbation === undefined) return { ok: true, changed: false, message: "not blocked" };
+      this.#d.log.notice(msg.unblocked(address), { ip: address });
+    }
     this.stages.trigger.forget(address);
-    return { ok: true, changed: true, message: "unblocked" };
+    return { ok: true, changed: true, message: record === undefined ? "probation lifted" : "unblocked" };
   };
 
   /**

@@ -46,6 +46,8 @@ export class KernelTrapWiring {
   #sensor: KernelTrapSensor | undefined;
   /** The kernel's exact count of probes past the limit, as last read (every rearm check). */
   #overLimit = 0;
+  /** PROBATION_TIMEOUT: the kernel's exact count of sources it put on probation, as last read. */
+  #probations = 0;
 
   constructor(d: KernelTrapDeps) {
     this.#d = d;
@@ -68,6 +70,8 @@ export class KernelTrapWiring {
       maxBlocksPerMinute: config.maxBlocksPerMinute,
       interfaces: options.interfaces,
       graceSec: config.listenGraceSec,
+      ackScans: config.detectAckScans,
+      probationSec: config.probationSec,
     });
     const opened = await openKernelTrapSensor({
       group: trap.spec.group,
@@ -121,6 +125,8 @@ export class KernelTrapWiring {
       kernelTrapHits: st.hits,
       kernelTrapOverLimit: this.#overLimit,
       kernelTrapOverLimitReports: st.overLimitReports,
+      kernelTrapProbations: this.#probations,
+      kernelTrapProbationRepeats: st.probationRepeatReports,
       kernelTrapGaps: st.gaps,
       kernelTrapUndecoded: st.undecoded,
       nflogDrops: st.kernelDropped,
@@ -161,7 +167,10 @@ export class KernelTrapWiring {
    * a change (ignore file, host addresses).
    */
   readonly settle = async (hit: Hit, decision: Decision): Promise<void> => {
-    const { log, responders } = this.#d;
+    const { log, responders, config } = this.#d;
+    // PROBATION_TIMEOUT: the kernel's element is the probation policy wanted (a new one, or a
+    // repeat offender's past the budget).
+    if (decision.kind === "probation" || (decision.kind === "held-back" && config.probationSec > 0)) return;
     const record = this.#keeper?.registry.get(hit.address);
     if (decision.kind === "already-blocked" && record !== undefined) {
       await this.#keeper?.reactor.reapply(record);
@@ -208,7 +217,10 @@ export class KernelTrapWiring {
     const trap = this.#trap;
     if (trap === undefined) return;
     const present = await trap.present();
-    if (present === true) this.#overLimit = (await trap.overLimitCount()) ?? this.#overLimit;
+    if (present === true) {
+      this.#overLimit = (await trap.overLimitCount()) ?? this.#overLimit;
+      if (this.#d.config.probationSec > 0) this.#probations = (await trap.probationCount()) ?? this.#probations;
+    }
     if (present !== false) return;
     this.#d.log.warn(msg.kernelTrapRemoved());
     const r = await trap.start();

@@ -228,7 +228,10 @@ async function arm(a: Arming): Promise<RunningDaemon> {
     socketPathFor(config.stateDir),
     {
       status,
-      blocked: () => keeper.registry.list().map((r) => withOrigin(r, fleet?.originOf(r.address))),
+      blocked: () => [
+        ...keeper.registry.list().map((r) => withOrigin(r, fleet?.originOf(r.address))),
+        ...keeper.probationList(),
+      ],
       unblock: keeper.unblock,
       unblockFleet: fleet?.unblockEverywhere ?? noFleet,
       block: keeper.block,

@@ -57,6 +57,7 @@ export function statusReport(s: StatusSources): StatusReport {
       syslogDropped: logStats.syslog?.dropped ?? 0,
       ...s.catchUp.stats(),
       ...captureCounters(s.sensors.capture),
+      ...(s.config.probationSec > 0 ? keeper.probationCounters() : {}),
       ...s.kernel.counters(),
     },
   };

@@ -222,6 +222,16 @@ export function blockRateLimited(ip: string, maxPerMinute: number): string {
   return `attackalert: Host ${ip} not blocked: limit of ${maxPerMinute} new blocks per minute reached`;
 }
 
+/** PROBATION_TIMEOUT: a first, unverified probe (or a repeat past the block budget). */
+export function probation(ip: string, seconds: number, pastBudget: boolean): string {
+  const why = pastBudget ? "block limit reached" : "first probe";
+  return `attackalert: Host ${ip} is on probation (${why}): dropped for ${seconds} s, blocked for good at its next probe`;
+}
+
+export function probationEnded(ip: string): string {
+  return `attackalert: Host ${ip} probation has ended and was removed`;
+}
+
 export function blockExpired(ip: string): string {
   return `attackalert: Host ${ip} block has expired and was removed`;
 }

@@ -6,9 +6,11 @@
 
 import { LRUCache } from "lru-cache";
 import { neverBlockable } from "../decode/address.js";
+import { LIMITS } from "../limits.js";
 import { type BlockLevel, type Hit, protocolOf } from "../vocabulary.js";
 import { type BanDurationOptions, banDurationSec } from "./ban-duration.js";
 import { BlockBudget } from "./block-budget.js";
+import { ProbationTable } from "./probation.js";
 
 export type Decision =
   /** Not acted on and not logged: the ignore list, our own addresses, loopback. */
@@ -23,6 +25,12 @@ export type Decision =
   | { readonly kind: "already-blocked"; readonly log: boolean }
   /** Trigger reached, new block refused by the rate limit; `log` once per window. */
   | { readonly kind: "held-back"; readonly log: boolean }
+  /**
+   * PROBATION_TIMEOUT: an unverified source's first probe (or a repeat offender's past the
+   * budget): a firewall-only ban of `banSec`, no hosts.deny, route, command or history line.
+   * With `hit.kernelBlocked` the kernel has put it there already.
+   */
+  | { readonly kind: "probation"; readonly banSec: number; readonly pastBudget: boolean }
   /**
    * React: level 1 = full block chain, level 2 = KILL_RUN_CMD only; the ban lasts `banSec`
    * (0 = forever), grown for a repeat offender.
@@ -48,6 +56,11 @@ export interface PolicyOptions {
   readonly repeatLogWindowMs: number;
   /** Cap on the hosts remembered for that repeat window. */
   readonly maxRepeatEntries: number;
+  /** PROBATION_TIMEOUT in seconds; 0 (or no firewall to apply it): every ban is a long one. */
+  readonly probationSec?: number;
+  /** Sources remembered as put on probation, and for how long (LIMITS). */
+  readonly probationCapacity?: number;
+  readonly probationMemoryMs?: number;
 }
 
 const MINUTE_MS = 60_000;
@@ -56,11 +69,17 @@ export class Policy {
   readonly #opts: PolicyOptions;
   readonly #budget: BlockBudget;
   readonly #lastLogged: LRUCache<string, number>;
+  /** PROBATION_TIMEOUT: who is or was on probation. */
+  readonly probation: ProbationTable;
   #heldBack = 0;
 
   constructor(options: PolicyOptions) {
     this.#opts = options;
     this.#budget = new BlockBudget(options.maxBlocksPerMinute, MINUTE_MS);
+    this.probation = new ProbationTable({
+      capacity: options.probationCapacity ?? LIMITS.probationCapacity,
+      memoryMs: options.probationMemoryMs ?? LIMITS.probationMemoryMs,
+    });
     this.#lastLogged = new LRUCache<string, number>({ max: Math.max(1, options.maxRepeatEntries) });
   }
 
@@ -84,12 +103,33 @@ export class Policy {
       return { kind: "already-blocked", log: this.#firstInWindow(`b:${hit.address}`, hit.nowMs) };
     }
     if (level === 0) return { kind: "log-only" };
+    if ((this.#opts.probationSec ?? 0) > 0 && level === 1) return this.#probationDecision(hit, count);
     // One budget for both paths: a kernel block past it is held back too (the daemon lifts it).
     if (!this.#budget.take(hit.nowMs)) {
       this.#heldBack++;
       return { kind: "held-back", log: this.#firstInWindow(`h:${hit.address}`, hit.nowMs) };
     }
     return { kind: "respond", level, banSec: this.banSecondsFor(hit.address) };
+  }
+
+  /**
+   * PROBATION_TIMEOUT: the long ban (and its side effects) only for a verified source (a
+   * completed handshake: basic TCP mode) or a repeat offender (a second probe, during the
+   * probation or after it while remembered), and only within the budget; anyone else is put
+   * on probation, so that neither a forged source nor a spent budget lets a scan through.
+   */
+  #probationDecision(hit: Hit, count: number): Decision {
+    const table = this.probation;
+    const repeat =
+      hit.mode === "tcp" || hit.probationRepeat === true || count > 1 || table.knows(hit.address, hit.nowMs);
+    if (repeat) {
+      if (this.#budget.take(hit.nowMs)) return { kind: "respond", level: 1, banSec: this.banSecondsFor(hit.address) };
+      this.#heldBack++;
+      // Past the budget a repeat offender stays on (or goes back to) probation.
+      if (table.isOn(hit.address, hit.nowMs))
+        return { kind: "held-back", log: this.#firstInWindow(`h:${hit.address}`, hit.nowMs) };
+    }
+    return { kind: "probation", banSec: this.#opts.probationSec ?? 0, pastBudget: repeat };
   }
 
   /** How long a new block of `address` lasts (0 = forever): its next offence's ban. */

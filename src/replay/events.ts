@@ -16,6 +16,8 @@ export interface ReplayLimits {
   readonly maxBlocks: number;
   readonly repeatLogWindowMs: number;
   readonly maxRepeatEntries: number;
+  readonly probationCapacity: number;
+  readonly probationMemoryMs: number;
 }
 
 export interface ReplayOptions {

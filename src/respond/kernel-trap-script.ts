@@ -93,10 +93,18 @@
 
 import type { IpPrefix } from "../config/ignore.js";
 import { formatIpv4, formatIpv6, type IpFamily, parseIp } from "../decode/address.js";
-import { overLimitPrefix, trapPrefix } from "../kernel-trap-names.js";
+import { againPrefix, overLimitPrefix, trapPrefix } from "../kernel-trap-names.js";
 import type { KernelMode } from "../policy/kernel-trap-plan.js";
 import { portRanges } from "../port-set.js";
-import { isValidNftTableName, NFT_MAX_TIMEOUT_SEC, NFT_SET4, NFT_SET6, nftDuration } from "./nftables.js";
+import {
+  isValidNftTableName,
+  NFT_MAX_TIMEOUT_SEC,
+  NFT_SET4,
+  NFT_SET6,
+  nftDuration,
+  PROBATION_SET4,
+  PROBATION_SET6,
+} from "./nftables.js";
 
 /**
  * After connection tracking (-200, with defragmentation at -400 before it): the trap judges
@@ -118,6 +126,8 @@ export const GRACE_UDP_PORTS = "grace_udp_ports";
 export const TRAP_LIMIT = "trap_limit";
 export const TRAP_OVER_LIMIT = "trap_over_limit";
 export const TRAP_REPORT_LIMIT = "trap_report_limit";
+/** PROBATION_TIMEOUT: sources the trap put on probation (exact, reported or not). */
+export const TRAP_PROBATIONS = "trap_probations";
 /**
  * Sources never trapped whatever the host (decode/address.ts `neverBlockable`): unspecified,
  * loopback, multicast, 240/4 with the broadcast address; for IPv6 also IPv4-mapped. A probe
@@ -161,6 +171,14 @@ export interface KernelTrapSpec {
   readonly graceSec?: number;
   /** NFLOG reports a second of probes let through past the block limit; 0 = none. */
   readonly overLimitReportsPerSec: number;
+  /**
+   * PROBATION_TIMEOUT: a first probe puts its source into the responder's probation sets for
+   * this long (not into the blocked sets), and its next probe is reported as a repeat. 0 or
+   * absent: the first probe blocks (`timeoutSec`, `maxBlocksPerMinute`).
+   */
+  readonly probationSec?: number;
+  /** NFLOG reports a second of new probations (the rest are counted in the kernel only). */
+  readonly probationReportsPerSec?: number;
 }
 
 export type SpecCheck = { readonly ok: true } | { readonly ok: false; readonly error: string };
@@ -183,6 +201,11 @@ export function checkSpec(spec: KernelTrapSpec): SpecCheck {
       return { ok: false, error: `interface name ${JSON.stringify(name)} refused` };
   if (!Number.isInteger(spec.overLimitReportsPerSec) || spec.overLimitReportsPerSec < 0)
     return { ok: false, error: `bad over-limit report rate ${spec.overLimitReportsPerSec}` };
+  const probation = spec.probationSec ?? 0;
+  if (!Number.isInteger(probation) || probation < 0 || probation > NFT_MAX_TIMEOUT_SEC)
+    return { ok: false, error: `bad probation ${probation}` };
+  const reports = spec.probationReportsPerSec ?? 0;
+  if (!Number.isInteger(reports) || reports < 0) return { ok: false, error: `bad probation report rate ${reports}` };
   if (!Number.isInteger(spec.logSnapLength) || spec.logSnapLength < 64 || spec.logSnapLength > 65535)
     return { ok: false, error: `bad NFLOG snap length ${spec.logSnapLength}` };
   return { ok: true };
@@ -221,18 +244,24 @@ export function kernelTrapScript(
     // (declared, so that the next run's `add set` matches the set as it is).
     ...GRACE_SETS.map((set) => `add set ${t} ${set} ${GRACE_SET_TYPE}`),
     `add counter ${t} ${TRAP_OVER_LIMIT}`,
+    `add counter ${t} ${TRAP_PROBATIONS}`,
     // Emptied first: the rules below are the only ones (idempotent), and nothing refers to
     // the limit while it is replaced (a changed rate takes effect).
     ...emptyTrapChains(t),
     ...replaceLimit(t, TRAP_LIMIT),
     ...replaceLimit(t, TRAP_REPORT_LIMIT),
   );
-  const limited = spec.maxBlocksPerMinute > 0;
-  if (limited) {
+  const probationSec = spec.probationSec ?? 0;
+  // With probation the one limit is on the reports of new probations, not on the bans.
+  const limited = probationSec > 0 ? (spec.probationReportsPerSec ?? 0) > 0 : spec.maxBlocksPerMinute > 0;
+  if (probationSec > 0 && limited) {
+    const n = spec.probationReportsPerSec ?? 0;
+    out.push(`add limit ${t} ${TRAP_LIMIT} { rate ${n}/second burst ${n} packets }`);
+  } else if (limited) {
     const n = spec.maxBlocksPerMinute;
     out.push(`add limit ${t} ${TRAP_LIMIT} { rate ${n}/minute burst ${n} packets }`);
   }
-  const reported = limited && spec.overLimitReportsPerSec > 0;
+  const reported = (limited || probationSec > 0) && spec.overLimitReportsPerSec > 0;
   if (reported) {
     const n = spec.overLimitReportsPerSec;
     out.push(`add limit ${t} ${TRAP_REPORT_LIMIT} { rate ${n}/second burst ${n} packets }`);
@@ -272,20 +301,52 @@ export function kernelTrapScript(
     rule(`ip saddr @${HOSTS_SET4} return`);
     rule(`ip6 saddr @${HOSTS_SET6} return`);
     const limit = limited ? `limit name "${TRAP_LIMIT}" ` : "";
-    const timeout = elementTimeout(spec.timeoutSec);
     // queue-threshold 1: each message goes to the reader at once (the kernel's default batches
     // up to 100 of them for up to a second).
     const log = (prefix: string) =>
       `log prefix "${prefix}" group ${spec.group} snaplen ${spec.logSnapLength} queue-threshold 1`;
     const trapLog = log(trapPrefix(mode.mode));
-    rule(`meta nfproto ipv4 ${limit}add @${NFT_SET4} { ip saddr${timeout} } ${trapLog} drop`);
-    rule(`meta nfproto ipv6 ${limit}add @${NFT_SET6} { ip6 saddr${timeout} } ${trapLog} drop`);
+    if (probationSec > 0) {
+      for (const r of probationRules(mode.mode, probationSec, limit, log)) rule(r);
+    } else {
+      const timeout = elementTimeout(spec.timeoutSec);
+      rule(`meta nfproto ipv4 ${limit}add @${NFT_SET4} { ip saddr${timeout} } ${trapLog} drop`);
+      rule(`meta nfproto ipv6 ${limit}add @${NFT_SET6} { ip6 saddr${timeout} } ${trapLog} drop`);
+    }
     rule(`counter name "${TRAP_OVER_LIMIT}"`);
     // Past the block limit the probe goes on unblocked; the daemon hears of it here (the
     // capture does not watch the kernel's modes), at a bounded rate.
     if (reported) rule(`limit name "${TRAP_REPORT_LIMIT}" ${log(overLimitPrefix(mode.mode))}`);
   }
   return `${out.join("\n")}\n`;
+}
+
+/**
+ * PROBATION_TIMEOUT (#14): a probe from a source on probation is a repeat, reported (at the
+ * over-limit reports' rate) and dropped; a new source goes on probation for `probationSec`,
+ * counted in the kernel, reported up to `limit` (past it dropped all the same), and dropped.
+ * A full probation set refuses the add: the probe falls through to the over-limit rules.
+ */
+export function probationRules(
+  mode: KernelMode["mode"],
+  probationSec: number,
+  limit: string,
+  log: (prefix: string) => string,
+): string[] {
+  const timeout = nftDuration(probationSec);
+  const out: string[] = [];
+  for (const [fam, addr, set] of [
+    ["ipv4", "ip", PROBATION_SET4],
+    ["ipv6", "ip6", PROBATION_SET6],
+  ] as const) {
+    out.push(
+      `${addr} saddr @${set} limit name "${TRAP_REPORT_LIMIT}" ${log(againPrefix(mode))} drop`,
+      `${addr} saddr @${set} drop`,
+      `meta nfproto ${fam} add @${set} { ${addr} saddr timeout ${timeout} } counter name "${TRAP_PROBATIONS}" ${limit}${log(trapPrefix(mode))} drop`,
+      `${addr} saddr @${set} drop`,
+    );
+  }
+  return out;
 }
 
 /**
@@ -430,6 +491,8 @@ export function disarmScript(table: string): string {
     ...replaceLimit(t, TRAP_REPORT_LIMIT),
     `add counter ${t} ${TRAP_OVER_LIMIT}`,
     `delete counter ${t} ${TRAP_OVER_LIMIT}`,
+    `add counter ${t} ${TRAP_PROBATIONS}`,
+    `delete counter ${t} ${TRAP_PROBATIONS}`,
   ];
   for (const [set, type] of [
     [PROTECT_SET4, "ipv4_addr"],

@@ -26,6 +26,7 @@ import {
   replaceSetsScript,
   TRAP_CHAIN,
   TRAP_OVER_LIMIT,
+  TRAP_PROBATIONS,
 } from "./kernel-trap-script.js";
 import { nftSetupLine } from "./nftables.js";
 import type { ResponderResult } from "./responder.js";
@@ -49,6 +50,8 @@ export interface KernelTrapOptions {
   readonly ackScans?: boolean;
   /** LISTEN_GRACE (KernelTrapSpec.graceSec); absent: none. */
   readonly graceSec?: number;
+  /** PROBATION_TIMEOUT (KernelTrapSpec.probationSec); absent: none. */
+  readonly probationSec?: number;
   /** Default LIMITS.kernelOverLimitReportsPerSec. */
   readonly overLimitReportsPerSec?: number;
   /** Per transaction; default 10 000 ms (a long ignore list is a long transaction). */
@@ -86,6 +89,8 @@ export class KernelTrap {
       ackScans: options.ackScans === true,
       graceSec: options.graceSec ?? 0,
       overLimitReportsPerSec: options.overLimitReportsPerSec ?? LIMITS.kernelOverLimitReportsPerSec,
+      probationSec: options.probationSec ?? 0,
+      probationReportsPerSec: LIMITS.kernelProbationReportsPerSec,
     };
     this.#command = options.command ?? ["nft"];
     this.#timeoutMs = options.commandTimeoutMs ?? 10_000;
@@ -182,8 +187,17 @@ export class KernelTrap {
   }
 
   /** Probes that found the limit empty and went on to the daemon (the counter's packets). */
-  async overLimitCount(): Promise<number | undefined> {
-    const argv = [...this.#command, "-j", "list", "counter", "inet", this.spec.table, TRAP_OVER_LIMIT];
+  overLimitCount(): Promise<number | undefined> {
+    return this.#counter(TRAP_OVER_LIMIT);
+  }
+
+  /** PROBATION_TIMEOUT: sources the trap put on probation, reported or not. */
+  probationCount(): Promise<number | undefined> {
+    return this.#counter(TRAP_PROBATIONS);
+  }
+
+  async #counter(name: string): Promise<number | undefined> {
+    const argv = [...this.#command, "-j", "list", "counter", "inet", this.spec.table, name];
     const r = await run(argv, { timeoutMs: this.#timeoutMs });
     if (!succeeded(r)) return undefined;
     const m = /"packets":\s*(\d+)/.exec(r.stdout);

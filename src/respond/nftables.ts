@@ -10,7 +10,18 @@
  *       ip saddr @blocked4 counter drop
  *       ip6 saddr @blocked6 counter drop
  *     }
+ *     set probation4 { type ipv4_addr; flags dynamic, timeout; size 262144; }   PROBATION_TIMEOUT
+ *     set probation6 { type ipv6_addr; flags dynamic, timeout; size 262144; }
+ *     chain probation {
+ *       type filter hook prerouting priority -140; policy accept;
+ *       ip saddr @probation4 counter drop
+ *       ip6 saddr @probation6 counter drop
+ *     }
  *   }
+ *
+ * Probation (a source's first, unverified probe) is dropped at -140, after the kernel trap's
+ * chain (-150), so that the trap still sees and reports a source's next probe: the repeat that
+ * earns the long ban. `dynamic` because the trap's rules add to these sets.
  *
  * Why prerouting at -300 rather than input at -10: a drop in any base chain is final whatever
  * the host's own chains accept, so both stop the attacker; at raw priority the packet dies
@@ -35,6 +46,17 @@ export const NFT_SET4 = "blocked4";
 export const NFT_SET6 = "blocked6";
 export const NFT_CHAIN = "prerouting";
 export const NFT_PRIORITY = -300;
+export const PROBATION_SET4 = "probation4";
+export const PROBATION_SET6 = "probation6";
+export const PROBATION_CHAIN = "probation";
+/** After the kernel trap (-150, after conntrack), before DNAT (-100). */
+export const PROBATION_PRIORITY = -140;
+/**
+ * Elements of each probation set: a forged flood of new sources fills it at most (the kernel
+ * refuses more: the probe is then dropped unbanned, see the trap). ~40 MiB of kernel memory
+ * when full, nothing when empty.
+ */
+export const PROBATION_SET_SIZE = 262_144;
 /**
  * Longest timeout given to the kernel (10 years); a longer ban is stored without a timeout and
  * lifted by the daemon's own expiry, so that it never ends early.
@@ -84,6 +106,12 @@ export function nftSetupLine(table: string, maxSetElements: number): string {
     `flush chain ${t} ${NFT_CHAIN}`,
     `add rule ${t} ${NFT_CHAIN} ip saddr @${NFT_SET4} counter drop`,
     `add rule ${t} ${NFT_CHAIN} ip6 saddr @${NFT_SET6} counter drop`,
+    `add set ${t} ${PROBATION_SET4} { type ipv4_addr; flags dynamic, timeout; size ${PROBATION_SET_SIZE}; }`,
+    `add set ${t} ${PROBATION_SET6} { type ipv6_addr; flags dynamic, timeout; size ${PROBATION_SET_SIZE}; }`,
+    `add chain ${t} ${PROBATION_CHAIN} { type filter hook prerouting priority ${PROBATION_PRIORITY}; policy accept; }`,
+    `flush chain ${t} ${PROBATION_CHAIN}`,
+    `add rule ${t} ${PROBATION_CHAIN} ip saddr @${PROBATION_SET4} counter drop`,
+    `add rule ${t} ${PROBATION_CHAIN} ip6 saddr @${PROBATION_SET6} counter drop`,
   ].join("; ");
 }
 
@@ -98,7 +126,8 @@ export function nftDuration(seconds: number): string {
 }
 
 interface Op {
-  readonly kind: "ban" | "unban";
+  /** `unban` lifts a long ban and a probation alike. */
+  readonly kind: "ban" | "unban" | "probation";
   readonly address: string;
   readonly family: IpFamily;
   readonly timeoutSec: number;
@@ -166,6 +195,14 @@ export class NftablesResponder implements Responder {
       return Promise.resolve({ ok: false, error: `nftables: bad timeout ${timeoutSec} s` });
     }
     return this.#enqueue("ban", target, timeoutSec > NFT_MAX_TIMEOUT_SEC ? 0 : timeoutSec);
+  }
+
+  /** PROBATION_TIMEOUT: drops the host for `timeoutSec` in the probation sets; no long ban. */
+  probation(target: BlockTarget, timeoutSec: number): Promise<ResponderResult> {
+    if (!Number.isInteger(timeoutSec) || timeoutSec < 1 || timeoutSec > NFT_MAX_TIMEOUT_SEC) {
+      return Promise.resolve({ ok: false, error: `nftables: bad probation ${timeoutSec} s` });
+    }
+    return this.#enqueue("probation", target, timeoutSec);
   }
 
   unban(target: BlockTarget): Promise<ResponderResult> {
@@ -333,10 +370,15 @@ export function batchLine(
       group.set(batch[i]!.address, batch[i]!.timeoutSec);
       i++;
     }
-    const target = `inet ${table} ${first.family === 4 ? NFT_SET4 : NFT_SET6}`;
+    const blocked = `inet ${table} ${first.family === 4 ? NFT_SET4 : NFT_SET6}`;
+    const probation = `inet ${table} ${first.family === 4 ? PROBATION_SET4 : PROBATION_SET6}`;
+    const target = first.kind === "probation" ? probation : blocked;
     const bare = [...group.keys()].join(", ");
     commands.push(`add element ${target} { ${bare} }`, `delete element ${target} { ${bare} }`);
-    if (first.kind === "ban") {
+    // A lift ends a probation too (`unblock`, a protected source the trap put on it).
+    if (first.kind === "unban")
+      commands.push(`add element ${probation} { ${bare} }`, `delete element ${probation} { ${bare} }`);
+    if (first.kind !== "unban") {
       const timed = [...group]
         .map(([a, sec]) => (sec > 0 ? `${a} timeout ${nftDuration(sec)}` : a))
         .join(", ");

@@ -92,6 +92,36 @@ export class Reactor {
   }
 
   /**
+   * PROBATION_TIMEOUT: the firewall step alone (no hosts.deny, route, command or history line):
+   * the blocker's probation place if it has one, else a ban the daemon lifts.
+   */
+  async probation(target: BlockTarget, banSec: number): Promise<void> {
+    const firewall = this.#d.firewall;
+    if (firewall === undefined) return;
+    const r = await (firewall.probation?.(target, banSec) ?? firewall.ban(target, banSec));
+    if (!r.ok) {
+      this.stats.failures++;
+      this.#d.log.error(msg.blockFailed(target.address, firewall.name, r.error), { ip: target.address });
+    }
+  }
+
+  /** Whether a probation is lifted by the daemon: the blocker's elements do not time out. */
+  get probationLiftedByDaemon(): boolean {
+    return this.#d.firewall !== undefined && this.#d.firewall.probation === undefined;
+  }
+
+  /** Ends a probation (its time is up, or `unblock`): the firewall step only. */
+  async liftProbation(target: BlockTarget): Promise<void> {
+    const firewall = this.#d.firewall;
+    if (firewall === undefined) return;
+    const r = await firewall.unban(target);
+    if (!r.ok) {
+      this.stats.failures++;
+      this.#d.log.error(msg.unblockFailed(target.address, firewall.name, r.error), { ip: target.address });
+    }
+  }
+
+  /**
    * Appends the block's history line and marks it recorded; with `checkFirst` (a restart), not
    * if the line is already there. A failure is retried by the catch-up, if any.
    */

@@ -20,7 +20,12 @@ export interface Responder {
   start(): Promise<ResponderResult>;
   /** Blocks; `timeoutSec` 0 means forever. Blocking an already blocked host is not an error. */
   ban(target: BlockTarget, timeoutSec: number): Promise<ResponderResult>;
-  /** Lifts a block; lifting a host that is not blocked is not an error. */
+  /**
+   * PROBATION_TIMEOUT, where the blocker has a place of its own for it (nftables: sets whose
+   * elements time out in the kernel). Without it a probation is a `ban` the daemon lifts.
+   */
+  probation?(target: BlockTarget, timeoutSec: number): Promise<ResponderResult>;
+  /** Lifts a block (and a probation); lifting a host that is not blocked is not an error. */
   unban(target: BlockTarget): Promise<ResponderResult>;
   /** Removes every block and everything the responder created. */
   flush(): Promise<ResponderResult>;

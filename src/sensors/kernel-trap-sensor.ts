@@ -61,6 +61,8 @@ export interface KernelTrapSensorStats {
   readonly hits: number;
   /** Probes the trap let through past its block limit, reported for the daemon to judge. */
   readonly overLimitReports: number;
+  /** Probes from sources on probation, reported (PROBATION_TIMEOUT). */
+  readonly probationRepeatReports: number;
   /** Logged by a rule that is not a trap of ours (someone else's rule on our group). */
   readonly foreign: number;
   /** Hits whose port and flags could not be decoded (named from the IP header alone). */
@@ -119,6 +121,7 @@ class NflogSensor implements KernelTrapSensor {
   #restarts = 0;
   #hits = 0;
   #overLimitReports = 0;
+  #againReports = 0;
   #foreign = 0;
   #undecoded = 0;
   #gaps = 0;
@@ -148,6 +151,7 @@ class NflogSensor implements KernelTrapSensor {
       events: r.events + c.events,
       hits: this.#hits,
       overLimitReports: this.#overLimitReports,
+      probationRepeatReports: this.#againReports,
       foreign: this.#foreign,
       undecoded: this.#undecoded,
       drops: addDrops(r.drops, c.drops),
@@ -222,7 +226,8 @@ class NflogSensor implements KernelTrapSensor {
       this.#undecoded++;
       classification = tcp ? UNDECODED_TCP : UDP_SCAN.name;
     }
-    if (trap.overLimit) this.#overLimitReports++;
+    if (trap.report === "over-limit") this.#overLimitReports++;
+    else if (trap.report === "again") this.#againReports++;
     else this.#hits++;
     const hit: Hit = {
       mode,
@@ -232,8 +237,10 @@ class NflogSensor implements KernelTrapSensor {
       classification,
       ipOptions: e.ipOptions,
       nowMs: this.#monoMs(),
-      // Past the limit the kernel did not block: the daemon's policy decides (and logs).
-      ...(trap.overLimit ? {} : { kernelBlocked: true }),
+      // Past the limit the kernel did not block: the daemon's policy decides (and logs). A
+      // repeat from a source on probation was dropped and the source stays on it.
+      ...(trap.report === "trapped" ? { kernelBlocked: true } : {}),
+      ...(trap.report === "again" ? { probationRepeat: true } : {}),
     };
     try {
       this.#p.onHit(hit);

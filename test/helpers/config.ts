@@ -35,6 +35,7 @@ export function testConfig(dir: string, overrides: Partial<Config> = {}): Config
     stateDir: dir,
     kernelTrap: false,
     maxBlocksPerMinute: 60,
+    probationSec: 0,
     triggerWindowSec: 600,
     listenGraceSec: 600,
     detectAckScans: false,

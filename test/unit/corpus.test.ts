@@ -22,7 +22,14 @@ import { ethernetFrame, ipPacket, pcapFile } from "../helpers/pcap-builder.js";
 
 const T0_S = 1_700_000_000;
 const WRITE = process.env.PORTSENTRY_WRITE_CORPUS === "1";
-const LIMITS = { maxSources: 1000, maxBlocks: 1000, repeatLogWindowMs: 60_000, maxRepeatEntries: 100 };
+const LIMITS = {
+  maxSources: 1000,
+  maxBlocks: 1000,
+  repeatLogWindowMs: 60_000,
+  maxRepeatEntries: 100,
+  probationCapacity: 1000,
+  probationMemoryMs: 86_400_000,
+};
 
 function tsUsOf(ms: number): number {
   return T0_S * 1_000_000 + Math.round(ms * 1000);

@@ -42,6 +42,7 @@ before(() => {
       `STATE_DIR="${dir}/state"`,
       `BLOCK_TCP="1"`,
       `KILL_FIREWALL="nftables"`,
+      `PROBATION_TIMEOUT="0"`,
       `KILL_HOSTS_DENY="ALL: $TARGET$"`,
       `WRAPPER_HOSTS_DENY="${dir}/hosts.deny"`,
       `BLOCK_TIMEOUT="24h"`,

@@ -14,7 +14,14 @@ const SCANNER = "192.0.2.2";
 const OTHER = "192.0.2.3";
 const SECOND_MS = 1000;
 
-const LIMITS = { maxSources: 1000, maxBlocks: 1000, repeatLogWindowMs: 60_000, maxRepeatEntries: 100 };
+const LIMITS = {
+  maxSources: 1000,
+  maxBlocks: 1000,
+  repeatLogWindowMs: 60_000,
+  maxRepeatEntries: 100,
+  probationCapacity: 1000,
+  probationMemoryMs: 86_400_000,
+};
 
 const at = frameAt;
 const probe = probeFrames;

@@ -49,6 +49,7 @@ before(async () => {
       `BLOCK_TCP="1"`,
       `BLOCK_UDP="1"`,
       `KILL_FIREWALL="nftables"`,
+      `PROBATION_TIMEOUT="0"`,
       `KILL_HOSTS_DENY="ALL: $TARGET$"`,
       `WRAPPER_HOSTS_DENY="${dir}/hosts.deny"`,
       `BLOCK_TIMEOUT="24h"`,

@@ -102,6 +102,7 @@ const VALID: Record<string, fc.Arbitrary<string>> = {
   MAX_BLOCKS_PER_MINUTE: fc.integer({ min: 0, max: 100000 }).map(String),
   TRIGGER_WINDOW: fc.constantFrom("10m", "60", "1h"),
   LISTEN_GRACE: fc.constantFrom("10m", "0", "90s"),
+  PROBATION_TIMEOUT: fc.constantFrom("10m", "0", "45s"),
   DETECT_ACK_SCANS: fc.constantFrom("0", "1"),
   // Loopback only: another address needs METRICS_LISTEN_PUBLIC (a check across keys).
   METRICS_LISTEN: fc.constantFrom("", "127.0.0.1:9871", "[::1]:1"),

@@ -32,14 +32,39 @@ test("batchLine: call order kept, groups merged, last ban wins, unban is add+del
       "add element inet portsentry blocked6 { 2001:db8::1 }",
       "add element inet portsentry blocked4 { 198.51.100.2 }",
       "delete element inet portsentry blocked4 { 198.51.100.2 }",
+      // A lift ends a probation too.
+      "add element inet portsentry probation4 { 198.51.100.2 }",
+      "delete element inet portsentry probation4 { 198.51.100.2 }",
     ].join("; "),
   );
+});
+
+test("batchLine: a probation goes to the probation sets with its timeout, never the blocked ones", () => {
+  const line = batchLine("portsentry", [
+    { kind: "probation", address: "198.51.100.7", family: 4, timeoutSec: 600 },
+    { kind: "probation", address: "2001:db8::7", family: 6, timeoutSec: 600 },
+  ]);
+  assert.equal(
+    line,
+    [
+      "add element inet portsentry probation4 { 198.51.100.7 }",
+      "delete element inet portsentry probation4 { 198.51.100.7 }",
+      "add element inet portsentry probation4 { 198.51.100.7 timeout 10m }",
+      "add element inet portsentry probation6 { 2001:db8::7 }",
+      "delete element inet portsentry probation6 { 2001:db8::7 }",
+      "add element inet portsentry probation6 { 2001:db8::7 timeout 10m }",
+    ].join("; "),
+  );
+  assert.doesNotMatch(line, /blocked/);
 });
 
 test("setup line: one line, idempotent pieces, prerouting at -300", () => {
   const line = nftSetupLine("portsentry", 65536);
   assert.ok(!line.includes("\n"));
   assert.match(line, /hook prerouting priority -300/);
+  // Probation is dropped after the kernel trap's chain (-150), which reports its repeats.
+  assert.match(line, /add chain inet portsentry probation \{ type filter hook prerouting priority -140;/);
+  assert.match(line, /add rule inet portsentry probation ip saddr @probation4 counter drop/);
   assert.match(line, /flush chain inet portsentry prerouting; add rule/);
   assert.ok(isValidNftTableName("portsentry"));
   for (const bad of ["", "a b", "x;flush ruleset", "1abc", "a".repeat(33)])
