@@ -14,10 +14,9 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { after, before, describe, test } from "node:test";
-import { parseIp } from "../../src/decode/address.js";
 import { type DaemonFiles, MAIN_JS, READY, writeDaemonFiles } from "../helpers/daemon.js";
 import { blockedSet } from "../helpers/nft-sets.js";
-import { SYN } from "../helpers/pcap-builder.js";
+import { hex, linkMac, SEND_RAW_PY, synFrame } from "../helpers/raw-frames.js";
 import { createLab, type Lab, type LabProcess, rootSkip, type ScannerHost } from "../netns/netns.js";
 
 const TRAP_TCP = 143;
@@ -29,80 +28,6 @@ const MAPPED_AS4 = ["192.0.2.1", "198.51.100.7"];
 /** Ordinary sources no lab host owns: these are blocked. */
 const HONEST4 = "192.0.2.77";
 const HONEST6 = "2001:db8::77";
-/** Writes each hex frame given after the interface name onto that interface. */
-const SEND_RAW_PY = [
-  "import socket, sys",
-  "s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)",
-  "s.bind((sys.argv[1], 0))",
-  "for h in sys.argv[2:]: s.send(bytes.fromhex(h))",
-].join("\n");
-
-function sum16(bytes: Uint8Array, initial = 0): number {
-  let sum = initial;
-  for (let i = 0; i < bytes.length; i += 2) sum += (bytes[i]! << 8) | (bytes[i + 1] ?? 0);
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return sum;
-}
-
-/** An Ethernet frame carrying a TCP SYN from `src` to `dst`:port, every checksum right. */
-function synFrame(dstMac: string, srcMac: string, src: string, dst: string, port: number): Uint8Array {
-  const s = parseIp(src);
-  const d = parseIp(dst);
-  assert.ok(s && d, `${src} ${dst}`);
-  const tcp = new Uint8Array(20);
-  const tv = new DataView(tcp.buffer);
-  tv.setUint16(0, 40_000);
-  tv.setUint16(2, port);
-  tv.setUint32(4, 0x01020304);
-  tcp[12] = 5 << 4;
-  tcp[13] = SYN;
-  tv.setUint16(14, 1024);
-  const v6 = d.family === 6;
-  // Pseudo-header: addresses, protocol, TCP length.
-  const pseudo = new Uint8Array(v6 ? 40 : 12);
-  pseudo.set(s.bytes, 0);
-  pseudo.set(d.bytes, s.bytes.length);
-  const pv = new DataView(pseudo.buffer);
-  if (v6) {
-    pv.setUint32(32, tcp.length);
-    pseudo[39] = 6;
-  } else {
-    pseudo[9] = 6;
-    pv.setUint16(10, tcp.length);
-  }
-  tv.setUint16(16, ~sum16(tcp, sum16(pseudo)) & 0xffff);
-  let ip: Uint8Array;
-  if (v6) {
-    ip = new Uint8Array(40 + tcp.length);
-    ip[0] = 0x60;
-    new DataView(ip.buffer).setUint16(4, tcp.length);
-    ip[6] = 6;
-    ip[7] = 64;
-    ip.set(s.bytes, 8);
-    ip.set(d.bytes, 24);
-    ip.set(tcp, 40);
-  } else {
-    ip = new Uint8Array(20 + tcp.length);
-    const iv = new DataView(ip.buffer);
-    ip[0] = 0x45;
-    iv.setUint16(2, ip.length);
-    ip[8] = 64;
-    ip[9] = 6;
-    ip.set(s.bytes, 12);
-    ip.set(d.bytes, 16);
-    iv.setUint16(10, ~sum16(ip.subarray(0, 20)) & 0xffff);
-    ip.set(tcp, 20);
-  }
-  const frame = new Uint8Array(14 + ip.length);
-  const mac = (text: string) => text.split(":").map((h) => Number.parseInt(h, 16));
-  frame.set(mac(dstMac), 0);
-  frame.set(mac(srcMac), 6);
-  new DataView(frame.buffer).setUint16(12, v6 ? 0x86dd : 0x0800);
-  frame.set(ip, 14);
-  return frame;
-}
-
-const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
 describe("sources no host can own are never blocked", { skip: rootSkip() }, () => {
   let lab: Lab;
@@ -114,14 +39,8 @@ describe("sources no host can own are never blocked", { skip: rootSkip() }, () =
   before(async () => {
     lab = await createLab({ name: "psnever", hosts: 1 });
     forger = lab.scanner(1);
-    const macOf = async (where: { ns: string }, iface: string): Promise<string> => {
-      const r = await lab.execOk(where, ["ip", "-j", "link", "show", iface]);
-      const [link] = JSON.parse(r.stdout) as { address: string }[];
-      assert.ok(link?.address, r.stdout);
-      return link.address;
-    };
-    targetMac = await macOf(lab.target, lab.target.iface);
-    forgerMac = await macOf(forger, forger.iface);
+    targetMac = await linkMac(lab, lab.target, lab.target.iface);
+    forgerMac = await linkMac(lab, forger, forger.iface);
   });
   after(async () => {
     await lab?.destroy();
@@ -145,6 +64,8 @@ describe("sources no host can own are never blocked", { skip: rootSkip() }, () =
         KILL_FIREWALL: "nftables",
         KERNEL_TRAP: kernelTrap,
         SCAN_TRIGGER: "0",
+        // One forged SYN each: the long ban at once (probation has a test of its own).
+        PROBATION_TIMEOUT: "0",
       });
       cleanup.push(files.remove);
       const daemon: LabProcess = lab.spawn(lab.target, ["node", MAIN_JS, "-c", files.conf, "-stcp"]);
