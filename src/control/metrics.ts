@@ -43,10 +43,12 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   kernelTrapOverLimitReports: "Of those, the ones reported to the daemon (a bounded rate) and judged by it.",
   kernelTrapProbations:
     "Sources the kernel trap put on probation (PROBATION_TIMEOUT), reported or not (the kernel's counter).",
-  kernelTrapProbationRepeats: "Probes from sources on probation that the kernel trap reported (repeat offences).",
+  kernelTrapProbationRepeats:
+    "Probes from sources on probation that the kernel trap reported (repeat offences).",
   probations: "Sources put on probation (PROBATION_TIMEOUT): a short firewall-only ban of a first probe.",
   onProbation: "Sources on probation now, as the daemon knows them (a gauge despite the _total name).",
-  probationForgotten: "Sources forgotten by the daemon's bounded probation table before their memory ran out.",
+  probationForgotten:
+    "Sources forgotten by the daemon's bounded probation table before their memory ran out.",
   kernelTrapGaps: "Times the kernel trap's log reader lost reports and reconciled with nftables.",
   kernelTrapUndecoded: "Kernel trap reports that could not be decoded.",
   nflogDrops: "Kernel trap reports the kernel dropped before the reader read them.",

@@ -168,8 +168,9 @@ export class BlockKeeper {
 
   /** `blocked`: the sources on probation now (at most the table's capacity). */
   probationList(): (BlockRecord & { readonly probation: true })[] {
-    return this.stages.policy.probation.list(this.#d.monoClockMs(), LIMITS.probationCapacity).map(
-      ({ address, entry }) => ({
+    return this.stages.policy.probation
+      .list(this.#d.monoClockMs(), LIMITS.probationCapacity)
+      .map(({ address, entry }) => ({
         address,
         family: parseIp(address)?.family ?? 4,
         mode: entry.mode,
@@ -178,8 +179,7 @@ export class BlockKeeper {
         expiresAtMs: entry.untilWallMs,
         level: 1,
         probation: true,
-      }),
-    );
+      }));
   }
 
   /** `status`: PROBATION_TIMEOUT's counters. */
@@ -212,7 +212,8 @@ export class BlockKeeper {
     else {
       // A probation the kernel trap made while the daemon was down is lifted too (idempotent).
       const ip = parseIp(address);
-      if (ip !== undefined) await this.reactor.liftProbation({ address, family: ip.family, port: 0, mode: "tcp" });
+      if (ip !== undefined)
+        await this.reactor.liftProbation({ address, family: ip.family, port: 0, mode: "tcp" });
       if (onProbation === undefined) return { ok: true, changed: false, message: "not blocked" };
       this.#d.log.notice(msg.unblocked(address), { ip: address });
     }

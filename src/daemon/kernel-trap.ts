@@ -219,7 +219,8 @@ export class KernelTrapWiring {
     const present = await trap.present();
     if (present === true) {
       this.#overLimit = (await trap.overLimitCount()) ?? this.#overLimit;
-      if (this.#d.config.probationSec > 0) this.#probations = (await trap.probationCount()) ?? this.#probations;
+      if (this.#d.config.probationSec > 0)
+        this.#probations = (await trap.probationCount()) ?? this.#probations;
     }
     if (present !== false) return;
     this.#d.log.warn(msg.kernelTrapRemoved());

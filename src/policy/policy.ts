@@ -6,7 +6,6 @@
 
 import { LRUCache } from "lru-cache";
 import { neverBlockable } from "../decode/address.js";
-import { LIMITS } from "../limits.js";
 import { type BlockLevel, type Hit, protocolOf } from "../vocabulary.js";
 import { type BanDurationOptions, banDurationSec } from "./ban-duration.js";
 import { BlockBudget } from "./block-budget.js";
@@ -58,7 +57,7 @@ export interface PolicyOptions {
   readonly maxRepeatEntries: number;
   /** PROBATION_TIMEOUT in seconds; 0 (or no firewall to apply it): every ban is a long one. */
   readonly probationSec?: number;
-  /** Sources remembered as put on probation, and for how long (LIMITS). */
+  /** Sources remembered as put on probation, and for how long (LIMITS; give them with probationSec). */
   readonly probationCapacity?: number;
   readonly probationMemoryMs?: number;
 }
@@ -77,8 +76,9 @@ export class Policy {
     this.#opts = options;
     this.#budget = new BlockBudget(options.maxBlocksPerMinute, MINUTE_MS);
     this.probation = new ProbationTable({
-      capacity: options.probationCapacity ?? LIMITS.probationCapacity,
-      memoryMs: options.probationMemoryMs ?? LIMITS.probationMemoryMs,
+      // Absent: probation is off too (the stages always give them: LIMITS).
+      capacity: options.probationCapacity ?? 1,
+      memoryMs: options.probationMemoryMs ?? 0,
     });
     this.#lastLogged = new LRUCache<string, number>({ max: Math.max(1, options.maxRepeatEntries) });
   }
@@ -123,7 +123,8 @@ export class Policy {
     const repeat =
       hit.mode === "tcp" || hit.probationRepeat === true || count > 1 || table.knows(hit.address, hit.nowMs);
     if (repeat) {
-      if (this.#budget.take(hit.nowMs)) return { kind: "respond", level: 1, banSec: this.banSecondsFor(hit.address) };
+      if (this.#budget.take(hit.nowMs))
+        return { kind: "respond", level: 1, banSec: this.banSecondsFor(hit.address) };
       this.#heldBack++;
       // Past the budget a repeat offender stays on (or goes back to) probation.
       if (table.isOn(hit.address, hit.nowMs))

@@ -13,8 +13,8 @@ import type { Hit, Mode } from "../vocabulary.js";
 export interface ProbationEntry {
   /** Monotonic ms when the probation began. */
   readonly startMs: number;
-  /** Monotonic ms when the probation ends. */
-  readonly untilMs: number;
+  /** Monotonic ms when the probation ends (ended early: set to then). */
+  untilMs: number;
   /** Wall-clock ms when it began and ends (for `blocked`). */
   readonly sinceWallMs: number;
   readonly untilWallMs: number;
@@ -22,7 +22,7 @@ export interface ProbationEntry {
   readonly mode: Mode;
   readonly port: number;
   /** The daemon lifts it at `untilMs` (a firewall without element timeouts). */
-  readonly liftByDaemon: boolean;
+  liftByDaemon: boolean;
 }
 
 export interface ProbationOptions {
@@ -58,26 +58,34 @@ export class ProbationTable {
     const { address, nowMs, mode, port } = hit;
     const untilMs = nowMs + durationMs;
     const untilWallMs = sinceWallMs + durationMs;
-    this.#entries.set(address, { startMs: nowMs, untilMs, sinceWallMs, untilWallMs, mode, port, liftByDaemon });
+    this.#entries.set(address, {
+      startMs: nowMs,
+      untilMs,
+      sinceWallMs,
+      untilWallMs,
+      mode,
+      port,
+      liftByDaemon,
+    });
     this.#started++;
     if (liftByDaemon) this.#toLift.push({ address, untilMs });
   }
 
   /** Whether `address` is on probation now. */
   isOn(address: string, nowMs: number): boolean {
-    const e = this.#entries.get(address, { updateAgeOnGet: false });
+    const e = this.#entries.peek(address);
     return e !== undefined && e.untilMs > nowMs;
   }
 
   /** Whether `address` was put on probation within the memory (on it now or not). */
   knows(address: string, nowMs: number): boolean {
-    const e = this.#entries.get(address, { updateAgeOnGet: false });
+    const e = this.#entries.peek(address);
     return e !== undefined && nowMs - e.startMs < this.#memoryMs;
   }
 
   /** The entry of a source on probation now. */
   get(address: string, nowMs: number): ProbationEntry | undefined {
-    const e = this.#entries.get(address, { updateAgeOnGet: false });
+    const e = this.#entries.peek(address);
     return e !== undefined && e.untilMs > nowMs ? e : undefined;
   }
 
@@ -87,9 +95,14 @@ export class ProbationTable {
    */
   end(address: string, nowMs: number, forget: boolean): ProbationEntry | undefined {
     const e = this.get(address, nowMs);
+    const was = e === undefined ? undefined : { ...e };
     if (forget) this.#entries.delete(address);
-    else if (e !== undefined) this.#entries.set(address, { ...e, untilMs: nowMs, liftByDaemon: false });
-    return e;
+    // Not `set`: that would make it the most recently put on, and the last to be forgotten.
+    else if (e !== undefined) {
+      e.untilMs = nowMs;
+      e.liftByDaemon = false;
+    }
+    return was;
   }
 
   /** Sources on probation now, at most `max` of them (for `blocked`). */
@@ -109,11 +122,14 @@ export class ProbationTable {
   takeEnded(nowMs: number): string[] {
     const out: string[] = [];
     const queue = this.#toLift;
-    while (this.#toLiftHead < queue.length && (queue[this.#toLiftHead] as { untilMs: number }).untilMs <= nowMs) {
+    while (
+      this.#toLiftHead < queue.length &&
+      (queue[this.#toLiftHead] as { untilMs: number }).untilMs <= nowMs
+    ) {
       const { address, untilMs } = queue[this.#toLiftHead] as { address: string; untilMs: number };
       this.#toLiftHead++;
-      const e = this.#entries.get(address, { updateAgeOnGet: false });
-      if (e !== undefined && e.liftByDaemon && e.untilMs === untilMs) out.push(address);
+      const e = this.#entries.peek(address);
+      if (e?.liftByDaemon && e.untilMs === untilMs) out.push(address);
     }
     if (this.#toLiftHead > 1024 && this.#toLiftHead * 2 > queue.length) {
       queue.splice(0, this.#toLiftHead);

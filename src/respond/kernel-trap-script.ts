@@ -177,7 +177,7 @@ export interface KernelTrapSpec {
    * absent: the first probe blocks (`timeoutSec`, `maxBlocksPerMinute`).
    */
   readonly probationSec?: number;
-  /** NFLOG reports a second of new probations (the rest are counted in the kernel only). */
+  /** NFLOG reports a second of new probations (the rest are counted in the kernel only); 0: all. */
   readonly probationReportsPerSec?: number;
 }
 
@@ -205,7 +205,11 @@ export function checkSpec(spec: KernelTrapSpec): SpecCheck {
   if (!Number.isInteger(probation) || probation < 0 || probation > NFT_MAX_TIMEOUT_SEC)
     return { ok: false, error: `bad probation ${probation}` };
   const reports = spec.probationReportsPerSec ?? 0;
-  if (!Number.isInteger(reports) || reports < 0) return { ok: false, error: `bad probation report rate ${reports}` };
+  if (!Number.isInteger(reports) || reports < 0)
+    return { ok: false, error: `bad probation report rate ${reports}` };
+  // A repeat offence reaches the daemon through the over-limit reports' bucket.
+  if (probation > 0 && spec.overLimitReportsPerSec <= 0)
+    return { ok: false, error: "probation needs over-limit reports (the repeats go through them)" };
   if (!Number.isInteger(spec.logSnapLength) || spec.logSnapLength < 64 || spec.logSnapLength > 65535)
     return { ok: false, error: `bad NFLOG snap length ${spec.logSnapLength}` };
   return { ok: true };

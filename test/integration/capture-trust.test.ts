@@ -163,6 +163,8 @@ describe("capture path: replies, restarts, fragments, ACK scans (issue #14)", { 
     BLOCK_TCP: "1",
     BLOCK_UDP: "1",
     KILL_FIREWALL: "nftables",
+    // Each case probes once and checks the long ban (probation: probation-budget.test.ts).
+    PROBATION_TIMEOUT: "0",
     MAX_BLOCKS_PER_MINUTE: "0",
     ADVANCED_PORTS_TCP: "1024",
     ADVANCED_PORTS_UDP: "1024",

@@ -105,6 +105,8 @@ describe("fleet on Redis", { skip: rootSkip() || redisMissing }, () => {
         TCP_PORTS: TRAPS,
         KILL_FIREWALL: "nftables",
         KERNEL_TRAP: "1",
+        // One probe per member is the point here: the long ban at once (no probation).
+        PROBATION_TIMEOUT: "0",
         BLOCK_TCP: "1",
         BLOCK_UDP: "0",
         BLOCK_TIMEOUT: "3600",

@@ -29,6 +29,8 @@ describe("kernel trap in the daemon", { skip: rootSkip() }, () => {
     lab = await createLab({ name: "psktd", hosts: 3 });
     files = await writeDaemonFiles({
       KILL_FIREWALL: "nftables",
+      // The kernel blocks the first probe for BLOCK_TIMEOUT (probation: probation-budget.test.ts).
+      PROBATION_TIMEOUT: "0",
       KERNEL_TRAP: "1",
       BLOCK_TCP: "1",
       BLOCK_UDP: "0",

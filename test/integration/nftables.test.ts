@@ -78,11 +78,26 @@ describe("nftables responder (netns)", { skip: ROOT_SKIP }, () => {
     assert.deepEqual(sets.sort(), [
       [NFT_SET4, "ipv4_addr"],
       [NFT_SET6, "ipv6_addr"],
+      ["probation4", "ipv4_addr"],
+      ["probation6", "ipv6_addr"],
     ]);
-    const chain = items.find((i) => i.chain)?.chain;
+    const chains = items.filter((i) => i.chain).map((i) => i.chain!);
+    const chain = chains.find((c) => c.name === NFT_CHAIN);
     assert.equal(chain?.hook, "prerouting");
     assert.equal(chain?.prio, -300);
     assert.equal(await ruleCount(ns), 2);
+    // PROBATION_TIMEOUT: dropped after the kernel trap's chain (-150).
+    const probation = chains.find((c) => c.name === "probation");
+    assert.equal(probation?.hook, "prerouting");
+    assert.equal(probation?.prio, -140);
+  });
+
+  test("probation puts the host in the probation set with its timeout; unban lifts it", async () => {
+    assert.deepEqual(await fw.probation(target("198.51.100.40"), 600), { ok: true });
+    assert.equal((await kernelSet(ns, "probation4")).get("198.51.100.40"), 600);
+    assert.equal((await kernelSet(ns, NFT_SET4)).has("198.51.100.40"), false);
+    assert.deepEqual(await fw.unban(target("198.51.100.40")), { ok: true });
+    assert.equal((await kernelSet(ns, "probation4")).has("198.51.100.40"), false);
   });
 
   test("start again neither fails nor duplicates the rules, and keeps the blocks", async () => {

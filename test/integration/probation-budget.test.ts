@@ -91,7 +91,13 @@ describe("probation: a forged flood cannot spend the block budget", { skip: root
       try {
         await lab.waitForOutput(daemon, READY, 20_000);
         if (kernelTrap === "1") assert.match(daemon.stderr, /Kernel trap for atcp/, daemon.tail());
-        await lab.execOk(forger, ["python3", "-c", SEND_RAW_PY, forger.iface, ...frames([...FIRST4, ...FIRST6])]);
+        await lab.execOk(forger, [
+          "python3",
+          "-c",
+          SEND_RAW_PY,
+          forger.iface,
+          ...frames([...FIRST4, ...FIRST6]),
+        ]);
         // Every one of them is on probation before the scan starts.
         await lab.waitFor(async () => (await probationSet(4)).length >= FIRST4.length, {
           timeoutMs: 10_000,
@@ -111,9 +117,21 @@ describe("probation: a forged flood cannot spend the block budget", { skip: root
           "0.05",
           ...frames(DURING4),
         ]);
+        // The scan starts once the stream is under way (its first sources on probation).
+        await lab.waitFor(async () => (await probationSet(4)).some((e) => e.address === DURING4[9]), {
+          timeoutMs: 10_000,
+          what: "the forged stream under way",
+        });
         const scan = await lab.exec(
           scanner,
-          nmapArgv({ scan: "-sS", family: 4, ports: "1-1023", target: lab.target.v4, timeoutSec: 60, extra: ["-T4"] }),
+          nmapArgv({
+            scan: "-sS",
+            family: 4,
+            ports: "1-1023",
+            target: lab.target.v4,
+            timeoutSec: 60,
+            extra: ["-T5", "--min-rate", "2000"],
+          }),
           { timeoutMs: 90_000 },
         );
         await stream.exited;
@@ -128,14 +146,25 @@ describe("probation: a forged flood cannot spend the block budget", { skip: root
           (proto, port) => proto === 6 && port < 1024,
         );
         assert.ok(answers.firstTrapProbeUs !== undefined, JSON.stringify(answers));
-        assert.ok(answers.leakWindowMs < 1000, `answered for ${answers.leakWindowMs} ms: ${JSON.stringify(answers)}`);
+        assert.ok(
+          answers.leakWindowMs < 1000,
+          `answered for ${answers.leakWindowMs} ms: ${JSON.stringify(answers)}`,
+        );
         if (kernelTrap === "1") assert.equal(answers.answersAfterTrap, 0, JSON.stringify(answers));
         await lab.waitForFileContains(files.history, `Host: ${scanner.v4}/${scanner.v4} Port: `, 10_000);
         await lab.waitFor(async () => (await blockedSet(lab, lab.target, 4)).includes(scanner.v4), {
           timeoutMs: 10_000,
           what: "the scanner in the blocked set",
         });
-        const long = await lab.execOk(lab.target, ["nft", "-j", "list", "set", "inet", "portsentry", "blocked4"]);
+        const long = await lab.execOk(lab.target, [
+          "nft",
+          "-j",
+          "list",
+          "set",
+          "inet",
+          "portsentry",
+          "blocked4",
+        ]);
         assert.match(long.stdout, new RegExp(`"val": "${scanner.v4}", "timeout": 86400`));
 
         // The forged sources: on probation, no longer than it, never banned for good.
@@ -147,9 +176,11 @@ describe("probation: a forged flood cannot spend the block budget", { skip: root
           assert.ok(!history.includes(`Host: ${address}/`), `${address} in the history`);
         }
         const onProbation = [...(await probationSet(4)), ...(await probationSet(6))];
-        for (const e of onProbation) assert.ok(e.timeoutSec <= PROBATION_SEC, `${e.address}: ${e.timeoutSec} s`);
+        for (const e of onProbation)
+          assert.ok(e.timeoutSec <= PROBATION_SEC, `${e.address}: ${e.timeoutSec} s`);
         const held = new Set(onProbation.map((e) => e.address));
-        for (const address of [...FIRST4, ...FIRST6]) assert.ok(held.has(address), `${address} not on probation`);
+        for (const address of [...FIRST4, ...FIRST6])
+          assert.ok(held.has(address), `${address} not on probation`);
         const during = DURING4.filter((a) => held.has(a)).length;
         assert.ok(during >= DURING4.length / 2, `only ${during} of the forged stream on probation`);
         assert.ok(!daemon.stderr.includes("not blocked: limit of"), "the budget was spent");
@@ -163,7 +194,9 @@ describe("probation: a forged flood cannot spend the block budget", { skip: root
           assert.equal(c.captureHits ?? 0, 0, JSON.stringify(c));
           assert.equal(
             c.hits,
-            (c.kernelTrapHits ?? 0) + (c.kernelTrapProbationRepeats ?? 0) + (c.kernelTrapOverLimitReports ?? 0),
+            (c.kernelTrapHits ?? 0) +
+              (c.kernelTrapProbationRepeats ?? 0) +
+              (c.kernelTrapOverLimitReports ?? 0),
             JSON.stringify(c),
           );
         } else {

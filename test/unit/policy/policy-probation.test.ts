@@ -72,7 +72,11 @@ test("probation: the same source's next probe, on probation, gets the long ban",
   const first = hit("198.51.100.7", 1000);
   putOn(p, first, p.decide(first, 1, true));
   assert.equal(p.probation.isOn("198.51.100.7", 2000), true);
-  assert.deepEqual(p.decide(hit("198.51.100.7", 2000), 1, true), { kind: "respond", level: 1, banSec: LONG_SEC });
+  assert.deepEqual(p.decide(hit("198.51.100.7", 2000), 1, true), {
+    kind: "respond",
+    level: 1,
+    banSec: LONG_SEC,
+  });
 });
 
 test("probation: a repeat after the probation ended, while remembered, still gets the long ban", () => {
@@ -81,7 +85,11 @@ test("probation: a repeat after the probation ended, while remembered, still get
   putOn(p, first, p.decide(first, 1, true));
   const later = PROBATION_SEC * 1000 + 60_000;
   assert.equal(p.probation.isOn("198.51.100.7", later), false);
-  assert.deepEqual(p.decide(hit("198.51.100.7", later), 1, true), { kind: "respond", level: 1, banSec: LONG_SEC });
+  assert.deepEqual(p.decide(hit("198.51.100.7", later), 1, true), {
+    kind: "respond",
+    level: 1,
+    banSec: LONG_SEC,
+  });
   // Past the memory it is a first probe again.
   const q = policy({ probationMemoryMs: 3_600_000 });
   putOn(q, first, q.decide(first, 1, true));
@@ -107,7 +115,11 @@ test("probation: a kernel repeat report, a second hit in the trigger window, a f
 
 test("probation: BLOCK level 2 is the classic command-only response, level 0 only logs", () => {
   const p = policy({ blockTcp: 2, blockUdp: 0 });
-  assert.deepEqual(p.decide(hit("198.51.100.11", 0, "stcp"), 1, true), { kind: "respond", level: 2, banSec: LONG_SEC });
+  assert.deepEqual(p.decide(hit("198.51.100.11", 0, "stcp"), 1, true), {
+    kind: "respond",
+    level: 2,
+    banSec: LONG_SEC,
+  });
   assert.deepEqual(p.decide(hit("198.51.100.12", 0, "sudp"), 1, true), { kind: "log-only" });
   // A kernel block is level 1 whatever BLOCK_TCP says: put on probation.
   assert.equal(p.decide(hit("198.51.100.13", 0, "stcp", { kernelBlocked: true }), 1, true).kind, "probation");
@@ -159,10 +171,15 @@ test("probation: first probes are not charged to the budget", () => {
   }
   assert.equal(p.probation.started, 70);
   // A fresh source's repeat (second hit) still finds the whole budget.
-  assert.deepEqual(p.decide(hit("203.0.113.1", 100), 2, true), { kind: "respond", level: 1, banSec: LONG_SEC });
+  assert.deepEqual(p.decide(hit("203.0.113.1", 100), 2, true), {
+    kind: "respond",
+    level: 1,
+    banSec: LONG_SEC,
+  });
   // And so do the probationers' repeats, 59 more of them.
   let responded = 0;
-  for (let i = 0; i < 70; i++) if (p.decide(hit(`198.51.100.${i}`, 200 + i), 1, true).kind === "respond") responded++;
+  for (let i = 0; i < 70; i++)
+    if (p.decide(hit(`198.51.100.${i}`, 200 + i), 1, true).kind === "respond") responded++;
   assert.equal(responded, 59);
   assert.equal(p.heldBack, 11);
 });
@@ -170,8 +187,16 @@ test("probation: first probes are not charged to the budget", () => {
 test("PROBATION_TIMEOUT 0: the classic behaviour (first hit banned; past the budget held back)", () => {
   for (const probationSec of [0, undefined]) {
     const p = policy({ probationSec, maxBlocksPerMinute: 2 });
-    assert.deepEqual(p.decide(hit("198.51.100.1", 0), 1, true), { kind: "respond", level: 1, banSec: LONG_SEC });
-    assert.deepEqual(p.decide(hit("198.51.100.2", 1), 1, true), { kind: "respond", level: 1, banSec: LONG_SEC });
+    assert.deepEqual(p.decide(hit("198.51.100.1", 0), 1, true), {
+      kind: "respond",
+      level: 1,
+      banSec: LONG_SEC,
+    });
+    assert.deepEqual(p.decide(hit("198.51.100.2", 1), 1, true), {
+      kind: "respond",
+      level: 1,
+      banSec: LONG_SEC,
+    });
     assert.deepEqual(p.decide(hit("198.51.100.3", 2), 1, true), { kind: "held-back", log: true });
     assert.deepEqual(p.decide(hit("198.51.100.4", 3, "stcp", { probationRepeat: true }), 2, true), {
       kind: "held-back",
@@ -242,7 +267,11 @@ test("pipeline: a probation decision calls reactor.probation once, never respond
   assert.equal(f.pipeline.counters.probations, 1);
   assert.equal(f.pipeline.counters.detections, 0);
   assert.equal(f.policy.probation.isOn("198.51.100.30", 1000), true);
-  assert.equal(f.policy.probation.get("198.51.100.30", 1000)?.liftByDaemon, false, "the firewall's timeout lifts it");
+  assert.equal(
+    f.policy.probation.get("198.51.100.30", 1000)?.liftByDaemon,
+    false,
+    "the firewall's timeout lifts it",
+  );
   assert.equal(f.policy.probation.get("198.51.100.30", 1000)?.sinceWallMs, 1_700_000_000_000);
   const line = msg.probation("198.51.100.30", PROBATION_SEC, false);
   assert.ok(f.log.messages().includes(line), f.log.messages().join("\n"));

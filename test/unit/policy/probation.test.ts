@@ -55,7 +55,8 @@ test("knows: within memoryMs of the start, whether still on probation or not; no
 
 test("capacity: past it the source put on probation longest ago is forgotten, and counted", () => {
   const t = table(3);
-  for (const [i, a] of ["198.51.100.1", "198.51.100.2", "198.51.100.3"].entries()) t.start(hit(a, i), MIN, 0, false);
+  for (const [i, a] of ["198.51.100.1", "198.51.100.2", "198.51.100.3"].entries())
+    t.start(hit(a, i), MIN, 0, false);
   assert.equal(t.evicted, 0);
   t.start(hit("198.51.100.4", 10), MIN, 0, false);
   assert.equal(t.evicted, 1);
@@ -73,26 +74,18 @@ test("capacity: past it the source put on probation longest ago is forgotten, an
   assert.equal(t.countOn(13), 3);
 });
 
-test(
-  "capacity: looking a source up does not keep it (the least recently PUT ON is forgotten)",
-  {
-    todo:
-      "src/policy/probation.ts isOn/knows/get/end use LRUCache.get, which moves the entry to the most recent end " +
-      "(updateAgeOnGet:false only concerns TTL age): a source looked up is kept and a later one evicted; peek would not",
-  },
-  () => {
-    const t = table(2);
-    t.start(hit("198.51.100.1", 0), MIN, 0, false);
-    t.start(hit("198.51.100.2", 1), MIN, 0, false);
-    // The policy asks about every hit's source (knows, isOn): a look-up, not a new probation.
-    assert.equal(t.knows("198.51.100.1", 2), true);
-    assert.equal(t.isOn("198.51.100.1", 2), true);
-    t.start(hit("198.51.100.3", 3), MIN, 0, false);
-    assert.equal(t.evicted, 1);
-    assert.equal(t.knows("198.51.100.1", 3), false, "198.51.100.1 was put on first: it goes first");
-    assert.equal(t.knows("198.51.100.2", 3), true);
-  },
-);
+test("capacity: looking a source up does not keep it (the least recently PUT ON is forgotten)", () => {
+  const t = table(2);
+  t.start(hit("198.51.100.1", 0), MIN, 0, false);
+  t.start(hit("198.51.100.2", 1), MIN, 0, false);
+  // The policy asks about every hit's source (knows, isOn): a look-up, not a new probation.
+  assert.equal(t.knows("198.51.100.1", 2), true);
+  assert.equal(t.isOn("198.51.100.1", 2), true);
+  t.start(hit("198.51.100.3", 3), MIN, 0, false);
+  assert.equal(t.evicted, 1);
+  assert.equal(t.knows("198.51.100.1", 3), false, "198.51.100.1 was put on first: it goes first");
+  assert.equal(t.knows("198.51.100.2", 3), true);
+});
 
 test("end without forget: off probation at once, still a known repeat offender; returns the entry", () => {
   const t = table();
