@@ -73,6 +73,10 @@ interface Phase {
   readonly offeredPps: number;
   readonly delta: Counters;
   readonly cpuPct: number;
+  /** Of cpuPct, in the kernel (stime). */
+  readonly sysPct: number;
+  /** CPU time per offered packet, µs. */
+  readonly cpuUsPerPacket: number;
   readonly cpuPctInclDrain: number;
   readonly peakRssMiB: number;
   /** Proportional set size: shared library pages counted by share. */
@@ -138,6 +142,8 @@ async function phase(
     offeredPps: Math.round(rx / floodS),
     delta,
     cpuPct: pct(d1.cpuTicks - d0.cpuTicks, floodS),
+    sysPct: pct(d1.sysTicks - d0.sysTicks, floodS),
+    cpuUsPerPacket: rx > 0 ? Math.round((((d2.cpuTicks - d0.cpuTicks) / CLK_TCK) * 1e8) / rx) / 100 : 0,
     cpuPctInclDrain: pct(d2.cpuTicks - d0.cpuTicks, drainS),
     peakRssMiB: mib(Math.max(peakRss, d2.rssKiB)),
     peakPssMiB: mib(Math.max(peakPss, d2.pssKiB)),
@@ -254,7 +260,8 @@ function describe(p: Phase): string {
   return (
     `${p.phase}: hping3 sent ${p.sent}, offered ${p.offered} (${p.offeredPps} pkt/s); ` +
     `frames ${d.frames ?? 0}, hits ${d.hits ?? 0} (${((100 * (d.hits ?? 0)) / Math.max(1, p.offered)).toFixed(1)} % of offered), ` +
-    `kernel drops ${d.kernelDrops ?? 0}; CPU ${p.cpuPct} % of a core (${p.cpuPctInclDrain} % incl. drain); ` +
+    `kernel drops ${d.kernelDrops ?? 0}; CPU ${p.cpuPct} % of a core (${p.sysPct} % in the kernel; ` +
+    `${p.cpuPctInclDrain} % incl. drain; ${p.cpuUsPerPacket} µs per offered packet); ` +
     `peak RSS ${p.peakRssMiB} MiB (PSS ${p.peakPssMiB} MiB)`
   );
 }
@@ -365,6 +372,8 @@ async function main(): Promise<void> {
           hitsPerOffered: med((p) => (p.delta.hits ?? 0) / Math.max(1, p.offered)),
           kernelDrops: med((p) => p.delta.kernelDrops ?? 0),
           cpuPct: med((p) => p.cpuPct),
+          sysPct: med((p) => p.sysPct),
+          cpuUsPerPacket: med((p) => p.cpuUsPerPacket),
           peakRssMiB: med((p) => p.peakRssMiB),
           peakPssMiB: med((p) => p.peakPssMiB),
         }),

@@ -8,6 +8,8 @@ export const CLK_TCK = 100;
 export interface ProcSample {
   /** utime + stime. */
   readonly cpuTicks: number;
+  /** stime alone: the kernel's share (packet socket reads, syscalls). */
+  readonly sysTicks: number;
   readonly rssKiB: number;
   /** Peak RSS (VmHWM). */
   readonly hwmKiB: number;
@@ -27,10 +29,11 @@ function statFields(pid: number | string): string[] {
 export function sampleProc(pid: number): ProcSample {
   const fields = statFields(pid);
   // utime and stime are fields 14 and 15, indexes 11 and 12 after "pid (comm) ".
-  const cpuTicks = Number(fields[11]) + Number(fields[12]);
+  const sysTicks = Number(fields[12]);
+  const cpuTicks = Number(fields[11]) + sysTicks;
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? 0);
   const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
   const pssKiB = Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0);
-  return { cpuTicks, rssKiB: kib("VmRSS"), hwmKiB: kib("VmHWM"), pssKiB };
+  return { cpuTicks, sysTicks, rssKiB: kib("VmRSS"), hwmKiB: kib("VmHWM"), pssKiB };
 }
