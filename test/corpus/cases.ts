@@ -54,6 +54,8 @@ export interface CorpusCase {
   readonly packets: readonly CorpusPacket[];
   /** Hits that repeat their source's previous port (counted apart), when the case says. */
   readonly samePortRepeats?: number;
+  /** Policy's decision on each hit, in order (replay's `decision`), when the case says. */
+  readonly decisions?: readonly string[];
 }
 
 const hit = (name: string, port: number): Verdict => ({ hit: name, port });
@@ -267,6 +269,21 @@ export const CORPUS: readonly CorpusCase[] = [
       ...probe(0, tcp("198.51.100.21", 47001, 143, SYN), hit(SYN_NAME, 143)),
       ...probe(1, tcp("198.51.100.22", 47001, 143, SYN), hit(SYN_NAME, 143)),
       ...probe(2, tcp(SCANNER, 47001, 143, SYN), hit(SYN_NAME, 143)),
+    ],
+  },
+  {
+    name: "forged-flood-probation",
+    covers:
+      "A budget the attacker cannot spend: 70 forged sources are only put on probation, the scanner too at its first probe, and banned at its second",
+    modes: ["stcp"],
+    config: { killFirewall: "nftables", probationSec: 600, maxBlocksPerMinute: 60 },
+    decisions: [...Array.from({ length: 70 }, () => "probation"), "probation", "respond"],
+    packets: [
+      ...Array.from({ length: 70 }, (_, i) =>
+        probe(i, tcp(`203.0.113.${i + 1}`, 48100, 143, SYN), hit(SYN_NAME, 143)),
+      ).flat(),
+      ...probe(100, tcp(SCANNER, 48200, 143, SYN), hit(SYN_NAME, 143)),
+      ...probe(101, tcp(SCANNER, 48200, 11, SYN), hit(SYN_NAME, 11)),
     ],
   },
   {

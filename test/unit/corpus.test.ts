@@ -90,6 +90,10 @@ describe("the detection corpus", () => {
           wantDrops[p.verdict.drop] = (wantDrops[p.verdict.drop] ?? 0) + 1;
       }
       if (c.samePortRepeats !== undefined) assert.equal(summary.samePortRepeats, c.samePortRepeats);
+      if (c.decisions !== undefined) {
+        const decided = events.flatMap((e) => (e.type === "detection" ? [e.decision] : []));
+        assert.deepEqual(decided, c.decisions, "decisions");
+      }
       for (const [reason, n] of Object.entries(wantDrops)) {
         assert.equal(
           summary.drops[reason] ?? 0,
