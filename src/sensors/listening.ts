@@ -107,7 +107,9 @@ function readDiag(proto: ListenProto): PortBitmap | undefined {
 
 /** Where reads of the real /proc root come from, and why not sock_diag if not. */
 export function listeningSource(): { readonly source: "sock_diag" | "proc"; readonly reason?: string } {
-  return diagUnavailable === undefined ? { source: "sock_diag" } : { source: "proc", reason: diagUnavailable };
+  return diagUnavailable === undefined
+    ? { source: "sock_diag" }
+    : { source: "proc", reason: diagUnavailable };
 }
 
 /** Reads the listeners of one protocol from /proc/net; a missing file (no IPv6) counts as empty. */

@@ -5,8 +5,8 @@
  * the cost (see src/sensors/listening.ts). Synchronous: a dump of listeners takes microseconds.
  */
 
-import type { PortBitmap } from "../vocabulary.js";
 import { emptyPorts } from "../port-set.js";
+import type { PortBitmap } from "../vocabulary.js";
 import { loadNativeAddon } from "./native-addon.js";
 
 interface SockDiagAddon {

@@ -39,6 +39,10 @@ test("sock_diag: listening checks its protocol and buffer before opening a socke
   assert.throws(() => a.listening!(6, new Uint16Array(65536)), TypeError);
   assert.throws(() => a.listening!(6, new Array(65536).fill(0)), TypeError);
   assert.throws(() => a.listening!(6, Buffer.alloc(65535)), RangeError);
-  assert.equal(into.every((b) => b === 0), true, "nothing written on a refused call");
+  assert.equal(
+    into.every((b) => b === 0),
+    true,
+    "nothing written on a refused call",
+  );
   assert.equal(typeof a.listening!(6, into), "number");
 });
