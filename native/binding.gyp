@@ -16,6 +16,13 @@
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"],
       "ldflags": ["-Wl,-z,now"],
       "libraries": ["-lpcap"]
+    },
+    {
+      "target_name": "sock_diag",
+      "sources": ["sock_diag.c"],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"],
+      "ldflags": ["-Wl,-z,now"]
     }
   ]
 }

@@ -1,6 +1,7 @@
 /*
- * Helpers both addons (trap_accept.c, live_capture.c) use: argument checks and handing a JS
- * exception thrown in a callback back to Node. Header-only: each addon is one translation unit.
+ * Helpers the addons (trap_accept.c, live_capture.c, sock_diag.c) share: argument checks and
+ * handing a JS exception thrown in a callback back to Node. Header-only: each addon is one
+ * translation unit, and one that needs only some of the helpers is not warned about the rest.
  */
 #ifndef PORTSENTRY_NAPI_COMMON_H
 #define PORTSENTRY_NAPI_COMMON_H
@@ -10,10 +11,12 @@
 
 #include <node_api.h>
 
+#define NAPI_COMMON_HELPER static __attribute__((unused))
+
 /* Fills argv[0..capacity-1] (undefined past what was passed); throws a TypeError naming `usage`
  * and returns 0 when fewer than `required` arguments were passed. */
-static int get_args(napi_env env, napi_callback_info info, napi_value *argv, size_t capacity,
-                    size_t required, const char *usage) {
+NAPI_COMMON_HELPER int get_args(napi_env env, napi_callback_info info, napi_value *argv,
+                                size_t capacity, size_t required, const char *usage) {
   size_t argc = capacity;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return 0;
   if (argc < required) {
@@ -24,8 +27,8 @@ static int get_args(napi_env env, napi_callback_info info, napi_value *argv, siz
 }
 
 /* Reads an integer argument in min..max; otherwise throws a RangeError and returns 0. */
-static int get_int_arg(napi_env env, napi_value v, const char *name, int64_t min, int64_t max,
-                       int64_t *out) {
+NAPI_COMMON_HELPER int get_int_arg(napi_env env, napi_value v, const char *name, int64_t min,
+                                   int64_t max, int64_t *out) {
   double d;
   if (napi_get_value_double(env, v, &d) != napi_ok || d != d || d < (double)min ||
       d > (double)max || d != (double)(int64_t)d) {
@@ -40,7 +43,7 @@ static int get_int_arg(napi_env env, napi_value v, const char *name, int64_t min
 }
 
 /* Reports a pending JS exception to the process the normal way ('uncaughtException'). */
-static void raise_pending(napi_env env) {
+NAPI_COMMON_HELPER void raise_pending(napi_env env) {
   bool pending = false;
   napi_value exception;
   if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&

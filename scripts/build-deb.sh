@@ -37,7 +37,7 @@ install -d "$app/dist" && mv "$app/dist-src" "$app/dist/src"
 find "$app/dist" -name '*.map' -delete
 install -d "$app/native/build/Release"
 install -m 0644 native/build/Release/trap_accept.node native/build/Release/live_capture.node \
-  "$app/native/build/Release/"
+  native/build/Release/sock_diag.node "$app/native/build/Release/"
 node -e 'const p = require("./package.json");
   const { devDependencies, scripts, allowScripts, files, ...rest } = p;
   process.stdout.write(JSON.stringify(rest, null, 2) + "\n");' >"$app/package.json"

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 # Native addons: rebuilt for a newer source, a missing .node, or another node ABI.
 abi_stamp=native/build/node-abi
-addons=(native/build/Release/trap_accept.node native/build/Release/live_capture.node)
+addons=(native/build/Release/trap_accept.node native/build/Release/live_capture.node
+  native/build/Release/sock_diag.node)
 native_stale() {
   local a
   for a in "${addons[@]}"; do

@@ -26,3 +26,23 @@ test("trap_accept: listen, watch and close with too few arguments say what they 
   assertUsage(() => a.watch!(0), "watch(fd, onHit, onError?)");
   assertUsage(() => a.close!(), "close(handle)");
 });
+
+test("sock_diag: listening checks its protocol and buffer before opening a socket", () => {
+  const a = loadNativeAddon<Record<string, Fn>>("sock_diag", ["listening"]);
+  assertUsage(() => a.listening!(6), "listening(protocol, into)");
+  const into = new Uint8Array(65536);
+  for (const protocol of [0, 5, 7, 255, 256, -1, 6.5, Number.NaN]) {
+    assert.throws(() => a.listening!(protocol, into), RangeError, String(protocol));
+  }
+  assert.throws(() => a.listening!(6, new Uint8Array(65535)), RangeError);
+  assert.throws(() => a.listening!(17, new Uint8Array(65537)), RangeError);
+  assert.throws(() => a.listening!(6, new Uint16Array(65536)), TypeError);
+  assert.throws(() => a.listening!(6, new Array(65536).fill(0)), TypeError);
+  assert.throws(() => a.listening!(6, Buffer.alloc(65535)), RangeError);
+  assert.equal(
+    into.every((b) => b === 0),
+    true,
+    "nothing written on a refused call",
+  );
+  assert.equal(typeof a.listening!(6, into), "number");
+});
