@@ -167,7 +167,11 @@ export function listeningPorts(procRoot = PROC): { tcp: Set<number>; udp: Set<nu
 
 export interface ListenerTableOptions {
   readonly monoMs: () => number;
-  /** Never re-read more often than this (default 10 ms)... */
+  /**
+   * Never re-read more often than this (default 100 ms: a sock_diag dump is cheap, but each new
+   * snapshot releases the probes waiting for it in a batch of its own; under a flood, reads every
+   * 10 ms cost more in batches than in reading)...
+   */
   readonly minIntervalMs?: number;
   /**
    * ...nor, in the long run, more often than `costFactor` × a read's duration (default 20:
@@ -219,7 +223,7 @@ export class ListenerTable {
   readonly history = new ListenHistory();
 
   constructor(o: ListenerTableOptions) {
-    this.#minIntervalMs = o.minIntervalMs ?? 10;
+    this.#minIntervalMs = o.minIntervalMs ?? 100;
     this.#costFactor = o.costFactor ?? 20;
     this.#maxIntervalMs = o.maxIntervalMs ?? 250;
     this.#burstMs = o.burstMs ?? 50;
