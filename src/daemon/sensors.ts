@@ -14,7 +14,7 @@ import { openBasicSensor } from "../sensors/basic.js";
 import { logStartupLines } from "../sensors/capture-lines.js";
 import { type CaptureSensor, openCaptureSensor } from "../sensors/capture-sensor.js";
 import type { ChangeWatch } from "../sensors/command-feed.js";
-import { ListenerTable } from "../sensors/listening.js";
+import { ListenerTable, listeningSource, readListening } from "../sensors/listening.js";
 import { StartError } from "../start-error.js";
 import type { Hit, Mode } from "../vocabulary.js";
 
@@ -66,6 +66,7 @@ export async function openSensors(
     monoClockMs,
   );
   if (userspaceModes.length === 0) return { armed, capture: undefined };
+  noteListenerSource(log);
   const opened = await openCaptureSensor(userspaceModes, config, options.interfaces, onHit, log, undefined, {
     hostFacts,
   });
@@ -73,6 +74,13 @@ export async function openSensors(
   const capture = opened.sensor;
   resources.add("the capture", () => capture.close());
   return { armed, capture };
+}
+
+/** Says so when listening ports come from /proc (slower under load) because sock_diag failed. */
+function noteListenerSource(log: Log): void {
+  readListening("tcp");
+  const source = listeningSource();
+  if (source.source === "proc") log.warn(msg.listenersFromProc(source.reason ?? "unknown"));
 }
 
 /** The 1.2 start-up lines of the modes the kernel runs (the capture, which prints its own, does not watch them). */

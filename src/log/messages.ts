@@ -222,6 +222,10 @@ export function blockRateLimited(ip: string, maxPerMinute: number): string {
   return `attackalert: Host ${ip} not blocked: limit of ${maxPerMinute} new blocks per minute reached`;
 }
 
+export function listenersFromProc(reason: string): string {
+  return `listening ports are read from /proc/net (sock_diag failed: ${reason}); this costs more under a flood`;
+}
+
 /** PROBATION_TIMEOUT: a first, unverified probe (or a repeat past the block budget). */
 export function probation(ip: string, seconds: number, pastBudget: boolean): string {
   const why = pastBudget ? "block limit reached" : "first probe";

@@ -135,6 +135,8 @@ describe("self-protection against forged sources", { skip: rootSkip() }, () => {
         BLOCK_TCP: "1",
         BLOCK_UDP: "1",
         KILL_FIREWALL: "nftables",
+        // Each source probes once or the budget itself is tested: the long ban at once.
+        PROBATION_TIMEOUT: "0",
         TCP_PORTS: String(TRAP_TCP),
         UDP_PORTS: String(TRAP_UDP),
         MAX_BLOCKS_PER_MINUTE: String(MAX_BLOCKS_PER_MINUTE),
@@ -231,6 +233,8 @@ describe("self-protection against forged sources", { skip: rootSkip() }, () => {
         BLOCK_TCP: "1",
         BLOCK_UDP: "1",
         KILL_FIREWALL: "nftables",
+        // Each source probes once or the budget itself is tested: the long ban at once.
+        PROBATION_TIMEOUT: "0",
         TCP_PORTS: String(TRAP_TCP),
         UDP_PORTS: String(TRAP_UDP),
         MAX_BLOCKS_PER_MINUTE: String(MAX_BLOCKS_PER_MINUTE),
@@ -302,6 +306,8 @@ describe("self-protection against forged sources", { skip: rootSkip() }, () => {
       BLOCK_TCP: "1",
       BLOCK_UDP: "1",
       KILL_FIREWALL: "nftables",
+      // Each source probes once or the budget itself is tested: the long ban at once.
+      PROBATION_TIMEOUT: "0",
       KERNEL_TRAP: "1",
       TCP_PORTS: String(TRAP_TCP),
       UDP_PORTS: String(TRAP_UDP),

@@ -107,6 +107,8 @@ describe("stealth and advanced modes", { skip: rootSkip() }, () => {
     BLOCK_TCP: "1",
     BLOCK_UDP: "1",
     KILL_FIREWALL: "nftables",
+    // Each source probes once or the budget itself is tested: the long ban at once.
+    PROBATION_TIMEOUT: "0",
     MAX_BLOCKS_PER_MINUTE: "0",
     ADVANCED_PORTS_TCP: "1024",
     ADVANCED_PORTS_UDP: "1024",
