@@ -89,7 +89,8 @@ export class KernelTrapWiring {
     await this.#refreshHostFacts();
     // The trap first, when closing: from then on no block happens that the reader could miss.
     resources.add("the kernel trap", () => trap.disarm());
-    const armed = await trap.start();
+    // The responder made the table at step 6 (a re-arm after `nft flush ruleset` makes it again).
+    const armed = await trap.start(true);
     if (!armed.ok) throw new StartError(armed.error, 1);
     await this.#reconcile();
     await this.refreshGrace();

@@ -12,7 +12,7 @@ import { candidatePorts, isCaptureMode, portList, type StealthMode } from "../po
 import type { ResourceStack } from "../resources.js";
 import { openBasicSensor } from "../sensors/basic.js";
 import { logStartupLines } from "../sensors/capture-lines.js";
-import { type CaptureSensor, openCaptureSensor } from "../sensors/capture-sensor.js";
+import type { CaptureSensor } from "../sensors/capture-sensor.js";
 import type { ChangeWatch } from "../sensors/command-feed.js";
 import { ListenerTable, listeningSource, readListening } from "../sensors/listening.js";
 import { StartError } from "../start-error.js";
@@ -67,6 +67,8 @@ export async function openSensors(
   );
   if (userspaceModes.length === 0) return { armed, capture: undefined };
   noteListenerSource(log);
+  // Loaded only when the capture runs (the kernel trap runs the shipped modes).
+  const { openCaptureSensor } = await import("../sensors/capture-sensor.js");
   const opened = await openCaptureSensor(userspaceModes, config, options.interfaces, onHit, log, undefined, {
     hostFacts,
   });

@@ -20,9 +20,9 @@ import { type Logger, openLogger } from "../log/logger.js";
 import * as msg from "../log/messages.js";
 import { DEFAULT_RATE_LIMIT } from "../log/ratelimit.js";
 import type { Pipeline } from "../pipeline.js";
+import { isCaptureMode } from "../port-set.js";
 import { ResourceStack } from "../resources.js";
 import { describeMissing, neededCapabilities, readUnprivilegedPortStart } from "../sensors/capabilities.js";
-import { warmUpCapturePath } from "../sensors/capture-offline.js";
 import { SignalInbox } from "../signals.js";
 import { StartError } from "../start-error.js";
 import type { BlockRegistry } from "../state/blocks.js";
@@ -183,7 +183,12 @@ async function arm(a: Arming): Promise<RunningDaemon> {
       priorOffences: (x) => state.store.offences(x),
     },
   });
-  warmUpCapturePath(options.modes, config, log);
+  // Only the modes the capture runs: the kernel trap's own need no capture path at all (nor
+  // its ~40 modules loaded at start).
+  const kernelModes: readonly string[] = kernel.plan.kernel.map((k) => k.mode);
+  const captured = options.modes.filter((m) => isCaptureMode(m) && !kernelModes.includes(m));
+  if (captured.length > 0)
+    (await import("../sensors/capture-offline.js")).warmUpCapturePath(captured, config, log);
 
   // 10. Sensors: trap ports and the capture (sensors.ts).
   const sensors = await openSensors(

@@ -109,11 +109,14 @@ export class KernelTrap {
    * setHostAddresses (give them first). Start the NFLOG reader before this: a block logged to
    * a group nobody reads is lost.
    */
-  start(): Promise<ResponderResult> {
+  start(tableReady = false): Promise<ResponderResult> {
     return this.#serial(async () => {
-      // The responder's table and sets first, in a transaction of their own (see kernelTrapScript).
-      const setup = await this.#exec(`${nftSetupLine(this.spec.table, this.spec.maxSetElements)}\n`);
-      if (!setup.ok) return { ok: false, error: `kernel trap: cannot create the table: ${setup.error}` };
+      // The responder's table and sets first, in a transaction of their own (see
+      // kernelTrapScript); `tableReady`: the responder has just made them (the daemon's start).
+      if (!tableReady) {
+        const setup = await this.#exec(`${nftSetupLine(this.spec.table, this.spec.maxSetElements)}\n`);
+        if (!setup.ok) return { ok: false, error: `kernel trap: cannot create the table: ${setup.error}` };
+      }
       const script = kernelTrapScript(this.spec, this.#sets.protect.ranges, this.#sets.hosts.ranges);
       const r = await this.#exec(script);
       if (r.ok) this.#armed = true;

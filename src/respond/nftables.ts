@@ -184,7 +184,10 @@ export class NftablesResponder implements Responder {
 
   async start(): Promise<ResponderResult> {
     if (this.#stopped) return { ok: false, error: "nftables: responder stopped" };
-    const r = await this.#serial(() => this.#exec(nftSetupLine(this.#table, this.#maxSetElements)));
+    // One `nft -f` for the table (~20 ms); the `nft -i` helper for the bans starts meanwhile
+    // (it takes ~150 ms to be ready, which start-up need not wait for).
+    if (this.#interactive) this.#prestartSession();
+    const r = await this.#serial(() => this.#execOnce(nftSetupLine(this.#table, this.#maxSetElements)));
     return r.ok
       ? { ok: true }
       : { ok: false, error: `nftables: cannot create table ${this.#table}: ${r.error}` };
@@ -232,22 +235,31 @@ export class NftablesResponder implements Responder {
 
   /** What the kernel holds now (for reconciling with the daemon's state after a restart). */
   async listBlocked(): Promise<ListBlockedResult> {
+    // Both sets at once: two nft processes in parallel (start-up waits for this).
+    const lists = await Promise.all(
+      ([
+        [NFT_SET4, 4],
+        [NFT_SET6, 6],
+      ] as const).map(([set, family]) => this.#listSet(set, family)),
+    );
     const entries: BlockedEntry[] = [];
-    for (const [set, family] of [
-      [NFT_SET4, 4],
-      [NFT_SET6, 6],
-    ] as const) {
-      const argv = [...this.#command, "-j", "list", "set", "inet", this.#table, set];
-      const r = await run(argv, { timeoutMs: this.#commandTimeoutMs * 4 });
-      if (!succeeded(r)) {
-        if (r.code !== null && isMissingObject(r.stderr)) continue; // no table: nothing blocked
-        return { ok: false, error: `nftables: ${describeFailure(argv, r)}` };
-      }
-      const parsed = parseSetElements(r.stdout, family);
-      if (!parsed.ok) return { ok: false, error: `nftables: ${parsed.error}` };
-      entries.push(...parsed.entries);
+    for (const l of lists) {
+      if (!l.ok) return l;
+      entries.push(...l.entries);
     }
     return { ok: true, entries };
+  }
+
+  async #listSet(set: string, family: IpFamily): Promise<ListBlockedResult> {
+    const argv = [...this.#command, "-j", "list", "set", "inet", this.#table, set];
+    const r = await run(argv, { timeoutMs: this.#commandTimeoutMs * 4 });
+    if (!succeeded(r)) {
+      // No table: nothing blocked.
+      if (r.code !== null && isMissingObject(r.stderr)) return { ok: true, entries: [] };
+      return { ok: false, error: `nftables: ${describeFailure(argv, r)}` };
+    }
+    const parsed = parseSetElements(r.stdout, family);
+    return parsed.ok ? parsed : { ok: false, error: `nftables: ${parsed.error}` };
   }
 
   #enqueue(kind: Op["kind"], target: BlockTarget, timeoutSec: number): Promise<ResponderResult> {
@@ -296,17 +308,26 @@ export class NftablesResponder implements Responder {
     return this.#exec(line);
   }
 
+  /** Starts the `nft -i` helper now, without waiting for it (an empty line waits for it only). */
+  #prestartSession(): void {
+    void this.#sessionOf().exec("");
+  }
+
+  #sessionOf(): NftSession {
+    if (this.#session === undefined) {
+      this.#session = new NftSession({
+        command: this.#command,
+        commandTimeoutMs: this.#commandTimeoutMs,
+        restartBackoffMinMs: 100,
+        restartBackoffMaxMs: 5000,
+      });
+    }
+    return this.#session;
+  }
+
   async #exec(line: string): Promise<ExecResult> {
     if (this.#interactive) {
-      if (this.#session === undefined) {
-        this.#session = new NftSession({
-          command: this.#command,
-          commandTimeoutMs: this.#commandTimeoutMs,
-          restartBackoffMinMs: 100,
-          restartBackoffMaxMs: 5000,
-        });
-      }
-      const r = await this.#session.exec(line);
+      const r = await this.#sessionOf().exec(line);
       if (r.kind === "ok") return { ok: true };
       if (r.kind === "nft-error") return { ok: false, error: r.error, missing: isMissingObject(r.error) };
       // Helper died or hung; its restart is under way. Every line we send is idempotent, so
