@@ -237,10 +237,12 @@ export class NftablesResponder implements Responder {
   async listBlocked(): Promise<ListBlockedResult> {
     // Both sets at once: two nft processes in parallel (start-up waits for this).
     const lists = await Promise.all(
-      ([
-        [NFT_SET4, 4],
-        [NFT_SET6, 6],
-      ] as const).map(([set, family]) => this.#listSet(set, family)),
+      (
+        [
+          [NFT_SET4, 4],
+          [NFT_SET6, 6],
+        ] as const
+      ).map(([set, family]) => this.#listSet(set, family)),
     );
     const entries: BlockedEntry[] = [];
     for (const l of lists) {
