@@ -4,7 +4,8 @@
  *
  *   npx tsc -p . && node dist/bench/flood-daemon.bench.js [floodSeconds=6] [runs=3]
  *   (DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the daemon; SCAN_TRIGGER=3
- *   makes it count hits per source; FLEET=1 makes it a fleet member of a redis-server started
+ *   makes it count hits per source; SHIPPED=1 blocks as shipped: nftables, the kernel trap and
+ *   probation; FLEET=1 makes it a fleet member of a redis-server started
  *   in the target's namespace, so that the flood's hit reports go to Redis too: the Redis
  *   commands a second are printed after each run)
  *
@@ -45,6 +46,11 @@ const SAMPLE_MS = 500;
 const scanTrigger = process.env.SCAN_TRIGGER ?? "0";
 /** FLEET=1: the daemon is a fleet member (a redis-server in the target's namespace). */
 const fleet = process.env.FLEET === "1";
+/**
+ * SHIPPED=1: blocking as shipped (nftables, the kernel trap, probation) instead of log only: the
+ * kernel runs the modes, puts each forged source on probation and reports at a bounded rate.
+ */
+const shipped = process.env.SHIPPED === "1";
 /**
  * Node flags for the daemon: by default those the installed command starts it with (the first
  * line of dist/src/cli/main.js); e.g. DAEMON_NODE_ARGS="--max-semi-space-size=1 --cpu-prof
@@ -283,8 +289,9 @@ async function main(): Promise<void> {
     await lab.waitForOutput(redis, /Ready to accept connections/, 10_000);
   }
   const files = await writeDaemonFiles({
-    BLOCK_TCP: "0",
-    BLOCK_UDP: "0",
+    BLOCK_TCP: shipped ? "1" : "0",
+    BLOCK_UDP: shipped ? "1" : "0",
+    ...(shipped && { KILL_FIREWALL: "nftables", KERNEL_TRAP: "1" }),
     SCAN_TRIGGER: scanTrigger,
     TCP_PORTS: "1,11,15,79,111,119,143,540,1080,2000,6667,12345,31337",
     UDP_PORTS: "1,7,9,69,161,162,513,640,31337",

@@ -321,6 +321,9 @@ export function kernelTrapScript(
     // Past the block limit the probe goes on unblocked; the daemon hears of it here (the
     // capture does not watch the kernel's modes), at a bounded rate.
     if (reported) rule(`limit name "${TRAP_REPORT_LIMIT}" ${log(overLimitPrefix(mode.mode))}`);
+    // With probation the only limit is the sets' size: a probe past it is still dropped (a trap
+    // port has no answer anyone needs), so a flood that fills the sets opens no door to a scan.
+    if (probationSec > 0) rule("drop");
   }
   return `${out.join("\n")}\n`;
 }
@@ -329,7 +332,8 @@ export function kernelTrapScript(
  * PROBATION_TIMEOUT (#14): a probe from a source on probation is a repeat, reported (at the
  * over-limit reports' rate) and dropped; a new source goes on probation for `probationSec`,
  * counted in the kernel, reported up to `limit` (past it dropped all the same), and dropped.
- * A full probation set refuses the add: the probe falls through to the over-limit rules.
+ * A full probation set refuses the add: the probe falls through to the over-limit rules, which
+ * count and report it and, with probation, drop it unbanned.
  */
 export function probationRules(
   mode: KernelMode["mode"],

@@ -101,7 +101,10 @@ export class Reactor {
     const r = await (firewall.probation?.(target, banSec) ?? firewall.ban(target, banSec));
     if (!r.ok) {
       this.stats.failures++;
-      this.#d.log.error(msg.blockFailed(target.address, firewall.name, r.error), { ip: target.address });
+      // A flood that fills the kernel's probation sets fails every one: one line per window.
+      this.#d.log.limited("probation-failed", msg.blockFailed(target.address, firewall.name, r.error), {
+        ip: target.address,
+      });
     }
   }
 

@@ -107,9 +107,11 @@ test("probation script: first probes go to the probation sets for 10m, never to 
     assert.equal(rules[add4 + 1], "ip saddr @probation4 drop");
     const again4 = rules.findIndex((r) => r.startsWith("ip saddr @probation4 limit"));
     assert.equal(rules[again4 + 1], "ip saddr @probation4 drop");
-    // Past everything (a full probation set): counted and reported over the limit.
-    assert.equal(rules.at(-2), 'counter name "trap_over_limit"');
-    assert.equal(rules.at(-1), `limit name "trap_report_limit" ${log(overLimitPrefix(mode))}`);
+    // Past everything (a full probation set): counted, reported over the limit, and dropped
+    // unbanned (a trap port has no answer anyone needs).
+    assert.equal(rules.at(-3), 'counter name "trap_over_limit"');
+    assert.equal(rules.at(-2), `limit name "trap_report_limit" ${log(overLimitPrefix(mode))}`);
+    assert.equal(rules.at(-1), "drop");
   }
 });
 
@@ -194,6 +196,8 @@ test("probation script: 0 (or absent) is the classic script, blocked sets and a 
         `meta nfproto ipv6 limit name "trap_limit" add @blocked6 { ip6 saddr timeout 1d } ${log("portsentry:audp")} drop`,
       ),
     );
+    // Past the block limit the probe goes on (the daemon judges it): no final drop.
+    assert.notEqual(chainRules(text, "trap_tcp").at(-1), "drop");
   }
 });
 
