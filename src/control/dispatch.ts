@@ -17,6 +17,8 @@ import type {
 /** What the daemon offers the control channel. Addresses arrive validated and canonical. */
 export interface ControlHandler {
   status(): StatusReport;
+  /** Brings counters kept elsewhere (the kernel's) up to date before `status`; optional. */
+  refreshCounters?(): Promise<void>;
   blocked(): readonly BlockedEntry[];
   unblock(address: string): Promise<ControlResult>;
   /** FLEET_URL: here and on every member; without a fleet, refused. */
@@ -31,12 +33,18 @@ const DISPATCH: {
     args: readonly string[],
   ) => ControlResults[C] | Promise<ControlResults[C]>;
 } = {
-  status: (h) => h.status(),
+  status: async (h) => {
+    await h.refreshCounters?.();
+    return h.status();
+  },
   blocked: (h) => h.blocked().map(blockedEntry),
   unblock: (h, args) => eachAddress(args, (a) => h.unblock(a)),
   "unblock-fleet": (h, args) => eachAddress(args, (a) => h.unblockFleet(a)),
   block: (h, args) => eachAddress(args, (a) => h.block(a)),
-  metrics: (h) => formatMetrics(h.status()),
+  metrics: async (h) => {
+    await h.refreshCounters?.();
+    return formatMetrics(h.status());
+  },
 };
 
 /** Runs `cmd` on the handler; what it throws (or rejects with) is the caller's to answer. */

@@ -16,6 +16,8 @@ import type { StatusReport } from "./responses.js";
 /** What the registry reads at scrape time; all of it is owned by the daemon. */
 export interface MetricsSources {
   status(): StatusReport;
+  /** Brings counters kept elsewhere (the kernel's) up to date before a scrape; optional. */
+  refreshCounters?(): Promise<void>;
   /** Probes by mode, then classification. */
   probeKinds(): ReadonlyMap<string, ReadonlyMap<string, number>>;
   /** New blocks by origin (detection, kernel-trap, command). */
@@ -54,6 +56,7 @@ export function metricsRegistry(sources: MetricsSources): Registry {
   // Before each scrape: a fresh snapshot, and families for counters that appeared since.
   const metrics = registry.metrics.bind(registry);
   registry.metrics = async () => {
+    await sources.refreshCounters?.();
     snapshot = undefined;
     for (const counter of Object.keys(status().counters)) addFlat(counter);
     return metrics();

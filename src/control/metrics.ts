@@ -39,7 +39,7 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   samePortRepeats: "Hits that repeat their source's previous port (a noisy neighbour rather than a scan).",
   kernelTrapHits: "Probes the kernel trap dropped and reported (their source blocked by the kernel).",
   kernelTrapOverLimit:
-    "Probes past the kernel trap's block limit, let through unblocked (the kernel's counter, read every 10 s).",
+    "Probes past the kernel trap's block limit or its full probation sets (the kernel's counter, read at each scrape).",
   kernelTrapOverLimitReports: "Of those, the ones reported to the daemon (a bounded rate) and judged by it.",
   kernelTrapProbations:
     "Sources the kernel trap put on probation (PROBATION_TIMEOUT), reported or not (the kernel's counter).",

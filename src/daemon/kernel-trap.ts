@@ -44,7 +44,7 @@ export class KernelTrapWiring {
   #keeper: BlockKeeper | undefined;
   #trap: KernelTrap | undefined;
   #sensor: KernelTrapSensor | undefined;
-  /** The kernel's exact count of probes past the limit, as last read (every rearm check). */
+  /** The kernel's exact count of probes past the limit, as last read (`refreshCounters`). */
   #overLimit = 0;
   /** PROBATION_TIMEOUT: the kernel's exact count of sources it put on probation, as last read. */
   #probations = 0;
@@ -116,6 +116,21 @@ export class KernelTrapWiring {
       stopRearm();
       clearInterval(graceTimer);
     });
+  }
+
+  /**
+   * Reads the kernel's exact totals (probes past the limit, probations) for `status` and
+   * `metrics`: when asked, not on a timer, so that a daemon at rest runs no nft.
+   */
+  async refreshCounters(): Promise<void> {
+    const trap = this.#trap;
+    if (trap === undefined) return;
+    const [overLimit, probations] = await Promise.all([
+      trap.overLimitCount(),
+      this.#d.config.probationSec > 0 ? trap.probationCount() : undefined,
+    ]);
+    this.#overLimit = overLimit ?? this.#overLimit;
+    this.#probations = probations ?? this.#probations;
   }
 
   /** The kernel's counters for `status` (none without the trap). */
@@ -218,11 +233,6 @@ export class KernelTrapWiring {
     const trap = this.#trap;
     if (trap === undefined) return;
     const present = await trap.present();
-    if (present === true) {
-      this.#overLimit = (await trap.overLimitCount()) ?? this.#overLimit;
-      if (this.#d.config.probationSec > 0)
-        this.#probations = (await trap.probationCount()) ?? this.#probations;
-    }
     if (present !== false) return;
     this.#d.log.warn(msg.kernelTrapRemoved());
     const r = await trap.start();

@@ -14,6 +14,7 @@ import type { BlockKeeper } from "./blocking.js";
 export async function startMetrics(
   config: Config,
   status: () => StatusReport,
+  refreshCounters: () => Promise<void>,
   keeper: BlockKeeper,
   log: Log,
   resources: ResourceStack,
@@ -24,6 +25,7 @@ export async function startMetrics(
   const { pipeline } = keeper.stages;
   const exposition = metricsRegistry({
     status,
+    refreshCounters,
     probeKinds: () => pipeline.probeKinds,
     blocksByOrigin: () => keeper.reactor.blocksByOrigin,
     blockActions: () => keeper.reactor.actions,

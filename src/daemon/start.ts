@@ -233,6 +233,7 @@ async function arm(a: Arming): Promise<RunningDaemon> {
     socketPathFor(config.stateDir),
     {
       status,
+      refreshCounters: () => kernel.refreshCounters(),
       blocked: () => [
         ...keeper.registry.list().map((r) => withOrigin(r, fleet?.originOf(r.address))),
         ...keeper.probationList(),
@@ -245,7 +246,7 @@ async function arm(a: Arming): Promise<RunningDaemon> {
   );
   if (!control.ok) throw new StartError(control.message, 1);
   resources.add("the control socket", () => control.server.close());
-  await startMetrics(config, status, keeper, log, resources);
+  await startMetrics(config, status, () => kernel.refreshCounters(), keeper, log, resources);
   checkpoint();
 
   // 13. Armed: tests and operators wait for this line, systemd for READY=1.

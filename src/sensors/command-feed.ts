@@ -23,6 +23,8 @@ export function followChanges(watch: ChangeWatch, fallbackMs: number, act: () =>
     if (watch.live || timer !== undefined) return;
     timer = setTimeout(() => {
       timer = undefined;
+      // Armed before the watch's command had started: once it has, its changes say when.
+      if (watch.live) return;
       act();
       fallBack();
     }, fallbackMs);

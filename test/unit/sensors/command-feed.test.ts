@@ -76,3 +76,14 @@ test("followChanges: acts on every change, and on a timer only while the watch i
   await new Promise((r) => setTimeout(r, 60));
   assert.equal(acts, stopped, "stopped: no more");
 });
+
+test("followChanges: a timer armed before the watch went live does not act once it has", async () => {
+  // A CommandFeed is live only once its command has started: followChanges arms its timer first.
+  const watch = { live: false, onChange: (_l: () => void) => {} };
+  let acts = 0;
+  const stop = followChanges(watch, 30, () => acts++);
+  watch.live = true;
+  await new Promise((r) => setTimeout(r, 120));
+  assert.equal(acts, 0, "live by the time the timer fired: nothing to do, no further timer");
+  stop();
+});
