@@ -13,7 +13,7 @@
  */
 
 import { readFile } from "node:fs/promises";
-import { installedNodeArgs, MAIN_JS, READY, writeDaemonFiles } from "../test/helpers/daemon.js";
+import { READY, shippedArgv, writeDaemonFiles } from "../test/helpers/daemon.js";
 import { contextSwitches, passTime } from "../test/helpers/proc.js";
 import { createLab } from "../test/netns/netns.js";
 import { CLK_TCK } from "./proc-sample.js";
@@ -72,15 +72,7 @@ const add = (name: string, v: number): void => {
 try {
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
-    const d = lab.spawn(lab.target, [
-      "node",
-      ...installedNodeArgs(),
-      MAIN_JS,
-      "-c",
-      files.conf,
-      "-atcp",
-      "-audp",
-    ]);
+    const d = lab.spawn(lab.target, shippedArgv(files.conf));
     try {
       await lab.waitForOutput(d, new RegExp(`${READY}|ERROR`), 20_000, "stderr");
       add("exec → ready, ms", performance.now() - t0);

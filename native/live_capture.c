@@ -454,16 +454,12 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
     throw_coded(env, "EINVAL", "capture is closed or already started");
     return NULL;
   }
-  bool is_typedarray = false;
-  napi_typedarray_type array_type;
-  size_t length, byte_offset;
-  void *data;
-  napi_value array_buffer;
-  if (napi_is_typedarray(env, argv[1], &is_typedarray) != napi_ok || !is_typedarray ||
-      napi_get_typedarray_info(env, argv[1], &array_type, &length, &data, &array_buffer,
-                               &byte_offset) != napi_ok ||
-      array_type != napi_uint8_array || ((uintptr_t)data & 7) != 0) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "buffer must be an 8-byte aligned Uint8Array");
+  uint8_t *data;
+  size_t length;
+  static const char *const wanted = "buffer must be an 8-byte aligned Uint8Array";
+  if (!get_uint8_array(env, argv[1], wanted, &data, &length)) return NULL;
+  if (((uintptr_t)data & 7) != 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", wanted);
     return NULL;
   }
   int64_t slot_bytes, hold_ms;

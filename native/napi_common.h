@@ -6,6 +6,7 @@
 #ifndef PORTSENTRY_NAPI_COMMON_H
 #define PORTSENTRY_NAPI_COMMON_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -50,6 +51,25 @@ NAPI_COMMON_HELPER void raise_pending(napi_env env) {
       napi_get_and_clear_last_exception(env, &exception) == napi_ok) {
     napi_fatal_exception(env, exception);
   }
+}
+
+/* The bytes of a Uint8Array argument; otherwise throws a TypeError saying `what` and returns 0. */
+static __attribute__((unused)) int get_uint8_array(napi_env env, napi_value v, const char *what,
+                                                   uint8_t **data, size_t *length) {
+  bool is_typedarray = false;
+  napi_typedarray_type array_type;
+  size_t byte_offset;
+  void *bytes;
+  napi_value array_buffer;
+  if (napi_is_typedarray(env, v, &is_typedarray) != napi_ok || !is_typedarray ||
+      napi_get_typedarray_info(env, v, &array_type, length, &bytes, &array_buffer, &byte_offset) !=
+          napi_ok ||
+      array_type != napi_uint8_array) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", what);
+    return 0;
+  }
+  *data = bytes;
+  return 1;
 }
 
 #endif

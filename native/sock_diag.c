@@ -167,18 +167,9 @@ static napi_value js_listening(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "protocol must be 6 (TCP) or 17 (UDP)");
     return NULL;
   }
-  bool is_typedarray = false;
-  napi_typedarray_type array_type;
-  size_t length, byte_offset;
-  void *data;
-  napi_value array_buffer;
-  if (napi_is_typedarray(env, argv[1], &is_typedarray) != napi_ok || !is_typedarray ||
-      napi_get_typedarray_info(env, argv[1], &array_type, &length, &data, &array_buffer,
-                               &byte_offset) != napi_ok ||
-      array_type != napi_uint8_array) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "into must be a Uint8Array");
-    return NULL;
-  }
+  uint8_t *data;
+  size_t length;
+  if (!get_uint8_array(env, argv[1], "into must be a Uint8Array", &data, &length)) return NULL;
   if (length != PORT_COUNT) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "into must hold 65536 bytes, one per port");
     return NULL;

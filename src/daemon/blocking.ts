@@ -160,10 +160,16 @@ export class BlockKeeper {
   }
 
   async #endProbation(address: string): Promise<void> {
-    const ip = parseIp(address);
-    if (ip === undefined || this.registry.has(address)) return;
-    await this.reactor.liftProbation({ address, family: ip.family, port: 0, mode: "tcp" });
+    if (this.registry.has(address)) return;
+    await this.#liftProbation(address);
     this.#d.log.notice(msg.probationEnded(address), { ip: address });
+  }
+
+  /** The firewall step of a probation, whoever made it (the kernel's or ours; idempotent). */
+  async #liftProbation(address: string): Promise<void> {
+    const ip = parseIp(address);
+    if (ip !== undefined)
+      await this.reactor.liftProbation({ address, family: ip.family, port: 0, mode: "tcp" });
   }
 
   /** `blocked`: the sources on probation now (at most the table's capacity). */
@@ -210,10 +216,8 @@ export class BlockKeeper {
     const onProbation = this.stages.policy.probation.end(address, this.#d.monoClockMs(), true);
     if (record !== undefined) await this.lift(record, "unblocked");
     else {
-      // A probation the kernel trap made while the daemon was down is lifted too (idempotent).
-      const ip = parseIp(address);
-      if (ip !== undefined)
-        await this.reactor.liftProbation({ address, family: ip.family, port: 0, mode: "tcp" });
+      // A probation the kernel trap made while the daemon was down is lifted too.
+      await this.#liftProbation(address);
       if (onProbation === undefined) return { ok: true, changed: false, message: "not blocked" };
       this.#d.log.notice(msg.unblocked(address), { ip: address });
     }

@@ -14,7 +14,7 @@ import { openBasicSensor } from "../sensors/basic.js";
 import { logStartupLines } from "../sensors/capture-lines.js";
 import type { CaptureSensor } from "../sensors/capture-sensor.js";
 import type { ChangeWatch } from "../sensors/command-feed.js";
-import { ListenerTable, listeningSource, readListening } from "../sensors/listening.js";
+import { ListenerTable, listeningSource } from "../sensors/listening.js";
 import { StartError } from "../start-error.js";
 import type { Hit, Mode } from "../vocabulary.js";
 
@@ -66,21 +66,23 @@ export async function openSensors(
     monoClockMs,
   );
   if (userspaceModes.length === 0) return { armed, capture: undefined };
-  noteListenerSource(log);
   // Loaded only when the capture runs (the kernel trap runs the shipped modes).
   const { openCaptureSensor } = await import("../sensors/capture-sensor.js");
   const opened = await openCaptureSensor(userspaceModes, config, options.interfaces, onHit, log, undefined, {
     hostFacts,
   });
   if (!opened.ok) throw new StartError(opened.error, 1);
+  noteListenerSource(log);
   const capture = opened.sensor;
   resources.add("the capture", () => capture.close());
   return { armed, capture };
 }
 
-/** Says so when listening ports come from /proc (slower under load) because sock_diag failed. */
+/**
+ * Says so when listening ports come from /proc (slower under load) because sock_diag failed;
+ * after the capture's first read of them, which is when that shows.
+ */
 function noteListenerSource(log: Log): void {
-  readListening("tcp");
   const source = listeningSource();
   if (source.source === "proc") log.warn(msg.listenersFromProc(source.reason ?? "unknown"));
 }

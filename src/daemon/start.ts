@@ -27,6 +27,7 @@ import { SignalInbox } from "../signals.js";
 import { StartError } from "../start-error.js";
 import type { BlockRegistry } from "../state/blocks.js";
 import { VERSION } from "../version.js";
+import type { Mode } from "../vocabulary.js";
 import { warmUpPipeline } from "../warm-up.js";
 import { BlockKeeper } from "./blocking.js";
 import { openState } from "./files.js";
@@ -185,7 +186,7 @@ async function arm(a: Arming): Promise<RunningDaemon> {
   });
   // Only the modes the capture runs: the kernel trap's own need no capture path at all (nor
   // its ~40 modules loaded at start).
-  const kernelModes: readonly string[] = kernel.plan.kernel.map((k) => k.mode);
+  const kernelModes: readonly Mode[] = kernel.plan.kernel.map((k) => k.mode);
   const captured = options.modes.filter((m) => isCaptureMode(m) && !kernelModes.includes(m));
   if (captured.length > 0)
     (await import("../sensors/capture-offline.js")).warmUpCapturePath(captured, config, log);
@@ -199,7 +200,7 @@ async function arm(a: Arming): Promise<RunningDaemon> {
     monoClockMs,
     resources,
     checkpoint,
-    kernel.plan.kernel.map((k) => k.mode),
+    kernelModes,
     protect.hostFacts,
   );
   checkpoint();

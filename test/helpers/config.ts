@@ -1,6 +1,17 @@
 /** A complete Config for unit tests, with 1.2-style values; override what a test is about. */
 
 import type { Config } from "../../src/config/types.js";
+import type { ReplayLimits } from "../../src/replay/events.js";
+
+/** Small table sizes for replay in unit tests (the daemon's are in src/limits.ts). */
+export const TEST_REPLAY_LIMITS: ReplayLimits = {
+  maxSources: 1000,
+  maxBlocks: 1000,
+  repeatLogWindowMs: 60_000,
+  maxRepeatEntries: 100,
+  probationCapacity: 1000,
+  probationMemoryMs: 86_400_000,
+};
 
 export function testConfig(dir: string, overrides: Partial<Config> = {}): Config {
   return {

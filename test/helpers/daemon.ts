@@ -25,6 +25,11 @@ export function installedNodeArgs(): string[] {
   );
 }
 
+/** The daemon as the systemd unit starts it: the installed command's flags, `-atcp -audp`. */
+export function shippedArgv(conf: string): string[] {
+  return ["node", ...installedNodeArgs(), MAIN_JS, "-c", conf, "-atcp", "-audp"];
+}
+
 export interface DaemonFiles {
   readonly dir: string;
   readonly conf: string;

@@ -12,7 +12,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { type DaemonFiles, installedNodeArgs, MAIN_JS, READY, writeDaemonFiles } from "../helpers/daemon.js";
+import { type DaemonFiles, READY, shippedArgv, writeDaemonFiles } from "../helpers/daemon.js";
 import { contextSwitches, passTime } from "../helpers/proc.js";
 import { createLab, type Lab, rootSkip, waitFor } from "../netns/netns.js";
 
@@ -42,15 +42,7 @@ describe("the daemon at rest", { skip: rootSkip() }, () => {
   });
 
   test(`wakes up at most ${MAX_SWITCHES} times in ${WINDOW_MS / 1000} s with nothing happening`, async (t) => {
-    const daemon = lab.spawn(lab.target, [
-      "node",
-      ...installedNodeArgs(),
-      MAIN_JS,
-      "-c",
-      files.conf,
-      "-atcp",
-      "-audp",
-    ]);
+    const daemon = lab.spawn(lab.target, shippedArgv(files.conf));
     try {
       await lab.waitForOutput(daemon, new RegExp(`${READY}|ERROR`), 20_000, "stderr");
       assert.match(daemon.stderr, new RegExp(READY), daemon.tail());

@@ -16,20 +16,12 @@ import { offlineCaptureSensor } from "../../src/sensors/capture-offline.js";
 import { DEFAULT_CLOCKS } from "../../src/sensors/capture-sensor.js";
 import { bytesSource, openCapture } from "../../src/sensors/pcap-file.js";
 import { CORPUS, type CorpusCase, HOST, HOST6 } from "../corpus/cases.js";
-import { testConfig } from "../helpers/config.js";
+import { TEST_REPLAY_LIMITS, testConfig } from "../helpers/config.js";
 import { MemoryLog } from "../helpers/memory-log.js";
 import { ethernetFrame, ipPacket, pcapFile } from "../helpers/pcap-builder.js";
 
 const T0_S = 1_700_000_000;
 const WRITE = process.env.PORTSENTRY_WRITE_CORPUS === "1";
-const LIMITS = {
-  maxSources: 1000,
-  maxBlocks: 1000,
-  repeatLogWindowMs: 60_000,
-  maxRepeatEntries: 100,
-  probationCapacity: 1000,
-  probationMemoryMs: 86_400_000,
-};
 
 function tsUsOf(ms: number): number {
   return T0_S * 1_000_000 + Math.round(ms * 1000);
@@ -68,7 +60,7 @@ describe("the detection corpus", () => {
           modes: c.modes,
           isIgnored: () => false,
           localAddresses: [HOST, HOST6],
-          limits: LIMITS,
+          limits: TEST_REPLAY_LIMITS,
         },
         (e) => events.push(e),
       );

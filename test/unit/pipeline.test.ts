@@ -15,6 +15,7 @@ import { HistoryFile } from "../../src/state/history.js";
 import type { Hit } from "../../src/vocabulary.js";
 import { testConfig } from "../helpers/config.js";
 import { MemoryLog } from "../helpers/memory-log.js";
+import { testPolicyOptions } from "../helpers/policy.js";
 
 const root = await mkdtemp(join(tmpdir(), "ps-pipeline-"));
 after(() => rm(root, { recursive: true, force: true }));
@@ -65,18 +66,13 @@ async function setup(
   const pipeline = new Pipeline({
     log,
     trigger: new TriggerTable({ scanTrigger: config.scanTrigger, maxSources: 100, windowMs: 60_000 }),
-    policy: new Policy({
-      blockTcp: config.blockTcp,
-      blockUdp: config.blockUdp,
-      isIgnored: (a) => a === "192.0.2.1",
-      neverBlockReason: (a) => (a === "192.0.2.254" ? "it is a default gateway" : undefined),
-      isBlocked: (a) => registry.has(a),
-      maxBlocksPerMinute: 60,
-      repeatLogWindowMs: 60_000,
-      maxRepeatEntries: 100,
-      priorOffences: () => 0,
-      banDuration: { baseSec: 0, growth: 1, maxSec: 0 },
-    }),
+    policy: new Policy(
+      testPolicyOptions({
+        blockTcp: config.blockTcp,
+        blockUdp: config.blockUdp,
+        isBlocked: (a) => registry.has(a),
+      }),
+    ),
     registry,
     reactor,
     recordOffence: () => {},

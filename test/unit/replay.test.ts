@@ -6,22 +6,13 @@ import type { ReplayEvent, ReplayOptions, ReplaySummary } from "../../src/replay
 import { inferLocalAddresses } from "../../src/replay/local-addresses.js";
 import { replayCapture } from "../../src/replay/replay.js";
 import type { CapturedFrame } from "../../src/sensors/pcap-file.js";
-import { testConfig } from "../helpers/config.js";
+import { TEST_REPLAY_LIMITS, testConfig } from "../helpers/config.js";
 import { ACK, FIN, PSH, RST, SYN, URG } from "../helpers/pcap-builder.js";
 import { frameAt, HOST, HOST6, probeFrames, T0_US } from "../helpers/probe-frames.js";
 
 const SCANNER = "192.0.2.2";
 const OTHER = "192.0.2.3";
 const SECOND_MS = 1000;
-
-const LIMITS = {
-  maxSources: 1000,
-  maxBlocks: 1000,
-  repeatLogWindowMs: 60_000,
-  maxRepeatEntries: 100,
-  probationCapacity: 1000,
-  probationMemoryMs: 86_400_000,
-};
 
 const at = frameAt;
 const probe = probeFrames;
@@ -44,7 +35,7 @@ function run(
       modes: o.modes ?? ["stcp", "sudp"],
       isIgnored: o.isIgnored ?? ((a) => a === "127.0.0.1"),
       localAddresses: o.localAddresses,
-      limits: LIMITS,
+      limits: TEST_REPLAY_LIMITS,
       ...(o.replyWindowMs === undefined ? {} : { replyWindowMs: o.replyWindowMs }),
     },
     (e) => events.push(e),

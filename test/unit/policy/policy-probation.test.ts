@@ -6,6 +6,7 @@ import { type BlockClaims, Pipeline, type Reactions } from "../../../src/pipelin
 import { type Decision, Policy, type PolicyOptions } from "../../../src/policy/policy.js";
 import type { BlockRecord, Hit } from "../../../src/vocabulary.js";
 import { MemoryLog } from "../../helpers/memory-log.js";
+import { testPolicyOptions } from "../../helpers/policy.js";
 
 const PROBATION_SEC = 600;
 const LONG_SEC = 86_400;
@@ -24,22 +25,15 @@ function hit(address: string, nowMs = 0, mode: Hit["mode"] = "stcp", extra: Part
 }
 
 function policy(over: Partial<PolicyOptions> = {}): Policy {
-  return new Policy({
-    blockTcp: 1,
-    blockUdp: 1,
-    isIgnored: (a) => a === "192.0.2.1",
-    neverBlockReason: (a) => (a === "192.0.2.254" ? "it is a default gateway" : undefined),
-    isBlocked: () => false,
-    maxBlocksPerMinute: 60,
-    repeatLogWindowMs: 60_000,
-    maxRepeatEntries: 100,
-    priorOffences: () => 0,
-    banDuration: { baseSec: LONG_SEC, growth: 1, maxSec: 0 },
-    probationSec: PROBATION_SEC,
-    probationCapacity: 1000,
-    probationMemoryMs: 86_400_000,
-    ...over,
-  });
+  return new Policy(
+    testPolicyOptions({
+      banDuration: { baseSec: LONG_SEC, growth: 1, maxSec: 0 },
+      probationSec: PROBATION_SEC,
+      probationCapacity: 1000,
+      probationMemoryMs: 86_400_000,
+      ...over,
+    }),
+  );
 }
 
 /** What the pipeline does with a "probation" decision (Pipeline #probation), on the table only. */

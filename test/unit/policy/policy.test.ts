@@ -3,24 +3,13 @@ import { test } from "node:test";
 import { Policy, type PolicyOptions } from "../../../src/policy/policy.js";
 import { reactionPlan } from "../../../src/policy/reaction-plan.js";
 import type { Hit } from "../../../src/vocabulary.js";
+import { testPolicyOptions } from "../../helpers/policy.js";
 
 function hit(address: string, mode: Hit["mode"] = "tcp", nowMs = 0): Hit {
   return { mode, address, family: 4, port: 143, classification: "Connect", ipOptions: false, nowMs };
 }
 function policy(over: Partial<PolicyOptions> = {}): Policy {
-  return new Policy({
-    blockTcp: 1,
-    blockUdp: 1,
-    isIgnored: (a) => a === "192.0.2.1",
-    neverBlockReason: (a) => (a === "192.0.2.254" ? "it is a default gateway" : undefined),
-    isBlocked: () => false,
-    maxBlocksPerMinute: 60,
-    repeatLogWindowMs: 60_000,
-    maxRepeatEntries: 100,
-    priorOffences: () => 0,
-    banDuration: { baseSec: 0, growth: 1, maxSec: 0 },
-    ...over,
-  });
+  return new Policy(testPolicyOptions(over));
 }
 
 test("protected sources are not admitted", () => {

@@ -1,11 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Config } from "../../../src/config/types.js";
 import { againPrefix, overLimitPrefix, trapOfPrefix, trapPrefix } from "../../../src/kernel-trap-names.js";
-import { candidatePorts } from "../../../src/port-set.js";
 import {
   checkSpec,
-  DEFAULT_LOG_SNAPLEN,
   disarmScript,
   hostPrefixes,
   type KernelTrapSpec,
@@ -20,31 +17,10 @@ import {
   PROBATION_PRIORITY,
   PROBATION_SET_SIZE,
 } from "../../../src/respond/nftables.js";
-import { testConfig } from "../../helpers/config.js";
+import { trapSpec } from "../../helpers/kernel-trap-spec.js";
 
-const trapConfig = (overrides: Partial<Config> = {}): Config =>
-  testConfig("/t", { kernelTrap: true, killFirewall: "nftables", blockTimeoutSec: 86400, ...overrides });
-
-function spec(overrides: Partial<KernelTrapSpec> = {}): KernelTrapSpec {
-  const config = trapConfig();
-  return {
-    table: "portsentry",
-    group: 42,
-    modes: [
-      { mode: "stcp", ports: candidatePorts("stcp", config) },
-      { mode: "audp", ports: candidatePorts("audp", config) },
-    ],
-    timeoutSec: 86400,
-    maxBlocksPerMinute: 60,
-    interfaces: [],
-    maxSetElements: 65536,
-    logSnapLength: DEFAULT_LOG_SNAPLEN,
-    overLimitReportsPerSec: 200,
-    probationSec: 600,
-    probationReportsPerSec: 500,
-    ...overrides,
-  };
-}
+const spec = (overrides: Partial<KernelTrapSpec> = {}): KernelTrapSpec =>
+  trapSpec({ probationSec: 600, probationReportsPerSec: 500, ...overrides });
 
 const protect = mergePrefixes(hostPrefixes(["127.0.0.1", "::1"]));
 const hosts = mergePrefixes(hostPrefixes(["192.0.2.1", "2001:db8::1"]));

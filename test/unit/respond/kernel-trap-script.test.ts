@@ -2,26 +2,20 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import { type IpPrefix, parsePrefix } from "../../../src/config/ignore.js";
-import type { Config } from "../../../src/config/types.js";
 import { parseIp } from "../../../src/decode/address.js";
 import { kernelTrapPlan } from "../../../src/policy/kernel-trap-plan.js";
 import { candidatePorts } from "../../../src/port-set.js";
 import {
   checkSpec,
-  DEFAULT_LOG_SNAPLEN,
   disarmScript,
   graceScript,
   hostPrefixes,
-  type KernelTrapSpec,
   kernelTrapScript,
   mergePrefixes,
   replaceSetsScript,
   TRAP_PRIORITY,
 } from "../../../src/respond/kernel-trap-script.js";
-import { testConfig } from "../../helpers/config.js";
-
-const trapConfig = (overrides: Partial<Config> = {}): Config =>
-  testConfig("/t", { kernelTrap: true, killFirewall: "nftables", blockTimeoutSec: 86400, ...overrides });
+import { trapConfig, trapSpec } from "../../helpers/kernel-trap-spec.js";
 
 const prefixes = (...texts: string[]): IpPrefix[] =>
   texts.map((t) => {
@@ -30,30 +24,11 @@ const prefixes = (...texts: string[]): IpPrefix[] =>
     return r.prefix;
   });
 
-function spec(overrides: Partial<KernelTrapSpec> = {}): KernelTrapSpec {
-  const config = trapConfig();
-  return {
-    table: "portsentry",
-    group: 42,
-    modes: [
-      { mode: "stcp", ports: candidatePorts("stcp", config) },
-      { mode: "audp", ports: candidatePorts("audp", config) },
-    ],
-    timeoutSec: 86400,
-    maxBlocksPerMinute: 60,
-    interfaces: [],
-    maxSetElements: 65536,
-    logSnapLength: DEFAULT_LOG_SNAPLEN,
-    overLimitReportsPerSec: 200,
-    ...overrides,
-  };
-}
-
 // ---- nft text ---------------------------------------------------------------------------
 
 test("script: rules in a chain of their own after the blocked-set drop, flushed and refilled", () => {
   const text = kernelTrapScript(
-    spec(),
+    trapSpec(),
     mergePrefixes(prefixes("127.0.0.0/8", "::1", "198.51.100.0/24")),
     mergePrefixes(hostPrefixes(["192.0.2.1", "2001:db8::1"])),
   );
@@ -128,7 +103,7 @@ test("script: rules in a chain of their own after the blocked-set drop, flushed 
 
 test("script: no limit at 0, no timeout at 0 or past the kernel's range, -i interfaces, one mode", () => {
   const text = kernelTrapScript(
-    spec({
+    trapSpec({
       maxBlocksPerMinute: 0,
       timeoutSec: 0,
       interfaces: ["eth0", "wg0"],
@@ -143,19 +118,19 @@ test("script: no limit at 0, no timeout at 0 or past the kernel's range, -i inte
   assert.ok(!/jump trap_udp/.test(text));
   assert.ok(/flush set inet portsentry trap_udp_ports/.test(text)); // emptied, not left behind
   assert.ok(!/add element inet portsentry protect/.test(text));
-  const far = kernelTrapScript(spec({ timeoutSec: 3650 * 86400 + 1 }), mergePrefixes([]));
+  const far = kernelTrapScript(trapSpec({ timeoutSec: 3650 * 86400 + 1 }), mergePrefixes([]));
   assert.ok(/add @blocked4 \{ ip saddr \} log/.test(far));
 });
 
 test("script: DETECT_ACK_SCANS lets ACK-bearing TCP without RST into the trap, never established flows", () => {
-  const on = kernelTrapScript(spec({ ackScans: true }), mergePrefixes([]));
+  const on = kernelTrapScript(trapSpec({ ackScans: true }), mergePrefixes([]));
   assert.ok(
     on.includes(
       "add rule inet portsentry trap tcp flags & rst == 0 tcp dport @trap_tcp_ports jump trap_tcp\n",
     ),
   );
   assert.ok(on.includes("add rule inet portsentry trap_tcp ct state established,related return\n"));
-  for (const off of [spec({ ackScans: false }), spec()])
+  for (const off of [trapSpec({ ackScans: false }), trapSpec()])
     assert.ok(
       kernelTrapScript(off, mergePrefixes([])).includes(
         "add rule inet portsentry trap tcp flags & (ack | rst) == 0 tcp dport @trap_tcp_ports jump trap_tcp\n",
@@ -166,7 +141,7 @@ test("script: DETECT_ACK_SCANS lets ACK-bearing TCP without RST into the trap, n
 test("script: LISTEN_GRACE in the advanced modes only; the grace sets are never flushed", () => {
   const config = trapConfig();
   const text = kernelTrapScript(
-    spec({
+    trapSpec({
       graceSec: 600,
       modes: [
         { mode: "stcp", ports: candidatePorts("stcp", config) },
@@ -187,8 +162,8 @@ test("script: LISTEN_GRACE in the advanced modes only; the grace sets are never 
   );
   assert.ok(socketAt > 0);
   assert.equal(udp[socketAt + 1], "add rule inet portsentry trap_udp udp dport @grace_udp_ports return");
-  assert.ok(!/@grace_/.test(kernelTrapScript(spec({ graceSec: 0 }), mergePrefixes([]))));
-  assert.equal(checkSpec(spec({ graceSec: -1 })).ok, false);
+  assert.ok(!/@grace_/.test(kernelTrapScript(trapSpec({ graceSec: 0 }), mergePrefixes([]))));
+  assert.equal(checkSpec(trapSpec({ graceSec: -1 })).ok, false);
   assert.ok(/delete set inet portsentry grace_tcp_ports/.test(disarmScript("portsentry")));
 });
 
@@ -234,16 +209,16 @@ test("protect and disarm scripts", () => {
 test("script: a planned mode with no port gets no jump", () => {
   const config = trapConfig({ udpPorts: [] });
   const plan = kernelTrapPlan(config, ["sudp"], (mode) => candidatePorts(mode, config));
-  assert.ok(!/jump trap_udp/.test(kernelTrapScript(spec({ modes: plan.kernel }), mergePrefixes([]))));
+  assert.ok(!/jump trap_udp/.test(kernelTrapScript(trapSpec({ modes: plan.kernel }), mergePrefixes([]))));
 });
 
 test("checkSpec refuses what could break out of the nft text", () => {
-  assert.deepEqual(checkSpec(spec()), { ok: true });
-  assert.equal(checkSpec(spec({ interfaces: ['eth0" accept; #'] })).ok, false);
-  assert.equal(checkSpec(spec({ table: "x y" })).ok, false);
-  assert.equal(checkSpec(spec({ group: 70000 })).ok, false);
+  assert.deepEqual(checkSpec(trapSpec()), { ok: true });
+  assert.equal(checkSpec(trapSpec({ interfaces: ['eth0" accept; #'] })).ok, false);
+  assert.equal(checkSpec(trapSpec({ table: "x y" })).ok, false);
+  assert.equal(checkSpec(trapSpec({ group: 70000 })).ok, false);
   const config = trapConfig();
-  const twoTcp = spec({
+  const twoTcp = trapSpec({
     modes: [
       { mode: "stcp", ports: candidatePorts("stcp", config) },
       { mode: "atcp", ports: candidatePorts("atcp", config) },
