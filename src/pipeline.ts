@@ -39,8 +39,6 @@ export interface PipelineCounters {
   ignored: number;
   detections: number;
   heldBack: number;
-  /** PROBATION_TIMEOUT: sources put on probation. */
-  probations: number;
   reactionErrors: number;
 }
 
@@ -72,7 +70,6 @@ export class Pipeline {
     ignored: 0,
     detections: 0,
     heldBack: 0,
-    probations: 0,
     reactionErrors: 0,
   };
   /** Hits by mode and classification, for /metrics. Keys are our own names, never an attacker's. */
@@ -174,7 +171,6 @@ export class Pipeline {
    */
   #probation(hit: Hit, banSec: number): void {
     const d = this.#d;
-    this.counters.probations++;
     const byDaemon = hit.kernelBlocked !== true && d.reactor.probationLiftedByDaemon === true;
     d.policy.probation.start(hit, banSec * 1000, d.wallClockMs(), byDaemon);
     if (hit.kernelBlocked === true || d.reactor.probation === undefined) return;

@@ -192,7 +192,7 @@ export class BlockKeeper {
   probationCounters(): Record<string, number> {
     const table = this.stages.policy.probation;
     return {
-      probations: this.stages.pipeline.counters.probations,
+      probations: table.started,
       onProbation: table.countOn(this.#d.monoClockMs()),
       probationForgotten: table.evicted,
     };

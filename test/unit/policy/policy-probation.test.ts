@@ -258,7 +258,7 @@ test("pipeline: a probation decision calls reactor.probation once, never respond
   assert.deepEqual(f.probations, [{ hit: h, banSec: PROBATION_SEC }]);
   assert.deepEqual(f.responded, []);
   assert.deepEqual(f.kernelBlocks, []);
-  assert.equal(f.pipeline.counters.probations, 1);
+  assert.equal(f.policy.probation.started, 1);
   assert.equal(f.pipeline.counters.detections, 0);
   assert.equal(f.policy.probation.isOn("198.51.100.30", 1000), true);
   assert.equal(
@@ -315,7 +315,7 @@ test("pipeline: the next probe promotes the probation to the long ban, once", as
   assert.equal(f.policy.probation.knows("198.51.100.33", 2000), true, "still a known repeat offender");
   assert.deepEqual(f.policy.probation.takeEnded(1000 + PROBATION_SEC * 1000), [], "not lifted under the ban");
   assert.equal(f.pipeline.counters.detections, 1);
-  assert.equal(f.pipeline.counters.probations, 1);
+  assert.equal(f.policy.probation.started, 1);
 });
 
 test("pipeline: a kernel repeat report is promoted to the long ban (origin detection)", async () => {
@@ -359,6 +359,6 @@ test("pipeline with PROBATION_TIMEOUT 0: no probation, the classic ban", async (
   await f.pipeline.settle();
   assert.equal(f.responded.length, 1);
   assert.deepEqual(f.probations, []);
-  assert.equal(f.pipeline.counters.probations, 0);
+  assert.equal(f.policy.probation.started, 0);
   assert.ok(!f.log.messages().some((m) => m.includes("probation")));
 });
