@@ -5,7 +5,8 @@
  *   npx tsc -p . && node dist/bench/flood-daemon.bench.js [floodSeconds=6] [runs=3]
  *   (DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the daemon; SCAN_TRIGGER=3
  *   makes it count hits per source; SHIPPED=1 blocks as shipped: nftables, the kernel trap and
- *   probation; FLEET=1 makes it a fleet member of a redis-server started
+ *   probation; KERNEL=1 stays log only with the kernel trap on (the kernel counts every probe
+ *   and reports a bounded rate of them, the capture is not open); FLEET=1 makes it a fleet member of a redis-server started
  *   in the target's namespace, so that the flood's hit reports go to Redis too: the Redis
  *   commands a second are printed after each run)
  *
@@ -51,6 +52,11 @@ const fleet = process.env.FLEET === "1";
  * kernel runs the modes, puts each forged source on probation and reports at a bounded rate.
  */
 const shipped = process.env.SHIPPED === "1";
+/** KERNEL=1: log only, with nftables and the kernel trap, which then observes the modes. */
+const kernelObserves = process.env.KERNEL === "1";
+
+/** Probes the daemon counted: its hits, or with the kernel observing the kernel's exact count. */
+const counted = (d: Counters): number => (kernelObserves ? (d.kernelTrapProbes ?? 0) : (d.hits ?? 0));
 /**
  * Node flags for the daemon: by default those the installed command starts it with (the first
  * line of dist/src/cli/main.js); e.g. DAEMON_NODE_ARGS="--max-semi-space-size=1 --cpu-prof
@@ -265,7 +271,7 @@ function describe(p: Phase): string {
   const d = p.delta;
   return (
     `${p.phase}: hping3 sent ${p.sent}, offered ${p.offered} (${p.offeredPps} pkt/s); ` +
-    `frames ${d.frames ?? 0}, hits ${d.hits ?? 0} (${((100 * (d.hits ?? 0)) / Math.max(1, p.offered)).toFixed(1)} % of offered), ` +
+    `frames ${d.frames ?? 0}, hits ${d.hits ?? 0}, counted ${counted(d)} (${((100 * counted(d)) / Math.max(1, p.offered)).toFixed(1)} % of offered), ` +
     `kernel drops ${d.kernelDrops ?? 0}; CPU ${p.cpuPct} % of a core (${p.sysPct} % in the kernel; ` +
     `${p.cpuPctInclDrain} % incl. drain; ${p.cpuUsPerPacket} µs per offered packet); ` +
     `peak RSS ${p.peakRssMiB} MiB (PSS ${p.peakPssMiB} MiB)`
@@ -291,7 +297,7 @@ async function main(): Promise<void> {
   const files = await writeDaemonFiles({
     BLOCK_TCP: shipped ? "1" : "0",
     BLOCK_UDP: shipped ? "1" : "0",
-    ...(shipped && { KILL_FIREWALL: "nftables", KERNEL_TRAP: "1" }),
+    ...((shipped || kernelObserves) && { KILL_FIREWALL: "nftables", KERNEL_TRAP: "1" }),
     SCAN_TRIGGER: scanTrigger,
     TCP_PORTS: "1,11,15,79,111,119,143,540,1080,2000,6667,12345,31337",
     UDP_PORTS: "1,7,9,69,161,162,513,640,31337",
@@ -376,7 +382,7 @@ async function main(): Promise<void> {
           phase: name,
           runs: of.length,
           offeredPps: med((p) => p.offeredPps),
-          hitsPerOffered: med((p) => (p.delta.hits ?? 0) / Math.max(1, p.offered)),
+          countedPerOffered: med((p) => counted(p.delta) / Math.max(1, p.offered)),
           kernelDrops: med((p) => p.delta.kernelDrops ?? 0),
           cpuPct: med((p) => p.cpuPct),
           sysPct: med((p) => p.sysPct),

@@ -42,6 +42,14 @@ export const LIMITS = {
    * second; the rest are dropped and counted in the kernel only (`trap_probations`).
    */
   kernelProbationReportsPerSec: 500,
+  /**
+   * Log-only modes in the kernel: probes from sources not seen lately are reported through
+   * NFLOG at most this many a second (others at kernelOverLimitReportsPerSec); every probe is
+   * counted in the kernel (`trap_probes`). More than the log prints (LOG_RATE_LIMITS).
+   */
+  kernelSeenReportsPerSec: 500,
+  /** ... and a source stays seen this long: its next probes are reported as a repeat's. */
+  kernelSeenSec: 60,
 } as const;
 
 /** The part of LIMITS that the stages (and replay) need. */

@@ -45,6 +45,9 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
     "Sources the kernel trap put on probation (PROBATION_TIMEOUT), reported or not (the kernel's counter).",
   kernelTrapProbationRepeats:
     "Probes from sources on probation that the kernel trap reported (repeat offences).",
+  kernelTrapProbes:
+    "Probes the kernel counted for a log-only mode (BLOCK_*=0), reported or not (the kernel's counter, read at each scrape).",
+  kernelTrapSeenReports: "Of those, the ones reported to the daemon (a bounded rate) and logged by it.",
   probations: "Sources put on probation (PROBATION_TIMEOUT): a short firewall-only ban of a first probe.",
   onProbation: "Sources on probation now, as the daemon knows them (a gauge despite the _total name).",
   probationForgotten:

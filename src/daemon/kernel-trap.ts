@@ -48,6 +48,8 @@ export class KernelTrapWiring {
   #overLimit = 0;
   /** PROBATION_TIMEOUT: the kernel's exact count of sources it put on probation, as last read. */
   #probations = 0;
+  /** Log-only modes: the kernel's exact count of the probes it judged, as last read. */
+  #probes = 0;
 
   constructor(d: KernelTrapDeps) {
     this.#d = d;
@@ -125,12 +127,14 @@ export class KernelTrapWiring {
   async refreshCounters(): Promise<void> {
     const trap = this.#trap;
     if (trap === undefined) return;
-    const [overLimit, probations] = await Promise.all([
+    const [overLimit, probations, probes] = await Promise.all([
       trap.overLimitCount(),
       this.#d.config.probationSec > 0 ? trap.probationCount() : undefined,
+      this.plan.kernel.some((m) => m.observe === true) ? trap.probeCount() : undefined,
     ]);
     this.#overLimit = overLimit ?? this.#overLimit;
     this.#probations = probations ?? this.#probations;
+    this.#probes = probes ?? this.#probes;
   }
 
   /** The kernel's counters for `status` (none without the trap). */
@@ -143,6 +147,8 @@ export class KernelTrapWiring {
       kernelTrapOverLimitReports: st.overLimitReports,
       kernelTrapProbations: this.#probations,
       kernelTrapProbationRepeats: st.probationRepeatReports,
+      kernelTrapProbes: this.#probes,
+      kernelTrapSeenReports: st.seenReports,
       kernelTrapGaps: st.gaps,
       kernelTrapUndecoded: st.undecoded,
       nflogDrops: st.kernelDropped,
@@ -215,7 +221,8 @@ export class KernelTrapWiring {
   /** Records the kernel's blocks that the daemon did not hear of (NFLOG gap, kill -9). */
   async #reconcile(): Promise<void> {
     const { responders, log } = this.#d;
-    const mode = this.plan.kernel[0]?.mode;
+    // Only a trapping mode adds to the blocked sets; a log-only one blocks nobody.
+    const mode = this.plan.kernel.find((m) => m.observe !== true)?.mode;
     const keeper = this.#keeper;
     if (!(responders.firewall instanceof NftablesResponder) || mode === undefined || keeper === undefined)
       return;

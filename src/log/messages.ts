@@ -5,6 +5,7 @@
  * sinks (sanitize.ts), not here, so that the texts stay literal.
  */
 
+import { LIMITS } from "../limits.js";
 import type { KernelTrapPlan, KernelTrapSettings } from "../policy/kernel-trap-plan.js";
 
 export type Proto = "TCP" | "UDP";
@@ -341,6 +342,12 @@ export function kernelTrapPlanLines(settings: KernelTrapSettings, plan: KernelTr
     const count = k.ports.reduce((n, v) => n + v, 0);
     if (count === 0) {
       lines.push(`adminalert: Kernel trap for ${k.mode}: no ${proto} port to watch`);
+      continue;
+    }
+    if (k.observe === true) {
+      lines.push(
+        `adminalert: Kernel trap for ${k.mode} (log only): probes to any of ${count} ${proto} ports without a local listener are counted by the kernel and reported to the daemon, nothing dropped (up to ${LIMITS.kernelSeenReportsPerSec} new sources and ${LIMITS.kernelOverLimitReportsPerSec} other probes a second; the rest counted only)`,
+      );
       continue;
     }
     lines.push(

@@ -32,6 +32,11 @@ export interface KernelMode {
    * socket check, per packet.
    */
   readonly ports: Uint8Array;
+  /**
+   * Log only (BLOCK_*="0"): the kernel counts every probe and reports them to the daemon at a
+   * bounded rate, and drops nothing. Absent: it traps (drops and blocks or puts on probation).
+   */
+  readonly observe?: boolean;
 }
 
 export interface UserspaceMode {
@@ -46,9 +51,11 @@ export interface KernelTrapPlan {
 
 /**
  * Which of `modes` the kernel trap runs, and why the others stay in userspace. Pure.
- * The kernel blocks on the first probe, always: SCAN_TRIGGER above 1 (count first), BLOCK_*
- * 0 (log only) and 2 (command only) cannot be expressed there. `candidatePorts` is asked only
- * for the modes the kernel runs.
+ * The kernel acts on the first probe, always: SCAN_TRIGGER above 1 (count first) and BLOCK_* 2
+ * (command only) cannot be expressed there. BLOCK_* 0 (log only) runs in the kernel as an
+ * observer: every probe counted there, a bounded rate of them reported to the daemon, which
+ * logs them; so that a flood costs the daemon a bounded amount (#17). `candidatePorts` is asked
+ * only for the modes the kernel runs.
  */
 export function kernelTrapPlan(
   settings: KernelTrapSettings,
@@ -63,7 +70,8 @@ export function kernelTrapPlan(
       userspace.push({ mode, reason: reason ?? "not a stealth or advanced mode" });
       continue;
     }
-    kernel.push({ mode, ports: candidatePorts(mode) });
+    const logOnly = (mode === "stcp" || mode === "atcp" ? settings.blockTcp : settings.blockUdp) === 0;
+    kernel.push({ mode, ports: candidatePorts(mode), ...(logOnly ? { observe: true } : {}) });
   }
   return { kernel, userspace };
 }
@@ -81,9 +89,8 @@ function whyUserspace(settings: KernelTrapSettings, mode: Mode): string | undefi
   const tcp = mode === "stcp" || mode === "atcp";
   const key = tcp ? "BLOCK_TCP" : "BLOCK_UDP";
   const level = tcp ? settings.blockTcp : settings.blockUdp;
-  if (level === 0) return `${key}="0" only logs: there is nothing to block`;
   if (level === 2) return `${key}="2" runs KILL_RUN_CMD only: a kernel block would go further`;
   if (settings.scanTrigger > 1)
-    return `SCAN_TRIGGER="${settings.scanTrigger}": the kernel blocks on the first probe and cannot count probes per source first`;
+    return `SCAN_TRIGGER="${settings.scanTrigger}": the kernel acts on the first probe and cannot count probes per source first`;
   return undefined;
 }

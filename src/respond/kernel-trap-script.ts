@@ -93,7 +93,7 @@
 
 import type { IpPrefix } from "../config/ignore.js";
 import { formatIpv4, formatIpv6, type IpFamily, parseIp } from "../decode/address.js";
-import { againPrefix, overLimitPrefix, trapPrefix } from "../kernel-trap-names.js";
+import { againPrefix, overLimitPrefix, seenPrefix, trapPrefix } from "../kernel-trap-names.js";
 import type { KernelMode } from "../policy/kernel-trap-plan.js";
 import { portRanges } from "../port-set.js";
 import {
@@ -128,6 +128,19 @@ export const TRAP_OVER_LIMIT = "trap_over_limit";
 export const TRAP_REPORT_LIMIT = "trap_report_limit";
 /** PROBATION_TIMEOUT: sources the trap put on probation (exact, reported or not). */
 export const TRAP_PROBATIONS = "trap_probations";
+/** Log-only modes: every probe the kernel judged (exact, reported or not). */
+export const TRAP_PROBES = "trap_probes";
+/** Log-only modes: reports of probes from sources not seen lately. */
+export const TRAP_SEEN_LIMIT = "trap_seen_limit";
+/** Log-only modes: sources seen lately, whose next probes go through the other reports' bucket. */
+export const SEEN_SET4 = "seen4";
+export const SEEN_SET6 = "seen6";
+/**
+ * Elements of each seen set (~100 bytes each in the kernel). Full, a probe from a new source
+ * is still counted and goes to the shared reports' bucket; the sets' timeout frees places, so
+ * a scanner gets one within moments even under a flood.
+ */
+export const SEEN_SET_SIZE = 65536;
 /**
  * Sources never trapped whatever the host (decode/address.ts `neverBlockable`): unspecified,
  * loopback, multicast, 240/4 with the broadcast address; for IPv6 also IPv4-mapped. A probe
@@ -179,6 +192,13 @@ export interface KernelTrapSpec {
   readonly probationSec?: number;
   /** NFLOG reports a second of new probations (the rest are counted in the kernel only); 0: all. */
   readonly probationReportsPerSec?: number;
+  /**
+   * Log-only modes (`KernelMode.observe`): NFLOG reports a second of probes from sources not
+   * seen lately; other probes share the over-limit reports' bucket. Both count past it.
+   */
+  readonly seenReportsPerSec?: number;
+  /** Log-only modes: how long a source stays seen (its next probes are repeats). */
+  readonly seenSec?: number;
 }
 
 export type SpecCheck = { readonly ok: true } | { readonly ok: false; readonly error: string };
@@ -210,6 +230,16 @@ export function checkSpec(spec: KernelTrapSpec): SpecCheck {
   // A repeat offence reaches the daemon through the over-limit reports' bucket.
   if (probation > 0 && spec.overLimitReportsPerSec <= 0)
     return { ok: false, error: "probation needs over-limit reports (the repeats go through them)" };
+  if (spec.modes.some((m) => m.observe === true)) {
+    const seen = spec.seenReportsPerSec ?? 0;
+    const seenSec = spec.seenSec ?? 0;
+    if (!Number.isInteger(seen) || seen <= 0) return { ok: false, error: `bad seen report rate ${seen}` };
+    if (!Number.isInteger(seenSec) || seenSec <= 0 || seenSec > NFT_MAX_TIMEOUT_SEC)
+      return { ok: false, error: `bad seen timeout ${seenSec}` };
+    // A seen source's next probes reach the daemon through the over-limit reports' bucket.
+    if (spec.overLimitReportsPerSec <= 0)
+      return { ok: false, error: "a log-only mode needs over-limit reports (repeats go through them)" };
+  }
   if (!Number.isInteger(spec.logSnapLength) || spec.logSnapLength < 64 || spec.logSnapLength > 65535)
     return { ok: false, error: `bad NFLOG snap length ${spec.logSnapLength}` };
   return { ok: true };
@@ -247,14 +277,18 @@ export function kernelTrapScript(
     // Never flushed: a reload keeps the ports in their grace. `dynamic` as the rules need it
     // (declared, so that the next run's `add set` matches the set as it is).
     ...GRACE_SETS.map((set) => `add set ${t} ${set} ${GRACE_SET_TYPE}`),
+    ...SEEN_SETS.map((set) => `add set ${t} ${set.name} ${seenSetType(set.type)}`),
     `add counter ${t} ${TRAP_OVER_LIMIT}`,
     `add counter ${t} ${TRAP_PROBATIONS}`,
+    `add counter ${t} ${TRAP_PROBES}`,
     // Emptied first: the rules below are the only ones (idempotent), and nothing refers to
     // the limit while it is replaced (a changed rate takes effect).
     ...emptyTrapChains(t),
     ...replaceLimit(t, TRAP_LIMIT),
     ...replaceLimit(t, TRAP_REPORT_LIMIT),
+    ...replaceLimit(t, TRAP_SEEN_LIMIT),
   );
+  const observing = spec.modes.some((m) => m.observe === true);
   const probationSec = spec.probationSec ?? 0;
   // With probation the one limit is on the reports of new probations, not on the bans.
   const limited = probationSec > 0 ? (spec.probationReportsPerSec ?? 0) > 0 : spec.maxBlocksPerMinute > 0;
@@ -265,10 +299,14 @@ export function kernelTrapScript(
     const n = spec.maxBlocksPerMinute;
     out.push(`add limit ${t} ${TRAP_LIMIT} { rate ${n}/minute burst ${n} packets }`);
   }
-  const reported = (limited || probationSec > 0) && spec.overLimitReportsPerSec > 0;
+  const reported = (limited || probationSec > 0 || observing) && spec.overLimitReportsPerSec > 0;
   if (reported) {
     const n = spec.overLimitReportsPerSec;
     out.push(`add limit ${t} ${TRAP_REPORT_LIMIT} { rate ${n}/second burst ${n} packets }`);
+  }
+  if (observing) {
+    const n = spec.seenReportsPerSec ?? 0;
+    out.push(`add limit ${t} ${TRAP_SEEN_LIMIT} { rate ${n}/second burst ${n} packets }`);
   }
   out.push(...replaceLines(spec.table, PROTECT_SET4, PROTECT_SET6, protect));
   out.push(...replaceLines(spec.table, HOSTS_SET4, HOSTS_SET6, hosts));
@@ -298,6 +336,9 @@ export function kernelTrapScript(
       mode.mode === "atcp" || mode.mode === "audp" ? (spec.graceSec ?? 0) : 0,
     ))
       rule(r);
+    // A log-only mode counts every probe, from whomever: the never-trapped sources below too,
+    // as the daemon's own path counts their hits (#17: counts exact).
+    if (mode.observe === true) rule(`counter name "${TRAP_PROBES}"`);
     rule(`ip saddr { ${NEVER_TRAPPED_V4.join(", ")} } return`);
     rule(`ip6 saddr { ${NEVER_TRAPPED_V6.join(", ")} } return`);
     rule(`ip saddr @${PROTECT_SET4} return`);
@@ -309,6 +350,10 @@ export function kernelTrapScript(
     // up to 100 of them for up to a second).
     const log = (prefix: string) =>
       `log prefix "${prefix}" group ${spec.group} snaplen ${spec.logSnapLength} queue-threshold 1`;
+    if (mode.observe === true) {
+      for (const r of observeRules(mode.mode, spec.seenSec ?? 0, log)) rule(r);
+      continue;
+    }
     const trapLog = log(trapPrefix(mode.mode));
     if (probationSec > 0) {
       for (const r of probationRules(mode.mode, probationSec, limit, log)) rule(r);
@@ -355,6 +400,45 @@ export function probationRules(
     );
   }
   return out;
+}
+
+/**
+ * A log-only mode (BLOCK_*="0", `KernelMode.observe`): the kernel drops nothing. It has
+ * counted every probe (`trap_probes`, exact, before the never-trapped sources) and reports a
+ * bounded rate of them to the daemon, which logs them: a source not seen lately through its own bucket (`trap_seen_limit`), the next
+ * probes of a seen source through the shared reports' bucket. Under a forged flood from random
+ * sources, a scanner's second probe then competes only with the flood's rare repeats, not
+ * with the flood. A full seen set refuses the add: the probe is counted and sampled through
+ * the shared bucket; the sets' timeout frees places all the time, so a scanner gets one.
+ */
+export function observeRules(
+  mode: KernelMode["mode"],
+  seenSec: number,
+  log: (prefix: string) => string,
+): string[] {
+  const seen = log(seenPrefix(mode));
+  const out: string[] = [];
+  for (const [fam, addr, set] of [
+    ["ipv4", "ip", SEEN_SET4],
+    ["ipv6", "ip6", SEEN_SET6],
+  ] as const) {
+    out.push(
+      `${addr} saddr @${set} limit name "${TRAP_REPORT_LIMIT}" ${seen} return`,
+      `${addr} saddr @${set} return`,
+      `meta nfproto ${fam} add @${set} { ${addr} saddr timeout ${nftDuration(seenSec)} } limit name "${TRAP_SEEN_LIMIT}" ${seen} return`,
+      `${addr} saddr @${set} return`,
+    );
+  }
+  out.push(`limit name "${TRAP_REPORT_LIMIT}" ${seen}`);
+  return out;
+}
+
+const SEEN_SETS = [
+  { name: SEEN_SET4, type: "ipv4_addr" },
+  { name: SEEN_SET6, type: "ipv6_addr" },
+] as const;
+function seenSetType(type: string): string {
+  return `{ type ${type}; size ${SEEN_SET_SIZE}; flags dynamic, timeout; }`;
 }
 
 /**
@@ -497,10 +581,13 @@ export function disarmScript(table: string): string {
     `delete chain ${t} ${TRAP_UDP_CHAIN}`,
     ...replaceLimit(t, TRAP_LIMIT),
     ...replaceLimit(t, TRAP_REPORT_LIMIT),
+    ...replaceLimit(t, TRAP_SEEN_LIMIT),
     `add counter ${t} ${TRAP_OVER_LIMIT}`,
     `delete counter ${t} ${TRAP_OVER_LIMIT}`,
     `add counter ${t} ${TRAP_PROBATIONS}`,
     `delete counter ${t} ${TRAP_PROBATIONS}`,
+    `add counter ${t} ${TRAP_PROBES}`,
+    `delete counter ${t} ${TRAP_PROBES}`,
   ];
   for (const [set, type] of [
     [PROTECT_SET4, "ipv4_addr"],
@@ -513,6 +600,8 @@ export function disarmScript(table: string): string {
     lines.push(`add set ${t} ${set} { type ${type}; flags interval; }`, `delete set ${t} ${set}`);
   }
   for (const set of GRACE_SETS) lines.push(`add set ${t} ${set} ${GRACE_SET_TYPE}`, `delete set ${t} ${set}`);
+  for (const set of SEEN_SETS)
+    lines.push(`add set ${t} ${set.name} ${seenSetType(set.type)}`, `delete set ${t} ${set.name}`);
   return `${lines.join("\n")}\n`;
 }
 

@@ -27,6 +27,7 @@ import {
   TRAP_CHAIN,
   TRAP_OVER_LIMIT,
   TRAP_PROBATIONS,
+  TRAP_PROBES,
 } from "./kernel-trap-script.js";
 import { nftSetupLine } from "./nftables.js";
 import type { ResponderResult } from "./responder.js";
@@ -91,6 +92,8 @@ export class KernelTrap {
       overLimitReportsPerSec: options.overLimitReportsPerSec ?? LIMITS.kernelOverLimitReportsPerSec,
       probationSec: options.probationSec ?? 0,
       probationReportsPerSec: LIMITS.kernelProbationReportsPerSec,
+      seenReportsPerSec: LIMITS.kernelSeenReportsPerSec,
+      seenSec: LIMITS.kernelSeenSec,
     };
     this.#command = options.command ?? ["nft"];
     this.#timeoutMs = options.commandTimeoutMs ?? 10_000;
@@ -197,6 +200,11 @@ export class KernelTrap {
   /** PROBATION_TIMEOUT: sources the trap put on probation, reported or not. */
   probationCount(): Promise<number | undefined> {
     return this.#counter(TRAP_PROBATIONS);
+  }
+
+  /** Log-only modes: every probe the kernel judged, reported or not. */
+  probeCount(): Promise<number | undefined> {
+    return this.#counter(TRAP_PROBES);
   }
 
   async #counter(name: string): Promise<number | undefined> {

@@ -63,6 +63,8 @@ export interface KernelTrapSensorStats {
   readonly overLimitReports: number;
   /** Probes from sources on probation, reported (PROBATION_TIMEOUT). */
   readonly probationRepeatReports: number;
+  /** Probes of a log-only mode the kernel counted and reported (nothing dropped). */
+  readonly seenReports: number;
   /** Logged by a rule that is not a trap of ours (someone else's rule on our group). */
   readonly foreign: number;
   /** Hits whose port and flags could not be decoded (named from the IP header alone). */
@@ -122,6 +124,7 @@ class NflogSensor implements KernelTrapSensor {
   #hits = 0;
   #overLimitReports = 0;
   #againReports = 0;
+  #seenReports = 0;
   #foreign = 0;
   #undecoded = 0;
   #gaps = 0;
@@ -152,6 +155,7 @@ class NflogSensor implements KernelTrapSensor {
       hits: this.#hits,
       overLimitReports: this.#overLimitReports,
       probationRepeatReports: this.#againReports,
+      seenReports: this.#seenReports,
       foreign: this.#foreign,
       undecoded: this.#undecoded,
       drops: addDrops(r.drops, c.drops),
@@ -228,6 +232,7 @@ class NflogSensor implements KernelTrapSensor {
     }
     if (trap.report === "over-limit") this.#overLimitReports++;
     else if (trap.report === "again") this.#againReports++;
+    else if (trap.report === "seen") this.#seenReports++;
     else this.#hits++;
     const hit: Hit = {
       mode,
@@ -237,8 +242,8 @@ class NflogSensor implements KernelTrapSensor {
       classification,
       ipOptions: e.ipOptions,
       nowMs: this.#monoMs(),
-      // Past the limit the kernel did not block: the daemon's policy decides (and logs). A
-      // repeat from a source on probation was dropped and the source stays on it.
+      // Past the limit, or seen by a log-only mode, the kernel did not block: the daemon's
+      // policy decides (and logs). A repeat from a source on probation was dropped and the source stays on it.
       ...(trap.report === "trapped" ? { kernelBlocked: true } : {}),
       ...(trap.report === "again" ? { probationRepeat: true } : {}),
     };

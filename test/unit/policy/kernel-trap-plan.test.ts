@@ -38,7 +38,7 @@ test("plan: stealth and advanced modes go to the kernel when it can express the 
 test("plan: what the kernel cannot express stays in userspace, with the reason", () => {
   const cases: [Partial<Config>, readonly ("stcp" | "sudp" | "tcp" | "atcp")[], RegExp][] = [
     [{ scanTrigger: 3 }, ["stcp"], /SCAN_TRIGGER="3".*cannot count/],
-    [{ blockTcp: 0 }, ["atcp"], /BLOCK_TCP="0" only logs/],
+    [{ blockTcp: 0, scanTrigger: 2 }, ["atcp"], /SCAN_TRIGGER="2".*cannot count/],
     [{ blockUdp: 2 }, ["sudp"], /BLOCK_UDP="2" runs KILL_RUN_CMD only/],
     [{}, ["tcp"], /basic mode/],
     [{ kernelTrap: false }, ["stcp"], /KERNEL_TRAP is "0"/],
@@ -51,21 +51,20 @@ test("plan: what the kernel cannot express stays in userspace, with the reason",
     assert.match(plan.userspace[0]?.reason ?? "", reason);
     assert.ok(plan.lines.length >= 1);
   }
-  // Mixed: TCP blocks in the kernel, UDP only logs.
+  // Mixed: TCP blocks in the kernel, UDP only logs: the kernel observes it (#17).
   const mixed = planOf(trapConfig({ blockUdp: 0 }), ["atcp", "audp"]);
   assert.deepEqual(
-    mixed.kernel.map((k) => k.mode),
-    ["atcp"],
+    mixed.kernel.map((k) => [k.mode, k.observe === true]),
+    [
+      ["atcp", false],
+      ["audp", true],
+    ],
   );
-  assert.deepEqual(
-    mixed.userspace.map((u) => u.mode),
-    ["audp"],
-  );
-  assert.ok(
-    mixed.lines.some(
-      (l) =>
-        l === 'adminalert: Kernel trap not used for audp: BLOCK_UDP="0" only logs: there is nothing to block',
-    ),
+  assert.deepEqual(mixed.userspace, []);
+  assert.match(mixed.lines[0] ?? "", /^adminalert: Kernel trap for atcp: the first probe .* dropped/);
+  assert.match(
+    mixed.lines[1] ?? "",
+    /^adminalert: Kernel trap for audp \(log only\): probes to any of 1020 UDP ports .* counted by the kernel and reported to the daemon, nothing dropped \(up to 500 new sources and 200 other probes a second/,
   );
   // SCAN_TRIGGER 0 and 1 both react on the first hit (spec §4): both in the kernel.
   for (const scanTrigger of [0, 1])
@@ -86,7 +85,7 @@ test("plan: repeat-offender growth is the daemon's to apply, and says so", () =>
 
 test("plan: candidate ports are asked for only for the modes the kernel runs", () => {
   const asked: TrapMode[] = [];
-  const config = trapConfig({ blockUdp: 0 });
+  const config = trapConfig({ blockUdp: 2 });
   const plan = kernelTrapPlan(config, ["tcp", "atcp", "audp"], (mode) => {
     asked.push(mode);
     return candidatePorts(mode, config);
