@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=1 --optimize-for-size --no-lazy --no-flush-bytecode --single-threaded --no-lazy-feedback-allocation
+#!/usr/bin/env -S node --max-semi-space-size=1 --optimize-for-size --no-flush-bytecode --single-threaded --no-lazy-feedback-allocation
 /**
  * The `portsentry` command's entry. A daemon catches its signals here, before the rest of the
  * program is loaded and compiled (src/signals.ts says why), then the command runs.

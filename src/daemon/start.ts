@@ -23,6 +23,7 @@ import type { Pipeline } from "../pipeline.js";
 import { isCaptureMode } from "../port-set.js";
 import { ResourceStack } from "../resources.js";
 import { describeMissing, neededCapabilities, readUnprivilegedPortStart } from "../sensors/capabilities.js";
+import { warmUpKernelTrapPath } from "../sensors/kernel-trap-sensor.js";
 import { SignalInbox } from "../signals.js";
 import { StartError } from "../start-error.js";
 import type { BlockRegistry } from "../state/blocks.js";
@@ -185,8 +186,9 @@ async function arm(a: Arming): Promise<RunningDaemon> {
     },
   });
   // Only the modes the capture runs: the kernel trap's own need no capture path at all (nor
-  // its ~40 modules loaded at start).
+  // its ~40 modules loaded at start); theirs is the NFLOG reports' path.
   const kernelModes: readonly Mode[] = kernel.plan.kernel.map((k) => k.mode);
+  if (kernelModes.length > 0) warmUpKernelTrapPath(() => {}, log);
   const captured = options.modes.filter((m) => isCaptureMode(m) && !kernelModes.includes(m));
   if (captured.length > 0)
     (await import("../sensors/capture-offline.js")).warmUpCapturePath(captured, config, log);

@@ -110,6 +110,28 @@ export function decodeNflog(frame: Uint8Array, littleEndian = true): NflogResult
   };
 }
 
+/**
+ * An NFLOG frame as the kernel lays it out on this host (little-endian TLV headers): the
+ * prefix and the IP packet. For synthetic frames (the kernel trap path's warm-up, tests).
+ */
+export function encodeNflog(family: 4 | 6, group: number, prefix: string, packet: Uint8Array): Uint8Array {
+  const tlv = (type: number, value: Uint8Array): number[] => {
+    const length = 4 + value.length;
+    const out = [length & 0xff, length >> 8, type & 0xff, type >> 8, ...value];
+    while (out.length % 4 !== 0) out.push(0);
+    return out;
+  };
+  const text = Uint8Array.from([...prefix].map((c) => c.charCodeAt(0) & 0x7f).concat(0));
+  return Uint8Array.from([
+    family === 4 ? AF_INET : AF_INET6,
+    0,
+    (group >> 8) & 0xff,
+    group & 0xff,
+    ...tlv(NFULA_PREFIX, text),
+    ...tlv(NFULA_PAYLOAD, packet),
+  ]);
+}
+
 function be32(b: Uint8Array, i: number): number {
   return ((b[i]! << 24) | (b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!) >>> 0;
 }

@@ -94,7 +94,7 @@ export class NflogReader {
         onFailure: (error) => this.#sink.failed(error),
       },
       (frame, capturedLength, linkType, _wireLength, timestampUs) =>
-        this.#onFrame(frame.subarray(0, capturedLength), linkType, timestampUs),
+        this.deliver(frame.subarray(0, capturedLength), linkType, timestampUs),
     );
     if (!r.ok) {
       // The kernel refuses a group another socket has bound with EPERM, the same answer as to
@@ -107,6 +107,11 @@ export class NflogReader {
     }
     this.#capture = r.capture;
     return { ok: true };
+  }
+
+  /** Decodes one frame as if read: the live capture's path, and the warm-up's. */
+  deliver(frame: Uint8Array, linkType: number, tsUs: number): void {
+    this.#onFrame(frame, linkType, tsUs);
   }
 
   counters(): NflogCounters {

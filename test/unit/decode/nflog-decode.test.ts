@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { decodeNflog, ipSourceOf, LINKTYPE_NFLOG } from "../../../src/decode/nflog.js";
+import { decodeNflog, encodeNflog, ipSourceOf, LINKTYPE_NFLOG } from "../../../src/decode/nflog.js";
 import { decodeFrame, formatSource, LinkType, PacketFacts } from "../../../src/decode/packet.js";
 
 /**
@@ -161,4 +161,15 @@ test("property: built frames round-trip (prefix, group, payload) in any TLV orde
     ),
     { numRuns: 2000 },
   );
+});
+
+test("encodeNflog builds the frame decodeNflog reads back (the warm-up's synthetic reports)", () => {
+  const packet = ipv4Syn([198, 51, 100, 7], 143);
+  const r = decodeNflog(encodeNflog(4, 31337, "portsentry:seen:stcp", packet));
+  assert.ok(r.ok);
+  assert.equal(r.family, 4);
+  assert.equal(r.group, 31337);
+  assert.equal(r.prefix, "portsentry:seen:stcp");
+  assert.deepEqual([...r.payload], [...packet]);
+  assert.equal(r.payloadLinkType, LinkType.IPV4);
 });
