@@ -36,7 +36,7 @@ import { socketPathFor } from "../src/control/protocol.js";
 import { installedNodeArgs, MAIN_JS, READY, writeDaemonFiles } from "../test/helpers/daemon.js";
 import { writeRedisConf } from "../test/helpers/redis-server.js";
 import { createLab, type Lab, type LabProcess, type ScannerHost } from "../test/netns/netns.js";
-import { CLK_TCK, sampleProc } from "./proc-sample.js";
+import { CLK_TCK, sampleProc, softirqTicks } from "./proc-sample.js";
 
 const floodSeconds = Math.min(10, Number(process.argv[2] ?? 6));
 const runs = Number(process.argv[3] ?? 3);
@@ -87,6 +87,8 @@ interface Phase {
   readonly cpuPct: number;
   /** Of cpuPct, in the kernel (stime). */
   readonly sysPct: number;
+  /** The whole machine's irq + softirq time, % of one core (packet receive, netfilter, conntrack). */
+  readonly softirqPct: number;
   /** CPU time per offered packet, µs. */
   readonly cpuUsPerPacket: number;
   readonly cpuPctInclDrain: number;
@@ -120,6 +122,7 @@ async function phase(
       peakPss = Math.max(peakPss, d.pssKiB);
     } catch {}
   }, SAMPLE_MS);
+  const irq0 = softirqTicks();
   const t0 = performance.now();
   const r = await lab.exec(
     scanner,
@@ -128,6 +131,7 @@ async function phase(
   );
   const floodS = (performance.now() - t0) / 1000;
   const d1 = sampleProc(pid);
+  const irq1 = softirqTicks();
   const rx = (await rxPackets(lab, scanner.peerIface)) - rx0;
   // Drain: until the daemon's hit counter stops moving (at most 5 s).
   let last = -1;
@@ -155,6 +159,7 @@ async function phase(
     delta,
     cpuPct: pct(d1.cpuTicks - d0.cpuTicks, floodS),
     sysPct: pct(d1.sysTicks - d0.sysTicks, floodS),
+    softirqPct: pct(irq1 - irq0, floodS),
     cpuUsPerPacket: rx > 0 ? Math.round((((d2.cpuTicks - d0.cpuTicks) / CLK_TCK) * 1e8) / rx) / 100 : 0,
     cpuPctInclDrain: pct(d2.cpuTicks - d0.cpuTicks, drainS),
     peakRssMiB: mib(Math.max(peakRss, d2.rssKiB)),
@@ -274,7 +279,7 @@ function describe(p: Phase): string {
     `frames ${d.frames ?? 0}, hits ${d.hits ?? 0}, counted ${counted(d)} (${((100 * counted(d)) / Math.max(1, p.offered)).toFixed(1)} % of offered), ` +
     `kernel drops ${d.kernelDrops ?? 0}; CPU ${p.cpuPct} % of a core (${p.sysPct} % in the kernel; ` +
     `${p.cpuPctInclDrain} % incl. drain; ${p.cpuUsPerPacket} µs per offered packet); ` +
-    `peak RSS ${p.peakRssMiB} MiB (PSS ${p.peakPssMiB} MiB)`
+    `peak RSS ${p.peakRssMiB} MiB (PSS ${p.peakPssMiB} MiB); the machine's softirq ${p.softirqPct} % of a core`
   );
 }
 
@@ -386,6 +391,7 @@ async function main(): Promise<void> {
           kernelDrops: med((p) => p.delta.kernelDrops ?? 0),
           cpuPct: med((p) => p.cpuPct),
           sysPct: med((p) => p.sysPct),
+          softirqPct: med((p) => p.softirqPct),
           cpuUsPerPacket: med((p) => p.cpuUsPerPacket),
           peakRssMiB: med((p) => p.peakRssMiB),
           peakPssMiB: med((p) => p.peakPssMiB),

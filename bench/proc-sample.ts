@@ -37,3 +37,14 @@ export function sampleProc(pid: number): ProcSample {
   const pssKiB = Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0);
   return { cpuTicks, sysTicks, rssKiB: kib("VmRSS"), hwmKiB: kib("VmHWM"), pssKiB };
 }
+
+/**
+ * The machine's interrupt and softirq ticks (all CPUs, /proc/stat): where the kernel receives
+ * packets, runs netfilter (connection tracking, the trap's rules) and libpcap's packet sockets,
+ * in whatever process was on the CPU. Shared with anything else the machine does.
+ */
+export function softirqTicks(): number {
+  const cpu = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]?.split(/\s+/) ?? [];
+  // cpu user nice system idle iowait irq softirq ...
+  return Number(cpu[6]) + Number(cpu[7]);
+}

@@ -39,13 +39,13 @@ export const LIMITS = {
   probationMemoryMs: 86_400_000,
   /**
    * Probes the kernel trap puts on probation are reported through NFLOG at most this many a
-   * second; the rest are dropped and counted in the kernel only (`trap_probations`).
+   * second; the rest are dropped and counted in the kernel only (`tally_probations`).
    */
   kernelProbationReportsPerSec: 500,
   /**
    * Log-only modes in the kernel: probes from sources not seen lately are reported through
    * NFLOG at most this many a second (others at kernelOverLimitReportsPerSec); every probe is
-   * counted in the kernel (`trap_probes`). More than the log prints (LOG_RATE_LIMITS).
+   * counted in the kernel (`tally_probes`). More than the log prints (LOG_RATE_LIMITS).
    */
   kernelSeenReportsPerSec: 500,
   /** ... and a source stays seen this long: its next probes are reported as a repeat's. */

@@ -9,7 +9,8 @@
 #   NETNS_BENCH=/path/netns-bench PORTSENTRY_C=/path/portsentry bash bench/netns/side-by-side.sh 3 out.jsonl
 #
 # Scenarios: idle (netns-bench's default, log only: BLOCK_*=0), idle-blocking (BLOCK_*=1, as
-# shipped: our kernel trap armed), flood and benign (log only, as netns-bench runs them).
+# shipped: our kernel trap armed), flood and benign (log only, as netns-bench runs them: with
+# KERNEL_TRAP="1" in our template the kernel observes the modes, the capture is not opened).
 # Env: SCENARIOS ("idle idle-blocking flood benign"), OURS_MODES ("-atcp -audp", the shipped
 # unit's), QUIET_WAIT (20).
 set -euo pipefail

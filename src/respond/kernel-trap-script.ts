@@ -19,7 +19,8 @@
  *     set grace_tcp_ports / grace_udp_ports { type inet_service; flags dynamic, timeout; }
  *                                  LISTEN_GRACE: ports a socket owned lately (advanced modes)
  *     limit trap_limit { rate N/minute burst N packets }  one bucket for every trap rule
- *     counter trap_over_limit                              probes the limit let through
+ *     set tally_over_limit { type inet_proto; counter; }  probes the limit let through (the
+ *                                  element counters of tcp and udp: see TALLY_SET_TYPE)
  *     chain prerouting  (priority -300, the responder's): ip saddr @blocked4 drop ...
  *     chain trap {      (priority -150: after conntrack at -200, before DNAT at -100)
  *       type filter hook prerouting priority -150; policy accept;
@@ -42,12 +43,16 @@
  *       meta nfproto ipv4 limit name "trap_limit" add @blocked4 { ip saddr timeout 1d }
  *           log prefix "portsentry:stcp" group G snaplen 256 queue-threshold 1 drop
  *       meta nfproto ipv6 ... add @blocked6 { ip6 saddr timeout 1d } log ... drop
- *       counter name "trap_over_limit"          past the limit: exact total, on unblocked
+ *       meta l4proto @tally_over_limit          past the limit: exact total, on unblocked
  *       limit name "trap_report_limit" log prefix "portsentry:over:stcp" group G ...
  *                                                a sample of them to the daemon, which judges it
  *     }
  *     chain trap_udp { the same for UDP }
  *   }
+ *
+ * A log-only mode (BLOCK_*="0", `KernelMode.observe`) has the same chain up to the never-trapped
+ * sources, then counts (`tally_probes`) and reports instead of trapping (`observeRules`): nothing
+ * is dropped, and the daemon only logs.
  *
  * Why a base chain of its own at -150 and not a jump from `prerouting`: the responder flushes
  * and refills its chain at every start, which would drop a jump; a second base chain needs no
@@ -81,7 +86,7 @@
  * NFLOG volume: only the first probe of a source reaches the `log` (later ones die at -300),
  * and only while the limit has tokens: at most `burst` messages at once and N a minute after.
  * Past the limit, probes fall through to the host's stack unblocked; the kernel counts every one
- * (`trap_over_limit`) and reports up to `overLimitReportsPerSec` of them through NFLOG with their
+ * (`tally_over_limit`) and reports up to `overLimitReportsPerSec` of them through NFLOG with their
  * own prefix, so that the daemon logs and judges them (a real scanner during a forged flood)
  * while a flood costs it a bounded number of reports. The capture does not watch the ports of
  * the kernel's modes, so each probe reaches the daemon once: trapped or reported, never both.
@@ -124,12 +129,24 @@ export const TRAP_UDP_PORTS = "trap_udp_ports";
 export const GRACE_TCP_PORTS = "grace_tcp_ports";
 export const GRACE_UDP_PORTS = "grace_udp_ports";
 export const TRAP_LIMIT = "trap_limit";
-export const TRAP_OVER_LIMIT = "trap_over_limit";
+/**
+ * The trap's exact totals are the element counters of small sets (`tcp` and `udp`, matched by
+ * `meta l4proto @set`), not named counters: `nft list counter` loads every set's elements first
+ * (nft 1.0.6: 1.9 s and 170 MB for one probation set of 262 144), where `nft list set` of a
+ * small set reads only that set. A flood fills the probation sets; status and /metrics must
+ * still answer at once.
+ */
+export const TALLY_SET_TYPE = "{ type inet_proto; counter; }";
+/** Probes past the block limit (or a full probation set): exact, reported or not. */
+export const TRAP_OVER_LIMIT = "tally_over_limit";
 export const TRAP_REPORT_LIMIT = "trap_report_limit";
 /** PROBATION_TIMEOUT: sources the trap put on probation (exact, reported or not). */
-export const TRAP_PROBATIONS = "trap_probations";
+export const TRAP_PROBATIONS = "tally_probations";
 /** Log-only modes: every probe the kernel judged (exact, reported or not). */
-export const TRAP_PROBES = "trap_probes";
+export const TRAP_PROBES = "tally_probes";
+const TALLY_SETS = [TRAP_OVER_LIMIT, TRAP_PROBATIONS, TRAP_PROBES] as const;
+/** Named counters of earlier versions, removed when the trap is armed or disarmed. */
+const LEGACY_COUNTERS = ["trap_over_limit", "trap_probations"] as const;
 /** Log-only modes: reports of probes from sources not seen lately. */
 export const TRAP_SEEN_LIMIT = "trap_seen_limit";
 /** Log-only modes: sources seen lately, whose next probes go through the other reports' bucket. */
@@ -278,12 +295,14 @@ export function kernelTrapScript(
     // (declared, so that the next run's `add set` matches the set as it is).
     ...GRACE_SETS.map((set) => `add set ${t} ${set} ${GRACE_SET_TYPE}`),
     ...SEEN_SETS.map((set) => `add set ${t} ${set.name} ${seenSetType(set.type)}`),
-    `add counter ${t} ${TRAP_OVER_LIMIT}`,
-    `add counter ${t} ${TRAP_PROBATIONS}`,
-    `add counter ${t} ${TRAP_PROBES}`,
+    ...TALLY_SETS.flatMap((set) => [
+      `add set ${t} ${set} ${TALLY_SET_TYPE}`,
+      `add element ${t} ${set} { tcp, udp }`,
+    ]),
     // Emptied first: the rules below are the only ones (idempotent), and nothing refers to
     // the limit while it is replaced (a changed rate takes effect).
     ...emptyTrapChains(t),
+    ...LEGACY_COUNTERS.flatMap((c) => [`add counter ${t} ${c}`, `delete counter ${t} ${c}`]),
     ...replaceLimit(t, TRAP_LIMIT),
     ...replaceLimit(t, TRAP_REPORT_LIMIT),
     ...replaceLimit(t, TRAP_SEEN_LIMIT),
@@ -338,7 +357,7 @@ export function kernelTrapScript(
       rule(r);
     // A log-only mode counts every probe, from whomever: the never-trapped sources below too,
     // as the daemon's own path counts their hits (#17: counts exact).
-    if (mode.observe === true) rule(`counter name "${TRAP_PROBES}"`);
+    if (mode.observe === true) rule(tally(TRAP_PROBES));
     rule(`ip saddr { ${NEVER_TRAPPED_V4.join(", ")} } return`);
     rule(`ip6 saddr { ${NEVER_TRAPPED_V6.join(", ")} } return`);
     rule(`ip saddr @${PROTECT_SET4} return`);
@@ -362,7 +381,7 @@ export function kernelTrapScript(
       rule(`meta nfproto ipv4 ${limit}add @${NFT_SET4} { ip saddr${timeout} } ${trapLog} drop`);
       rule(`meta nfproto ipv6 ${limit}add @${NFT_SET6} { ip6 saddr${timeout} } ${trapLog} drop`);
     }
-    rule(`counter name "${TRAP_OVER_LIMIT}"`);
+    rule(tally(TRAP_OVER_LIMIT));
     // Past the block limit the probe goes on unblocked; the daemon hears of it here (the
     // capture does not watch the kernel's modes), at a bounded rate.
     if (reported) rule(`limit name "${TRAP_REPORT_LIMIT}" ${log(overLimitPrefix(mode.mode))}`);
@@ -395,7 +414,7 @@ export function probationRules(
     out.push(
       `${addr} saddr @${set} limit name "${TRAP_REPORT_LIMIT}" ${log(againPrefix(mode))} drop`,
       `${addr} saddr @${set} drop`,
-      `meta nfproto ${fam} add @${set} { ${addr} saddr timeout ${timeout} } counter name "${TRAP_PROBATIONS}" ${limit}${log(trapPrefix(mode))} drop`,
+      `meta nfproto ${fam} add @${set} { ${addr} saddr timeout ${timeout} } ${tally(TRAP_PROBATIONS)} ${limit}${log(trapPrefix(mode))} drop`,
       `${addr} saddr @${set} drop`,
     );
   }
@@ -404,7 +423,7 @@ export function probationRules(
 
 /**
  * A log-only mode (BLOCK_*="0", `KernelMode.observe`): the kernel drops nothing. It has
- * counted every probe (`trap_probes`, exact, before the never-trapped sources) and reports a
+ * counted every probe (`tally_probes`, exact, before the never-trapped sources) and reports a
  * bounded rate of them to the daemon, which logs them: a source not seen lately through its own bucket (`trap_seen_limit`), the next
  * probes of a seen source through the shared reports' bucket. Under a forged flood from random
  * sources, a scanner's second probe then competes only with the flood's rare repeats, not
@@ -516,6 +535,11 @@ export function connectionRules(proto: "tcp" | "udp"): readonly string[] {
   ];
 }
 
+/** Counts the packet in the tally set `set` (its element for the packet's protocol). */
+function tally(set: string): string {
+  return `meta l4proto @${set}`;
+}
+
 function elementTimeout(timeoutSec: number): string {
   return timeoutSec > 0 && timeoutSec <= NFT_MAX_TIMEOUT_SEC ? ` timeout ${nftDuration(timeoutSec)}` : "";
 }
@@ -582,12 +606,7 @@ export function disarmScript(table: string): string {
     ...replaceLimit(t, TRAP_LIMIT),
     ...replaceLimit(t, TRAP_REPORT_LIMIT),
     ...replaceLimit(t, TRAP_SEEN_LIMIT),
-    `add counter ${t} ${TRAP_OVER_LIMIT}`,
-    `delete counter ${t} ${TRAP_OVER_LIMIT}`,
-    `add counter ${t} ${TRAP_PROBATIONS}`,
-    `delete counter ${t} ${TRAP_PROBATIONS}`,
-    `add counter ${t} ${TRAP_PROBES}`,
-    `delete counter ${t} ${TRAP_PROBES}`,
+    ...LEGACY_COUNTERS.flatMap((c) => [`add counter ${t} ${c}`, `delete counter ${t} ${c}`]),
   ];
   for (const [set, type] of [
     [PROTECT_SET4, "ipv4_addr"],
@@ -602,6 +621,7 @@ export function disarmScript(table: string): string {
   for (const set of GRACE_SETS) lines.push(`add set ${t} ${set} ${GRACE_SET_TYPE}`, `delete set ${t} ${set}`);
   for (const set of SEEN_SETS)
     lines.push(`add set ${t} ${set.name} ${seenSetType(set.type)}`, `delete set ${t} ${set.name}`);
+  for (const set of TALLY_SETS) lines.push(`add set ${t} ${set} ${TALLY_SET_TYPE}`, `delete set ${t} ${set}`);
   return `${lines.join("\n")}\n`;
 }
 

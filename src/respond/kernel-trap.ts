@@ -207,12 +207,13 @@ export class KernelTrap {
     return this.#counter(TRAP_PROBES);
   }
 
+  /** The sum of a tally set's element counters (TALLY_SET_TYPE: why not a named counter). */
   async #counter(name: string): Promise<number | undefined> {
-    const argv = [...this.#command, "-j", "list", "counter", "inet", this.spec.table, name];
+    const argv = [...this.#command, "-j", "list", "set", "inet", this.spec.table, name];
     const r = await run(argv, { timeoutMs: this.#timeoutMs });
     if (!succeeded(r)) return undefined;
-    const m = /"packets":\s*(\d+)/.exec(r.stdout);
-    return m ? Number(m[1]) : undefined;
+    const counts = [...r.stdout.matchAll(/"packets":\s*(\d+)/g)].map((m) => Number(m[1]));
+    return counts.length > 0 ? counts.reduce((a, b) => a + b, 0) : undefined;
   }
 
   async #exec(script: string): Promise<ResponderResult> {

@@ -289,7 +289,8 @@ class NflogSensor implements KernelTrapSensor {
       ipOptions: e.ipOptions,
       nowMs: this.#monoMs(),
       // Past the limit, or seen by a log-only mode, the kernel did not block: the daemon's
-      // policy decides (and logs). A repeat from a source on probation was dropped and the source stays on it.
+      // policy decides (and logs). A repeat from a source on probation was dropped and the
+      // source stays on it.
       ...(trap.report === "trapped" ? { kernelBlocked: true } : {}),
       ...(trap.report === "again" ? { probationRepeat: true } : {}),
     };

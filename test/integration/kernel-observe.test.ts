@@ -152,7 +152,7 @@ describe("log only, the kernel observing: counted exactly, reported at a bounded
     await d.exited;
     daemon = undefined;
     const r = await lab.execOk(lab.target, ["nft", "list", "table", "inet", "portsentry"]);
-    for (const gone of ["seen4", "seen6", "trap_probes", "trap_seen_limit", "chain trap"])
+    for (const gone of ["seen4", "seen6", "tally_probes", "trap_seen_limit", "chain trap"])
       assert.ok(!r.stdout.includes(gone), `${gone} left:\n${r.stdout}`);
   });
 });

@@ -41,7 +41,7 @@ const log = (prefix: string) => `log prefix "${prefix}" group 42 snaplen 256 que
 test("observe: a log-only mode counts every probe and drops nothing; the other mode still traps", () => {
   const text = kernelTrapScript(spec(), protect);
   const tcp = chainRules(text, "trap_tcp");
-  const counted = tcp.indexOf('counter name "trap_probes"');
+  const counted = tcp.indexOf("meta l4proto @tally_probes");
   // Counted after every check that makes a packet no probe (flows, sockets), before the
   // sources never reported (as the daemon's own path counts their hits).
   assert.ok(counted > tcp.indexOf("socket transparent { 0, 1 } return") && counted > 0);
@@ -53,7 +53,7 @@ test("observe: a log-only mode counts every probe and drops nothing; the other m
   // -audp blocks in the kernel as before.
   const udp = chainRules(text, "trap_udp");
   assert.ok(udp.some((r) => /add @blocked4 \{ ip saddr timeout 1d \} .*portsentry:audp.* drop$/.test(r)));
-  assert.ok(!udp.some((r) => r.includes("trap_probes") || r.includes("@seen")));
+  assert.ok(!udp.some((r) => r.includes("tally_probes") || r.includes("@seen")));
 });
 
 test("observe: new sources through their own bucket, a seen source's next probes through the shared one", () => {
@@ -72,7 +72,7 @@ test("observe: new sources through their own bucket, a seen source's next probes
   ]);
 });
 
-test("observe: limits, sets and counter are declared; the trap's removal takes them away", () => {
+test("observe: limits and sets are declared; the trap's removal takes them away", () => {
   const text = kernelTrapScript(spec(), protect);
   const lines = text.trim().split("\n");
   assert.ok(
@@ -81,7 +81,8 @@ test("observe: limits, sets and counter are declared; the trap's removal takes t
   assert.ok(
     lines.includes("add limit inet portsentry trap_report_limit { rate 200/second burst 200 packets }"),
   );
-  assert.ok(lines.includes("add counter inet portsentry trap_probes"));
+  assert.ok(lines.includes("add set inet portsentry tally_probes { type inet_proto; counter; }"));
+  assert.ok(lines.includes("add element inet portsentry tally_probes { tcp, udp }"));
   for (const [set, type] of [
     ["seen4", "ipv4_addr"],
     ["seen6", "ipv6_addr"],
@@ -91,7 +92,7 @@ test("observe: limits, sets and counter are declared; the trap's removal takes t
         `add set inet portsentry ${set} { type ${type}; size ${SEEN_SET_SIZE}; flags dynamic, timeout; }`,
       ),
     );
-  // Without a log-only mode there is no seen limit (the sets and counter are declared, unused).
+  // Without a log-only mode there is no seen limit (the sets are declared, unused).
   assert.doesNotMatch(
     kernelTrapScript(trapSpec(), protect),
     /add limit inet portsentry trap_seen_limit \{ rate \d+\/second/,
@@ -100,7 +101,7 @@ test("observe: limits, sets and counter are declared; the trap's removal takes t
   for (const thing of [
     "set inet portsentry seen4",
     "set inet portsentry seen6",
-    "counter inet portsentry trap_probes",
+    "set inet portsentry tally_probes",
     "limit inet portsentry trap_seen_limit",
   ])
     assert.ok(disarm.includes(`delete ${thing}`), thing);

@@ -62,13 +62,13 @@ test("probation script: first probes go to the probation sets for 10m, never to 
     const rules = chainRules(text, chain);
     assert.ok(
       rules.includes(
-        `meta nfproto ipv4 add @probation4 { ip saddr timeout 10m } counter name "trap_probations" limit name "trap_limit" ${log(trapPrefix(mode))} drop`,
+        `meta nfproto ipv4 add @probation4 { ip saddr timeout 10m } meta l4proto @tally_probations limit name "trap_limit" ${log(trapPrefix(mode))} drop`,
       ),
       rules.join("\n"),
     );
     assert.ok(
       rules.includes(
-        `meta nfproto ipv6 add @probation6 { ip6 saddr timeout 10m } counter name "trap_probations" limit name "trap_limit" ${log(trapPrefix(mode))} drop`,
+        `meta nfproto ipv6 add @probation6 { ip6 saddr timeout 10m } meta l4proto @tally_probations limit name "trap_limit" ${log(trapPrefix(mode))} drop`,
       ),
     );
     // A probe of a source on probation: a repeat, reported with its own prefix, and dropped.
@@ -85,7 +85,7 @@ test("probation script: first probes go to the probation sets for 10m, never to 
     assert.equal(rules[again4 + 1], "ip saddr @probation4 drop");
     // Past everything (a full probation set): counted, reported over the limit, and dropped
     // unbanned (a trap port has no answer anyone needs).
-    assert.equal(rules.at(-3), 'counter name "trap_over_limit"');
+    assert.equal(rules.at(-3), "meta l4proto @tally_over_limit");
     assert.equal(rules.at(-2), `limit name "trap_report_limit" ${log(overLimitPrefix(mode))}`);
     assert.equal(rules.at(-1), "drop");
   }
@@ -117,17 +117,21 @@ test("probation script: the repeat rule comes before the add, both after every r
   }
 });
 
-test("probation script: the trap limit is on reports of new probations, 500 a second; the counter is declared", () => {
+test("probation script: the trap limit is on reports of new probations, 500 a second; the tally is declared", () => {
   const lines = kernelTrapScript(spec(), protect, hosts).trim().split("\n");
   const text = lines.join("\n");
   assert.equal(declaredLimit(text, "trap_limit"), "{ rate 500/second burst 500 packets }");
   assert.equal(declaredLimit(text, "trap_report_limit"), "{ rate 200/second burst 200 packets }");
   // Not the classic per-minute block limit of MAX_BLOCKS_PER_MINUTE (60).
   assert.ok(!lines.includes("add limit inet portsentry trap_limit { rate 60/minute burst 60 packets }"));
-  const counter = lines.indexOf("add counter inet portsentry trap_probations");
+  const counter = lines.indexOf("add set inet portsentry tally_probations { type inet_proto; counter; }");
   assert.ok(counter >= 0);
+  assert.equal(lines[counter + 1], "add element inet portsentry tally_probations { tcp, udp }");
   const firstRule = lines.findIndex((l) => l.startsWith("add rule"));
   assert.ok(counter < firstRule, "declared before a rule names it");
+  // The named counter of earlier versions goes (nothing refers to it once the chains are empty).
+  const legacy = lines.indexOf("delete counter inet portsentry trap_probations");
+  assert.ok(legacy > lines.indexOf("flush chain inet portsentry trap_tcp") && legacy < firstRule);
   // Every limit a rule names is declared in the same script.
   for (const m of text.matchAll(/limit name "([a-z_]+)"/g)) {
     assert.ok(declaredLimit(text, m[1] as string) !== undefined, m[1]);
@@ -140,7 +144,7 @@ test("probation script: no report rate means no limit on the probation rule (and
   assert.doesNotMatch(text, /limit name "trap_limit"/);
   assert.match(
     text,
-    /add rule inet portsentry trap_tcp meta nfproto ipv4 add @probation4 \{ ip saddr timeout 10m \} counter name "trap_probations" log prefix "portsentry:stcp"/,
+    /add rule inet portsentry trap_tcp meta nfproto ipv4 add @probation4 \{ ip saddr timeout 10m \} meta l4proto @tally_probations log prefix "portsentry:stcp"/,
   );
 });
 
@@ -182,11 +186,11 @@ test("probationRules: per family, repeat report, repeat drop, add, drop; the dur
   assert.deepEqual(rules, [
     'ip saddr @probation4 limit name "trap_report_limit" log prefix "portsentry:again:atcp" drop',
     "ip saddr @probation4 drop",
-    'meta nfproto ipv4 add @probation4 { ip saddr timeout 1h1m1s } counter name "trap_probations" log prefix "portsentry:atcp" drop',
+    'meta nfproto ipv4 add @probation4 { ip saddr timeout 1h1m1s } meta l4proto @tally_probations log prefix "portsentry:atcp" drop',
     "ip saddr @probation4 drop",
     'ip6 saddr @probation6 limit name "trap_report_limit" log prefix "portsentry:again:atcp" drop',
     "ip6 saddr @probation6 drop",
-    'meta nfproto ipv6 add @probation6 { ip6 saddr timeout 1h1m1s } counter name "trap_probations" log prefix "portsentry:atcp" drop',
+    'meta nfproto ipv6 add @probation6 { ip6 saddr timeout 1h1m1s } meta l4proto @tally_probations log prefix "portsentry:atcp" drop',
     "ip6 saddr @probation6 drop",
   ]);
 });
@@ -208,11 +212,19 @@ test("checkSpec: the probation time within the kernel's range, whole seconds; re
     assert.equal(checkSpec(spec({ probationReportsPerSec })).ok, false);
 });
 
-test("disarm deletes the trap_probations counter (created first so that the delete cannot fail), not the sets", () => {
+test("disarm deletes the tally sets and the earlier versions' counters (each created first so that the delete cannot fail), not the probation sets", () => {
   const lines = disarmScript("portsentry").trim().split("\n");
-  const add = lines.indexOf("add counter inet portsentry trap_probations");
-  const del = lines.indexOf("delete counter inet portsentry trap_probations");
-  assert.ok(add >= 0 && del > add);
+  for (const [add, del] of [
+    [
+      "add set inet portsentry tally_probations { type inet_proto; counter; }",
+      "delete set inet portsentry tally_probations",
+    ],
+    ["add counter inet portsentry trap_probations", "delete counter inet portsentry trap_probations"],
+    ["add counter inet portsentry trap_over_limit", "delete counter inet portsentry trap_over_limit"],
+  ]) {
+    const a = lines.indexOf(add as string);
+    assert.ok(a >= 0 && lines.indexOf(del as string) > a, add);
+  }
   // The probation sets and chain are the responder's: disarming the trap leaves them.
   assert.ok(!lines.some((l) => /probation[46]|chain inet portsentry probation\b/.test(l)));
 });

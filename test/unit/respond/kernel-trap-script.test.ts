@@ -83,7 +83,7 @@ test("script: rules in a chain of their own after the blocked-set drop, flushed 
       "ip6 saddr @hosts6 return",
       `meta nfproto ipv4 limit name "trap_limit" add @blocked4 { ip saddr timeout 1d } log prefix "portsentry:${mode}" group 42 snaplen 256 queue-threshold 1 drop`,
       `meta nfproto ipv6 limit name "trap_limit" add @blocked6 { ip6 saddr timeout 1d } log prefix "portsentry:${mode}" group 42 snaplen 256 queue-threshold 1 drop`,
-      'counter name "trap_over_limit"',
+      "meta l4proto @tally_over_limit",
       // Past the block limit: reported (not blocked) at a bounded rate, with a prefix of its own.
       `limit name "trap_report_limit" log prefix "portsentry:over:${mode}" group 42 snaplen 256 queue-threshold 1`,
     ]);

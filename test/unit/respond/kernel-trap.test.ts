@@ -71,3 +71,44 @@ test("runtime: a failing nft is a result, not a throw, and leaves the trap unarm
   assert.match(r.ok ? "" : r.error, /^kernel trap: cannot create the table: /);
   assert.equal(trap.armed, false);
 });
+
+test("the kernel's totals are read from the small tally sets, never through `nft list counter`", async () => {
+  // `nft list counter` loads every set's elements first (seconds under a flood that filled the
+  // probation sets); `nft list set` of a tally set reads only it. The fake nft prints its argv
+  // to stderr and answers as nft 1.0.6 does for a tally set.
+  const answer = JSON.stringify({
+    nftables: [
+      { metainfo: { version: "1.0.6" } },
+      {
+        set: {
+          family: "inet",
+          name: "tally_probes",
+          elem: [
+            { elem: { val: "tcp", counter: { packets: 1200, bytes: 48000 } } },
+            { elem: { val: "udp", counter: { packets: 34, bytes: 1500 } } },
+          ],
+        },
+      },
+    ],
+  });
+  const argvs: string[] = [];
+  const dir = await mkdtemp(join(tmpdir(), "ktrap-"));
+  try {
+    const logFile = join(dir, "argv");
+    const command = ["sh", "-c", 'echo "$@" >> "$0"; printf "%s" "$ANSWER"', logFile];
+    process.env.ANSWER = answer;
+    const trap = new KernelTrap({ modes: [], timeoutSec: 0, maxBlocksPerMinute: 0, command });
+    assert.equal(await trap.probeCount(), 1234);
+    assert.equal(await trap.overLimitCount(), 1234);
+    assert.equal(await trap.probationCount(), 1234);
+    argvs.push(...(await readFile(logFile, "utf8")).trim().split("\n"));
+  } finally {
+    delete process.env.ANSWER;
+    await rm(dir, { recursive: true, force: true });
+  }
+  assert.deepEqual(argvs, [
+    "-j list set inet portsentry tally_probes",
+    "-j list set inet portsentry tally_over_limit",
+    "-j list set inet portsentry tally_probations",
+  ]);
+});
