@@ -43,6 +43,8 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   kernelTrapOverLimitReports: "Of those, the ones reported to the daemon (a bounded rate) and judged by it.",
   kernelTrapProbations:
     "Sources the kernel trap put on probation (PROBATION_TIMEOUT), reported or not (the kernel's counter).",
+  kernelTrapRepeats:
+    "Probes from sources on probation, dropped by the kernel trap, reported or not (the kernel's counter).",
   kernelTrapProbationRepeats:
     "Probes from sources on probation that the kernel trap reported (repeat offences).",
   kernelTrapProbes:

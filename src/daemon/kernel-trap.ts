@@ -50,6 +50,8 @@ export class KernelTrapWiring {
   #probations = 0;
   /** Log-only modes: the kernel's exact count of the probes it judged, as last read. */
   #probes = 0;
+  /** PROBATION_TIMEOUT: the kernel's exact count of probes from sources on probation. */
+  #repeats = 0;
 
   constructor(d: KernelTrapDeps) {
     this.#d = d;
@@ -127,13 +129,16 @@ export class KernelTrapWiring {
   async refreshCounters(): Promise<void> {
     const trap = this.#trap;
     if (trap === undefined) return;
-    const [overLimit, probations, probes] = await Promise.all([
+    const probation = this.#d.config.probationSec > 0;
+    const [overLimit, probations, repeats, probes] = await Promise.all([
       trap.overLimitCount(),
-      this.#d.config.probationSec > 0 ? trap.probationCount() : undefined,
+      probation ? trap.probationCount() : undefined,
+      probation ? trap.repeatCount() : undefined,
       this.plan.kernel.some((m) => m.observe === true) ? trap.probeCount() : undefined,
     ]);
     this.#overLimit = overLimit ?? this.#overLimit;
     this.#probations = probations ?? this.#probations;
+    this.#repeats = repeats ?? this.#repeats;
     this.#probes = probes ?? this.#probes;
   }
 
@@ -146,6 +151,7 @@ export class KernelTrapWiring {
       kernelTrapOverLimit: this.#overLimit,
       kernelTrapOverLimitReports: st.overLimitReports,
       kernelTrapProbations: this.#probations,
+      kernelTrapRepeats: this.#repeats,
       kernelTrapProbationRepeats: st.probationRepeatReports,
       kernelTrapProbes: this.#probes,
       kernelTrapSeenReports: st.seenReports,

@@ -144,7 +144,9 @@ export const TRAP_REPORT_LIMIT = "trap_report_limit";
 export const TRAP_PROBATIONS = "tally_probations";
 /** Log-only modes: every probe the kernel judged (exact, reported or not). */
 export const TRAP_PROBES = "tally_probes";
-const TALLY_SETS = [TRAP_OVER_LIMIT, TRAP_PROBATIONS, TRAP_PROBES] as const;
+/** PROBATION_TIMEOUT: probes from sources on probation (repeats), reported or not. */
+export const TRAP_REPEATS = "tally_repeats";
+const TALLY_SETS = [TRAP_OVER_LIMIT, TRAP_PROBATIONS, TRAP_PROBES, TRAP_REPEATS] as const;
 /** Named counters of earlier versions, removed when the trap is armed or disarmed. */
 const LEGACY_COUNTERS = ["trap_over_limit", "trap_probations"] as const;
 /** Log-only modes: reports of probes from sources not seen lately. */
@@ -393,8 +395,8 @@ export function kernelTrapScript(
 }
 
 /**
- * PROBATION_TIMEOUT (#14): a probe from a source on probation is a repeat, reported (at the
- * over-limit reports' rate) and dropped; a new source goes on probation for `probationSec`,
+ * PROBATION_TIMEOUT (#14): a probe from a source on probation is a repeat, counted
+ * (`tally_repeats`), reported (at the over-limit reports' rate) and dropped; a new source goes on probation for `probationSec`,
  * counted in the kernel, reported up to `limit` (past it dropped all the same), and dropped.
  * A full probation set refuses the add: the probe falls through to the over-limit rules, which
  * count and report it and, with probation, drop it unbanned.
@@ -412,7 +414,7 @@ export function probationRules(
     ["ipv6", "ip6", PROBATION_SET6],
   ] as const) {
     out.push(
-      `${addr} saddr @${set} limit name "${TRAP_REPORT_LIMIT}" ${log(againPrefix(mode))} drop`,
+      `${addr} saddr @${set} ${tally(TRAP_REPEATS)} limit name "${TRAP_REPORT_LIMIT}" ${log(againPrefix(mode))} drop`,
       `${addr} saddr @${set} drop`,
       `meta nfproto ${fam} add @${set} { ${addr} saddr timeout ${timeout} } ${tally(TRAP_PROBATIONS)} ${limit}${log(trapPrefix(mode))} drop`,
       `${addr} saddr @${set} drop`,

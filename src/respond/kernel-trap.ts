@@ -28,6 +28,7 @@ import {
   TRAP_OVER_LIMIT,
   TRAP_PROBATIONS,
   TRAP_PROBES,
+  TRAP_REPEATS,
 } from "./kernel-trap-script.js";
 import { nftSetupLine } from "./nftables.js";
 import type { ResponderResult } from "./responder.js";
@@ -200,6 +201,11 @@ export class KernelTrap {
   /** PROBATION_TIMEOUT: sources the trap put on probation, reported or not. */
   probationCount(): Promise<number | undefined> {
     return this.#counter(TRAP_PROBATIONS);
+  }
+
+  /** PROBATION_TIMEOUT: probes from sources on probation (repeats), reported or not. */
+  repeatCount(): Promise<number | undefined> {
+    return this.#counter(TRAP_REPEATS);
   }
 
   /** Log-only modes: every probe the kernel judged, reported or not. */

@@ -171,6 +171,9 @@ describe("probation: a forged flood cannot spend the block budget", { skip: root
         if (kernelTrap === "1") {
           // The kernel's exact total, read when status asks for it.
           assert.ok((c.kernelTrapProbations ?? 0) >= FIRST4.length + FIRST6.length, JSON.stringify(c));
+          // The scanner's probes after its first are repeats: each counted, some reported.
+          assert.ok((c.kernelTrapProbationRepeats ?? 0) >= 1, JSON.stringify(c));
+          assert.ok((c.kernelTrapRepeats ?? 0) >= (c.kernelTrapProbationRepeats ?? 0), JSON.stringify(c));
           assert.equal(c.captureHits ?? 0, 0, JSON.stringify(c));
           assert.equal(
             c.hits,

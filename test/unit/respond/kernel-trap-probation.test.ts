@@ -73,15 +73,21 @@ test("probation script: first probes go to the probation sets for 10m, never to 
     );
     // A probe of a source on probation: a repeat, reported with its own prefix, and dropped.
     assert.ok(
-      rules.includes(`ip saddr @probation4 limit name "trap_report_limit" ${log(againPrefix(mode))} drop`),
+      rules.includes(
+        `ip saddr @probation4 meta l4proto @tally_repeats limit name "trap_report_limit" ${log(againPrefix(mode))} drop`,
+      ),
     );
     assert.ok(
-      rules.includes(`ip6 saddr @probation6 limit name "trap_report_limit" ${log(againPrefix(mode))} drop`),
+      rules.includes(
+        `ip6 saddr @probation6 meta l4proto @tally_repeats limit name "trap_report_limit" ${log(againPrefix(mode))} drop`,
+      ),
     );
     // Past the report limit, dropped all the same (after the add too: a new probation past it).
     const add4 = rules.findIndex((r) => r.startsWith("meta nfproto ipv4 add @probation4"));
     assert.equal(rules[add4 + 1], "ip saddr @probation4 drop");
-    const again4 = rules.findIndex((r) => r.startsWith("ip saddr @probation4 limit"));
+    const again4 = rules.findIndex((r) =>
+      r.startsWith("ip saddr @probation4 meta l4proto @tally_repeats limit"),
+    );
     assert.equal(rules[again4 + 1], "ip saddr @probation4 drop");
     // Past everything (a full probation set): counted, reported over the limit, and dropped
     // unbanned (a trap port has no answer anyone needs).
@@ -184,11 +190,11 @@ test("probation script: 0 (or absent) is the classic script, blocked sets and a 
 test("probationRules: per family, repeat report, repeat drop, add, drop; the duration in nft text", () => {
   const rules = probationRules("atcp", 3600 + 61, "", (p) => `log prefix "${p}"`);
   assert.deepEqual(rules, [
-    'ip saddr @probation4 limit name "trap_report_limit" log prefix "portsentry:again:atcp" drop',
+    'ip saddr @probation4 meta l4proto @tally_repeats limit name "trap_report_limit" log prefix "portsentry:again:atcp" drop',
     "ip saddr @probation4 drop",
     'meta nfproto ipv4 add @probation4 { ip saddr timeout 1h1m1s } meta l4proto @tally_probations log prefix "portsentry:atcp" drop',
     "ip saddr @probation4 drop",
-    'ip6 saddr @probation6 limit name "trap_report_limit" log prefix "portsentry:again:atcp" drop',
+    'ip6 saddr @probation6 meta l4proto @tally_repeats limit name "trap_report_limit" log prefix "portsentry:again:atcp" drop',
     "ip6 saddr @probation6 drop",
     'meta nfproto ipv6 add @probation6 { ip6 saddr timeout 1h1m1s } meta l4proto @tally_probations log prefix "portsentry:atcp" drop',
     "ip6 saddr @probation6 drop",
