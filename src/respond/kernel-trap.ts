@@ -185,12 +185,21 @@ export class KernelTrap {
   /**
    * Whether the trap chain is still in the kernel (someone may have run `nft flush ruleset`;
    * the responder then recreates its table, not the trap). Call periodically; re-arm with start().
+   * `list chains` names the chains without their rules: `list chain` would load every set's
+   * elements first (seconds once a flood has filled the probation sets; see TALLY_SET_TYPE).
    */
   async present(): Promise<boolean | undefined> {
-    const argv = [...this.#command, "list", "chain", "inet", this.spec.table, TRAP_CHAIN];
+    const argv = [...this.#command, "-j", "list", "chains", "inet"];
     const r = await run(argv, { timeoutMs: this.#timeoutMs });
-    if (succeeded(r)) return true;
-    return r.code !== null && /No such file or directory/.test(r.stderr) ? false : undefined;
+    if (!succeeded(r)) return undefined;
+    try {
+      const listed = (JSON.parse(r.stdout) as { nftables?: { chain?: { table?: string; name?: string } }[] })
+        .nftables;
+      if (!Array.isArray(listed)) return undefined;
+      return listed.some((o) => o.chain?.table === this.spec.table && o.chain?.name === TRAP_CHAIN);
+    } catch {
+      return undefined;
+    }
   }
 
   /** Probes that found the limit empty and went on to the daemon (the counter's packets). */
