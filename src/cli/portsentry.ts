@@ -7,9 +7,6 @@ import type { SignalInbox } from "../signals.js";
 import { StartError } from "../start-error.js";
 import { VERSION } from "../version.js";
 import { type Command, parseArgs, usage } from "./args.js";
-import { runControlCommand } from "./control-commands.js";
-import { runFlush } from "./flush.js";
-import { runReplay } from "./replay.js";
 
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
@@ -56,17 +53,18 @@ async function execute(command: Command, signals: SignalInbox | undefined): Prom
       await daemon.stopped;
       return EXIT_OK;
     }
+    // The other commands' code is loaded only when one runs: the daemon does not carry it.
     case "replay":
-      return runReplay(command);
+      return (await import("./replay.js")).runReplay(command);
     case "flush":
-      return runFlush(command);
+      return (await import("./flush.js")).runFlush(command);
     case "status":
     case "blocked":
     case "unblock":
     case "unblock-fleet":
     case "block":
     case "metrics":
-      return runControlCommand(command);
+      return (await import("./control-commands.js")).runControlCommand(command);
   }
 }
 
