@@ -6,9 +6,9 @@
  *   (DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the daemon; SCAN_TRIGGER=3
  *   makes it count hits per source; SHIPPED=1 blocks as shipped: nftables, the kernel trap and
  *   probation; KERNEL=1 stays log only with the kernel trap on (the kernel counts every probe
- *   and reports a bounded rate of them, the capture is not open); FLEET=1 makes it a fleet member of a redis-server started
- *   in the target's namespace, so that the flood's hit reports go to Redis too: the Redis
- *   commands a second are printed after each run)
+ *   and reports a bounded rate of them, the capture is not open); FLEET=1 makes it a fleet
+ *   member of a redis-server started in the target's namespace, so that the flood's hit
+ *   reports go to Redis too: the Redis commands a second are printed after each run)
  *
  * netns-bench's `flood` scenario samples the daemon process only and counts log lines, which
  * the daemon rate-limits by design; this bench reads what the daemon itself counted (`status
