@@ -26,3 +26,17 @@ export function trapSpec(overrides: Partial<KernelTrapSpec> = {}): KernelTrapSpe
     ...overrides,
   };
 }
+
+/** The rules of one of the trap's chains in a script, without `add rule inet portsentry CHAIN `. */
+export function chainRules(script: string, chain: string): string[] {
+  const head = `add rule inet portsentry ${chain} `;
+  return script
+    .trim()
+    .split("\n")
+    .filter((l) => l.startsWith(head))
+    .map((l) => l.slice(head.length));
+}
+
+/** The `log` statement of `trapSpec`'s rules (group 42, the default snap length). */
+export const trapLog = (prefix: string): string =>
+  `log prefix "${prefix}" group 42 snaplen ${DEFAULT_LOG_SNAPLEN} queue-threshold 1`;

@@ -11,7 +11,7 @@ import {
   observeRules,
   SEEN_SET_SIZE,
 } from "../../../src/respond/kernel-trap-script.js";
-import { trapSpec } from "../../helpers/kernel-trap-spec.js";
+import { chainRules, trapLog, trapSpec } from "../../helpers/kernel-trap-spec.js";
 
 /** -stcp log only (observed), -audp blocking: the mixed case. */
 const spec = (overrides: Partial<KernelTrapSpec> = {}): KernelTrapSpec => {
@@ -27,17 +27,6 @@ const spec = (overrides: Partial<KernelTrapSpec> = {}): KernelTrapSpec => {
 
 const protect = mergePrefixes(hostPrefixes(["127.0.0.1", "::1"]));
 
-function chainRules(text: string, chain: string): string[] {
-  const head = `add rule inet portsentry ${chain} `;
-  return text
-    .trim()
-    .split("\n")
-    .filter((l) => l.startsWith(head))
-    .map((l) => l.slice(head.length));
-}
-
-const log = (prefix: string) => `log prefix "${prefix}" group 42 snaplen 256 queue-threshold 1`;
-
 test("observe: a log-only mode counts every probe and drops nothing; the other mode still traps", () => {
   const text = kernelTrapScript(spec(), protect);
   const tcp = chainRules(text, "trap_tcp");
@@ -47,9 +36,9 @@ test("observe: a log-only mode counts every probe and drops nothing; the other m
   assert.ok(counted > tcp.indexOf("socket transparent { 0, 1 } return") && counted > 0);
   assert.equal(tcp[counted + 1], "ip saddr { 0.0.0.0/8, 127.0.0.0/8, 224.0.0.0/4, 240.0.0.0/4 } return");
   const judged = tcp.indexOf("ip6 saddr @hosts6 return") + 1;
-  assert.deepEqual(tcp.slice(judged), observeRules("stcp", 60, log));
+  assert.deepEqual(tcp.slice(judged), observeRules("stcp", 60, trapLog));
   for (const r of tcp) assert.doesNotMatch(r, /\bdrop\b|@blocked|@probation/, r);
-  assert.equal(tcp.at(-1), `limit name "trap_report_limit" ${log("portsentry:seen:stcp")}`);
+  assert.equal(tcp.at(-1), `limit name "trap_report_limit" ${trapLog("portsentry:seen:stcp")}`);
   // -audp blocks in the kernel as before.
   const udp = chainRules(text, "trap_udp");
   assert.ok(udp.some((r) => /add @blocked4 \{ ip saddr timeout 1d \} .*portsentry:audp.* drop$/.test(r)));
@@ -57,8 +46,8 @@ test("observe: a log-only mode counts every probe and drops nothing; the other m
 });
 
 test("observe: new sources through their own bucket, a seen source's next probes through the shared one", () => {
-  const rules = observeRules("atcp", 60, log);
-  const seen = log("portsentry:seen:atcp");
+  const rules = observeRules("atcp", 60, trapLog);
+  const seen = trapLog("portsentry:seen:atcp");
   assert.deepEqual(rules, [
     `ip saddr @seen4 limit name "trap_report_limit" ${seen} return`,
     "ip saddr @seen4 return",

@@ -17,23 +17,13 @@ import {
   PROBATION_PRIORITY,
   PROBATION_SET_SIZE,
 } from "../../../src/respond/nftables.js";
-import { trapSpec } from "../../helpers/kernel-trap-spec.js";
+import { chainRules, trapLog, trapSpec } from "../../helpers/kernel-trap-spec.js";
 
 const spec = (overrides: Partial<KernelTrapSpec> = {}): KernelTrapSpec =>
   trapSpec({ probationSec: 600, probationReportsPerSec: 500, ...overrides });
 
 const protect = mergePrefixes(hostPrefixes(["127.0.0.1", "::1"]));
 const hosts = mergePrefixes(hostPrefixes(["192.0.2.1", "2001:db8::1"]));
-
-/** The rules of one of the trap's chains, without `add rule inet portsentry CHAIN `. */
-function chainRules(text: string, chain: string): string[] {
-  const head = `add rule inet portsentry ${chain} `;
-  return text
-    .trim()
-    .split("\n")
-    .filter((l) => l.startsWith(head))
-    .map((l) => l.slice(head.length));
-}
 
 /**
  * The limit `name` as the script leaves it: the last `add limit` after the last `delete limit`
@@ -49,8 +39,6 @@ function declaredLimit(text: string, name: string): string | undefined {
   return out;
 }
 
-const log = (prefix: string) => `log prefix "${prefix}" group 42 snaplen 256 queue-threshold 1`;
-
 test("probation script: first probes go to the probation sets for 10m, never to the blocked sets", () => {
   const text = kernelTrapScript(spec(), protect, hosts);
   assert.doesNotMatch(text, /add @blocked[46]/);
@@ -62,24 +50,24 @@ test("probation script: first probes go to the probation sets for 10m, never to 
     const rules = chainRules(text, chain);
     assert.ok(
       rules.includes(
-        `meta nfproto ipv4 add @probation4 { ip saddr timeout 10m } meta l4proto @tally_probations limit name "trap_limit" ${log(trapPrefix(mode))} drop`,
+        `meta nfproto ipv4 add @probation4 { ip saddr timeout 10m } meta l4proto @tally_probations limit name "trap_limit" ${trapLog(trapPrefix(mode))} drop`,
       ),
       rules.join("\n"),
     );
     assert.ok(
       rules.includes(
-        `meta nfproto ipv6 add @probation6 { ip6 saddr timeout 10m } meta l4proto @tally_probations limit name "trap_limit" ${log(trapPrefix(mode))} drop`,
+        `meta nfproto ipv6 add @probation6 { ip6 saddr timeout 10m } meta l4proto @tally_probations limit name "trap_limit" ${trapLog(trapPrefix(mode))} drop`,
       ),
     );
     // A probe of a source on probation: a repeat, reported with its own prefix, and dropped.
     assert.ok(
       rules.includes(
-        `ip saddr @probation4 meta l4proto @tally_repeats limit name "trap_report_limit" ${log(againPrefix(mode))} drop`,
+        `ip saddr @probation4 meta l4proto @tally_repeats limit name "trap_report_limit" ${trapLog(againPrefix(mode))} drop`,
       ),
     );
     assert.ok(
       rules.includes(
-        `ip6 saddr @probation6 meta l4proto @tally_repeats limit name "trap_report_limit" ${log(againPrefix(mode))} drop`,
+        `ip6 saddr @probation6 meta l4proto @tally_repeats limit name "trap_report_limit" ${trapLog(againPrefix(mode))} drop`,
       ),
     );
     // Past the report limit, dropped all the same (after the add too: a new probation past it).
@@ -92,7 +80,7 @@ test("probation script: first probes go to the probation sets for 10m, never to 
     // Past everything (a full probation set): counted, reported over the limit, and dropped
     // unbanned (a trap port has no answer anyone needs).
     assert.equal(rules.at(-3), "meta l4proto @tally_over_limit");
-    assert.equal(rules.at(-2), `limit name "trap_report_limit" ${log(overLimitPrefix(mode))}`);
+    assert.equal(rules.at(-2), `limit name "trap_report_limit" ${trapLog(overLimitPrefix(mode))}`);
     assert.equal(rules.at(-1), "drop");
   }
 });
@@ -174,12 +162,12 @@ test("probation script: 0 (or absent) is the classic script, blocked sets and a 
     assert.equal(declaredLimit(text, "trap_limit"), "{ rate 60/minute burst 60 packets }");
     assert.ok(
       chainRules(text, "trap_tcp").includes(
-        `meta nfproto ipv4 limit name "trap_limit" add @blocked4 { ip saddr timeout 1d } ${log("portsentry:stcp")} drop`,
+        `meta nfproto ipv4 limit name "trap_limit" add @blocked4 { ip saddr timeout 1d } ${trapLog("portsentry:stcp")} drop`,
       ),
     );
     assert.ok(
       chainRules(text, "trap_udp").includes(
-        `meta nfproto ipv6 limit name "trap_limit" add @blocked6 { ip6 saddr timeout 1d } ${log("portsentry:audp")} drop`,
+        `meta nfproto ipv6 limit name "trap_limit" add @blocked6 { ip6 saddr timeout 1d } ${trapLog("portsentry:audp")} drop`,
       ),
     );
     // Past the block limit the probe goes on (the daemon judges it): no final drop.

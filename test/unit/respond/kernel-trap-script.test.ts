@@ -15,7 +15,7 @@ import {
   replaceSetsScript,
   TRAP_PRIORITY,
 } from "../../../src/respond/kernel-trap-script.js";
-import { trapConfig, trapSpec } from "../../helpers/kernel-trap-spec.js";
+import { chainRules, trapConfig, trapSpec } from "../../helpers/kernel-trap-spec.js";
 
 const prefixes = (...texts: string[]): IpPrefix[] =>
   texts.map((t) => {
@@ -64,9 +64,7 @@ test("script: rules in a chain of their own after the blocked-set drop, flushed 
     ["trap_tcp", "stcp"],
     ["trap_udp", "audp"],
   ] as const) {
-    const rules = lines
-      .filter((l) => l.startsWith(`add rule inet portsentry ${chain} `))
-      .map((l) => l.slice(`add rule inet portsentry ${chain} `.length));
+    const rules = chainRules(lines.join("\n"), chain);
     assert.deepEqual(rules, [
       "meta iiftype loopback return",
       // Replies and known connections are never probes; a bad checksum is left to the daemon.
